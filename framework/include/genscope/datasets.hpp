@@ -1,0 +1,92 @@
+// Building data sets: IDX files, synthetic manifolds, seeded subsets and label modes.
+#pragma once
+
+#include <genscope/dataset.hpp>
+#include <genscope/export.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace genscope {
+
+/// Default location of Debian's dataset-fashion-mnist package.
+inline constexpr const char* default_fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
+
+enum class label_mode { real, random };
+
+/// Where the samples of a data set come from.
+struct dataset_spec {
+  std::string name;
+  std::string source = "idx";     ///< "idx" or "synthetic"
+  // source = "idx": MNIST-format files; images/labels default to
+  // <dir>/<split>-images-idx3-ubyte[.gz] and <dir>/<split>-labels-idx1-ubyte[.gz].
+  std::string dir = default_fashion_mnist_dir;
+  std::string split = "train";    ///< "train" or "t10k"
+  std::string images;             ///< explicit path, overrides dir/split
+  std::string labels;             ///< explicit path, overrides dir/split
+  // source = "synthetic": Gaussian clusters on a random manifold_dim-dimensional
+  // linear subspace of R^dim, plus isotropic noise of standard deviation `noise`.
+  std::size_t samples = 1000;
+  std::size_t dim = 32;
+  std::size_t manifold_dim = 2;
+  std::size_t classes = 4;
+  double cluster_spread = 1.0;    ///< std. dev. of each cluster inside the manifold
+  double separation = 4.0;        ///< std. dev. of cluster centres inside the manifold
+  double noise = 0.0;
+  // Common to every source:
+  std::size_t subset = 0;         ///< keep a seeded subset of this many samples (0 = all)
+  label_mode labels_mode = label_mode::real;
+  std::uint64_t seed = 0;         ///< seeds the synthetic draw, the subset and the label permutation
+};
+
+/// What validation needs without loading the samples.
+struct dataset_shape {
+  std::vector<std::size_t> shape;  ///< of one sample
+  std::size_t count = 0;           ///< samples after subsetting
+  std::size_t class_count = 0;
+};
+
+/// Reads headers only (IDX) or computes from the spec (synthetic). Throws io_error
+/// naming the file when it is missing or not an IDX file; error when subset > count.
+GENSCOPE_API dataset_shape peek_dataset(const dataset_spec& spec);
+
+/// Loads or generates the samples, applies subset and label mode, fills sha256.
+GENSCOPE_API dataset build_dataset(const dataset_spec& spec);
+
+/// Reads one IDX file (raw or gzip, detected by content): returns the
+/// dimensions and the raw bytes. Throws io_error naming the file on missing,
+/// truncated or malformed input (bad magic, sizes that disagree with the data).
+struct idx_array {
+  std::vector<std::size_t> dims;
+  std::vector<std::uint8_t> values;
+};
+GENSCOPE_API idx_array read_idx(const std::string& path);
+
+/// Keeps `n` samples chosen by a seeded shuffle (stable: same seed, same samples).
+GENSCOPE_API dataset take_subset(const dataset& data, std::size_t n, std::uint64_t seed);
+/// Replaces labels by a seeded permutation of themselves (label_mode::random).
+GENSCOPE_API void permute_labels(dataset& data, std::uint64_t seed);
+/// Recomputes data.sha256 from shape, x and labels.
+GENSCOPE_API void hash_dataset(dataset& data);
+
+/// SHA-256 of a byte range / of a file, lowercase hex.
+GENSCOPE_API std::string sha256_hex(const void* bytes, std::size_t size);
+GENSCOPE_API std::string sha256_file(const std::string& path);
+
+/// Incremental SHA-256.
+class GENSCOPE_API sha256 {
+ public:
+  sha256();
+  void update(const void* bytes, std::size_t size);
+  std::string hex_digest();  ///< finishes; the object must not be updated afterwards
+ private:
+  void block(const std::uint8_t* p);
+  std::uint32_t h_[8];
+  std::uint8_t buf_[64];
+  std::size_t buf_len_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+}  // namespace genscope

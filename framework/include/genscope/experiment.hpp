@@ -1,0 +1,87 @@
+// A validated experiment: the items of an experiment file and the order to build them in.
+#pragma once
+
+#include <genscope/datasets.hpp>
+#include <genscope/export.hpp>
+#include <genscope/mlp.hpp>
+#include <genscope/options.hpp>
+#include <genscope/plugin_registry.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace genscope {
+
+/// Position of an item or key in the experiment file (1-based; 0 = unknown).
+struct source_position {
+  int line = 0;
+  int column = 0;
+};
+
+struct model_spec {
+  std::string name;
+  source_position where;
+  std::string backend;                ///< backend plugin name
+  option_set backend_options;         ///< validated against the plugin's schema
+  std::string dataset;                ///< training data set (required with `train`)
+  std::string test_dataset;           ///< optional, for per-epoch test accuracy
+  std::optional<train_config> train;  ///< train here (native backend) instead of loading `path`
+};
+
+struct sampler_spec {
+  std::string name;
+  source_position where;
+  std::string plugin;
+  std::string dataset;
+  option_set options;
+};
+
+struct estimator_spec {
+  std::string name;
+  source_position where;
+  std::string plugin;
+  option_set options;
+};
+
+struct run_spec {
+  std::string name;
+  source_position where;
+  std::string model;
+  std::string sampler;
+  std::string estimator;
+  std::size_t batch_size = 64;  ///< probes per batch handed to the estimator
+};
+
+/// An experiment file after validation: every reference resolves, every plugin
+/// and option exists with the right type, and shapes agree.
+struct experiment {
+  std::string file;             ///< path as given
+  std::string text;             ///< the file's full text (provenance)
+  std::uint64_t seed = 0;
+  std::string output;           ///< results file (relative paths: to the working directory)
+  std::string model_cache = "models";  ///< folder for trained models, reused by configuration hash
+  std::vector<dataset_spec> datasets;
+  std::vector<model_spec> models;
+  std::vector<sampler_spec> samplers;
+  std::vector<estimator_spec> estimators;
+  std::vector<run_spec> runs;
+  /// Every item as "datasets.NAME", "models.NAME", ... in an order where each
+  /// item comes after everything it references (from the Boost.Graph DAG).
+  std::vector<std::string> build_order;
+};
+
+/// Parses and validates an experiment file before any work starts. Throws
+/// config_error as `file:line:column: message` (with "did you mean 'x'?" for
+/// misspelt names), or io_error when the file cannot be read.
+GENSCOPE_API experiment load_experiment(const std::string& path, const plugin_registry& plugins);
+
+/// Same, from text (`file` is used in messages only).
+GENSCOPE_API experiment parse_experiment(const std::string& text, const std::string& file,
+                                         const plugin_registry& plugins);
+
+/// The closest of `candidates` to `word` by edit distance, or "" when none is close.
+GENSCOPE_API std::string closest_name(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace genscope

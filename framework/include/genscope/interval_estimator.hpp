@@ -1,0 +1,54 @@
+// Plugin kind "estimator": turns probes into generalization intervals using a backend.
+#pragma once
+
+#include <genscope/direction_sampler.hpp>
+#include <genscope/export.hpp>
+#include <genscope/network_backend.hpp>
+#include <genscope/plugin.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace genscope {
+
+/// Per-probe outcome bits (status column). A numerical outcome is a status, never an exception.
+enum status_bits : std::uint32_t {
+  status_clipped_lo = 1u << 0,   ///< t_lo reached -T without a class change
+  status_clipped_hi = 1u << 1,   ///< t_hi reached +T without a class change
+  status_zero_direction = 1u << 2, ///< d is zero: no interval (t_lo = t_hi = 0)
+  status_nonfinite = 1u << 3,    ///< the network returned NaN/inf on this line
+};
+
+/// Results for a batch of probes, column-wise; every vector has size().
+/// See ../shared/docs/science.md for the definitions of t_lo and t_hi.
+struct interval_batch {
+  std::vector<double> t_lo;             ///< in [-T, 0]
+  std::vector<double> t_hi;             ///< in [0, T]
+  std::vector<std::int32_t> class0;     ///< c(x)
+  std::vector<std::int32_t> class_lo;   ///< class just below t_lo (-1 when clipped)
+  std::vector<std::int32_t> class_hi;   ///< class just above t_hi (-1 when clipped)
+  std::vector<std::uint32_t> status;    ///< status_bits
+  std::vector<std::uint64_t> cost;      ///< forward passes spent (one input row = one pass)
+
+  std::size_t size() const noexcept { return t_lo.size(); }
+  void resize(std::size_t n);
+};
+
+/// Computes intervals. Contract:
+/// - estimate() fills `out` (resized to probes.size()) with one result per
+///   probe, in probe order. It is const and is called from several threads at
+///   once on different batches with the same backend.
+/// - It depends only on the probes and the backend (no hidden randomness), so
+///   results are identical whatever the batching and thread count.
+/// - Per-probe numerical trouble is reported in `status`; exceptions are for
+///   misuse only (e.g. probe width differs from the backend's input).
+class GENSCOPE_API interval_estimator : public plugin_object {
+ public:
+  ~interval_estimator() override;
+
+  virtual void estimate(const network_backend& net, const probe_batch& probes,
+                        interval_batch& out) const = 0;
+};
+
+}  // namespace genscope

@@ -1,0 +1,100 @@
+// The native engine: dense ReLU MLPs in float32, their HDF5 model files and their trainer.
+#pragma once
+
+#include <genscope/dataset.hpp>
+#include <genscope/export.hpp>
+#include <genscope/matrix.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace genscope {
+
+/// y = W x + b with W stored out x in, row-major.
+struct dense_layer {
+  matrix weight;            ///< out x in
+  std::vector<float> bias;  ///< out
+};
+
+/// How to train (the `train` table of an experiment, `genscope train` flags).
+struct train_config {
+  std::vector<std::size_t> hidden{256, 256};  ///< hidden layer widths
+  std::string optimizer = "adam";             ///< "adam" or "sgd" (with momentum)
+  double learning_rate = 1e-3;
+  double momentum = 0.9;                      ///< sgd only
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  ///< adam only
+  double weight_decay = 0.0;                  ///< L2 coefficient added to the gradient
+  std::size_t epochs = 100;
+  std::size_t batch_size = 128;
+  std::string init = "he";                    ///< "he" (normal), "glorot" (uniform) or "lecun" (normal)
+  double init_scale = 1.0;                    ///< multiplies the initial weights
+  std::uint64_t seed = 0;                     ///< initialization and minibatch order
+};
+
+/// One line of the training curve. Test fields are NaN without a test set.
+struct epoch_record {
+  std::size_t epoch = 0;  ///< 1-based
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  double seconds = 0;     ///< wall time of this epoch
+};
+
+/// What the model file records about how the model was made.
+struct training_record {
+  bool trained = false;           ///< false for models made elsewhere
+  train_config config;
+  std::string dataset_name;
+  std::string dataset_sha256;
+  std::string test_dataset_sha256;
+  std::string label_mode;         ///< "real" or "random"
+  std::vector<epoch_record> epochs;
+};
+
+/// A ReLU MLP: ReLU after every layer except the last, whose outputs are logits.
+class GENSCOPE_API mlp {
+ public:
+  mlp() = default;
+  /// Checks consecutive shapes agree; throws genscope::error otherwise.
+  mlp(std::vector<dense_layer> layers, std::vector<std::size_t> input_shape);
+
+  const std::vector<dense_layer>& layers() const noexcept { return layers_; }
+  const std::vector<std::size_t>& input_shape() const noexcept { return input_shape_; }
+  std::size_t input_dim() const noexcept;
+  std::size_t class_count() const noexcept;
+  /// "784-256-256-10 ReLU MLP"
+  std::string describe() const;
+  /// SHA-256 over shapes, weights and biases.
+  std::string digest() const;
+
+  /// Logits of every row of x; thread-safe (const, no shared scratch).
+  void forward(matrix_view x, matrix& logits) const;
+
+ private:
+  std::vector<dense_layer> layers_;
+  std::vector<std::size_t> input_shape_;
+};
+
+/// Writes the model file (docs/model-format.md). Written to `path + ".partial"`
+/// and renamed, so a file at `path` is always complete. Throws io_error.
+GENSCOPE_API void save_model(const std::string& path, const mlp& net, const training_record& record);
+
+struct loaded_model {
+  mlp net;
+  training_record record;
+};
+/// Reads and checks a model file: missing file, not HDF5, missing datasets,
+/// inconsistent shapes and non-finite weights each throw io_error naming the file.
+GENSCOPE_API loaded_model load_model(const std::string& path);
+
+/// Trains a fresh MLP on `train` (input = train.dim(), classes = train.class_count)
+/// with softmax cross-entropy. Deterministic for config.seed whatever the thread
+/// count. `on_epoch` (may be empty) sees every epoch as it ends. `test` may be null.
+GENSCOPE_API mlp train_mlp(const dataset& train, const dataset* test, const train_config& config,
+                           training_record& record,
+                           const std::function<void(const epoch_record&)>& on_epoch);
+
+}  // namespace genscope

@@ -1,0 +1,49 @@
+// Plugin kind "backend": a trained classifier that maps input batches to logits.
+#pragma once
+
+#include <genscope/export.hpp>
+#include <genscope/matrix.hpp>
+#include <genscope/plugin.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace genscope {
+
+/// A classifier f : R^n -> R^C evaluated on batches.
+///
+/// Created from options by the plugin's factory; the model (weights) is fixed
+/// for the object's life. Contract:
+/// - input_shape() is the shape of one input (e.g. {784} or {28, 28}); inputs
+///   are passed flattened row-major, n = product of the shape.
+/// - logits() is const and re-entrant: the framework calls it from several
+///   threads at once on different batches. It never keeps pointers to `x`.
+/// - Errors loading the model (missing or corrupt file, NaN weights, bad
+///   shapes) are thrown from the factory, naming the file; logits() throws
+///   only on a batch of the wrong width.
+class GENSCOPE_API network_backend : public plugin_object {
+ public:
+  ~network_backend() override;
+
+  /// Shape of one input.
+  virtual std::vector<std::size_t> input_shape() const = 0;
+  /// Number of classes C (length of a logit row).
+  virtual std::size_t class_count() const = 0;
+  /// Logits of every row of `x` (x.cols == input_dim()). `out` is resized to
+  /// x.rows x class_count() and overwritten.
+  virtual void logits(matrix_view x, matrix& out) const = 0;
+  /// SHA-256 (hex) of the model's content, for provenance.
+  virtual std::string model_digest() const = 0;
+  /// One-line description of the model (architecture), for listings.
+  virtual std::string describe() const = 0;
+
+  /// Product of input_shape().
+  std::size_t input_dim() const;
+};
+
+/// Predicted class of each logit row: argmax, ties towards the lower class index.
+/// A row containing NaN yields -1.
+GENSCOPE_API void predict_classes(const matrix& logits, std::vector<int>& out);
+
+}  // namespace genscope

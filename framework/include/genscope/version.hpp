@@ -1,0 +1,26 @@
+// GenScope's product version and the separate plugin interface version.
+#pragma once
+
+#include <genscope/export.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace genscope {
+
+/// Interface version of the plugin ABI (descriptor layout and the three plugin
+/// interfaces). Bumped on any change a compiled plugin would notice; plugins
+/// built for another value are refused.
+inline constexpr std::uint32_t plugin_api_version = 1;
+
+/// Product version, e.g. "0.1.0".
+GENSCOPE_API const char* version() noexcept;
+
+/// Git commit the core was built from ("unknown" outside a checkout; "-dirty" suffix
+/// when the tree had uncommitted changes).
+GENSCOPE_API const char* git_commit() noexcept;
+
+/// Plugin interface version the loaded core speaks (plugin_api_version at its build).
+GENSCOPE_API std::uint32_t runtime_plugin_api_version() noexcept;
+
+}  // namespace genscope

@@ -1,0 +1,116 @@
+// Thin RAII layer over the HDF5 C API: each handle owned once, each failure an io_error naming file and object.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace genscope::h5 {
+
+using hid = std::int64_t;  // hid_t, without including hdf5.h here
+
+/// Owns one HDF5 identifier; closes it with the matching H5*close on destruction.
+class handle {
+ public:
+  handle() = default;
+  explicit handle(hid id) : id_(id) {}
+  handle(handle&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  handle& operator=(handle&& o) noexcept;
+  handle(const handle&) = delete;
+  handle& operator=(const handle&) = delete;
+  ~handle();
+  hid get() const noexcept { return id_; }
+  explicit operator bool() const noexcept { return id_ >= 0; }
+
+ private:
+  hid id_ = -1;
+};
+
+class group;
+
+/// An HDF5 file. Errors name `path`.
+class file {
+ public:
+  /// Creates (truncating) a file; the parent folder must exist.
+  static file create(const std::string& path);
+  /// Opens an existing file; throws io_error "not an HDF5 file" / "cannot open".
+  static file open(const std::string& path, bool writable = false);
+
+  group root() const;
+  void flush() const;
+  /// Closes now (also done by the destructor); errors are thrown here, not lost.
+  void close();
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  handle id_;
+  std::string path_;
+};
+
+/// Element types the layer stores: float, double, int8/uint8, int32/uint32, int64/uint64.
+/// Strings are stored as variable-length UTF-8 (read by h5py as str with .asstr()).
+class group {
+ public:
+  group(handle id, std::string file, std::string path);
+
+  group create_group(const std::string& name) const;
+  group open_group(const std::string& name) const;
+  /// True if a link `name` exists in this group.
+  bool has(const std::string& name) const;
+  std::vector<std::string> children() const;
+
+  /// Writes a whole dataset. `dims` defaults to {data.size()}; its product must
+  /// equal data.size(). Datasets of more than 4096 elements are chunked and deflated.
+  template <class T>
+  void write(const std::string& name, const std::vector<T>& data,
+             std::vector<std::size_t> dims = {}) const;
+  void write_strings(const std::string& name, const std::vector<std::string>& data) const;
+
+  /// Reads a whole dataset; throws io_error naming file and object when it is
+  /// missing or not convertible to T. `dims` receives its shape when non-null.
+  template <class T>
+  std::vector<T> read(const std::string& name, std::vector<std::size_t>* dims = nullptr) const;
+  std::vector<std::string> read_strings(const std::string& name) const;
+  std::vector<std::size_t> dims(const std::string& name) const;
+
+  /// Attributes on this group. Supported: std::string, double, std::int64_t,
+  /// std::uint64_t, std::vector<double>, std::vector<std::int64_t>, std::vector<std::string>.
+  template <class T>
+  void set_attr(const std::string& name, const T& value) const;
+  bool has_attr(const std::string& name) const;
+  std::string attr_string(const std::string& name) const;
+  double attr_double(const std::string& name) const;
+  std::int64_t attr_int(const std::string& name) const;
+  std::vector<std::string> attr_strings(const std::string& name) const;
+  std::vector<double> attr_doubles(const std::string& name) const;
+  std::vector<std::int64_t> attr_ints(const std::string& name) const;
+
+  hid id() const noexcept { return id_.get(); }
+  const std::string& file_path() const noexcept { return file_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  handle id_;
+  std::string file_;
+  std::string path_;
+};
+
+/// A 1-D dataset that grows by appending (unlimited, chunked, deflated), for
+/// results written batch by batch. T as for group::write, or std::string.
+template <class T>
+class column {
+ public:
+  column(const group& parent, const std::string& name, std::size_t chunk = 4096);
+  void append(const T* data, std::size_t n);
+  void append(const std::vector<T>& data) { append(data.data(), data.size()); }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  handle id_;
+  std::string file_;
+  std::string path_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace genscope::h5

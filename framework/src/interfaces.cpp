@@ -1,0 +1,65 @@
+// One home for the plugin interfaces' vtables and their small shared helpers.
+#include <genscope/direction_sampler.hpp>
+#include <genscope/error.hpp>
+#include <genscope/interval_estimator.hpp>
+#include <genscope/network_backend.hpp>
+#include <genscope/plugin.hpp>
+
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+namespace genscope {
+
+const char* to_string(plugin_kind k) noexcept {
+  switch (k) {
+    case plugin_kind::backend: return "backend";
+    case plugin_kind::sampler: return "sampler";
+    case plugin_kind::estimator: return "estimator";
+  }
+  return "?";
+}
+
+plugin_object::~plugin_object() = default;
+network_backend::~network_backend() = default;
+direction_sampler::~direction_sampler() = default;
+interval_estimator::~interval_estimator() = default;
+
+std::size_t network_backend::input_dim() const {
+  const auto shape = input_shape();
+  return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
+}
+
+void predict_classes(const matrix& logits, std::vector<int>& out) {
+  out.resize(logits.rows);
+  for (std::size_t i = 0; i < logits.rows; ++i) {
+    const float* r = logits.row(i);
+    int best = 0;
+    bool finite = true;
+    for (std::size_t k = 0; k < logits.cols; ++k) {
+      if (!std::isfinite(r[k])) finite = false;
+      if (r[k] > r[best]) best = static_cast<int>(k);
+    }
+    out[i] = finite ? best : -1;
+  }
+}
+
+void probe_batch::resize(std::size_t count, std::size_t dim) {
+  anchor.assign(count, -1);
+  partners.assign(count, {-1, -1});
+  kind.assign(count, std::string());
+  x.resize(count, dim);
+  d.resize(count, dim);
+}
+
+void interval_batch::resize(std::size_t n) {
+  t_lo.assign(n, 0.0);
+  t_hi.assign(n, 0.0);
+  class0.assign(n, -1);
+  class_lo.assign(n, -1);
+  class_hi.assign(n, -1);
+  status.assign(n, 0);
+  cost.assign(n, 0);
+}
+
+}  // namespace genscope
