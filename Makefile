@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: deps configure build run test bench clean
+.PHONY: deps configure build runtime run test bench clean
 
 deps:
 	@scripts/install-deps
@@ -14,14 +14,17 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+runtime: configure
+	@cmake --build $(BUILD) --target genscope_runtime -j $(JOBS)
+
+run: runtime
 	$(BUILD)/bin/genscope run experiments/quickstart.toml
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
-	$(BUILD)/bin/genscope-bench
+	for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b || exit 1; done
 
 clean:
 	rm -rf $(BUILD)

@@ -1,4 +1,268 @@
-// genscope command-line entry point (placeholder until the CLI lands).
+// genscope: the command-line front end (run, train, plugins, inspect).
+#include <genscope/datasets.hpp>
+#include <genscope/error.hpp>
+#include <genscope/experiment.hpp>
+#include <genscope/mlp.hpp>
+#include <genscope/pipeline.hpp>
+#include <genscope/plugin_registry.hpp>
 #include <genscope/version.hpp>
-#include <cstdio>
-int main() { std::printf("genscope %s\n", genscope::version()); return 0; }
+
+#include "results/summary.hpp"
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <oneapi/tbb/global_control.h>
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace po = boost::program_options;
+using namespace genscope;
+
+namespace {
+
+/// A command-line mistake: reported with a hint to --help, exit code 2.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+constexpr const char* overview = R"(genscope: generalization intervals of trained ReLU networks
+
+usage: genscope <command> [options]
+
+commands:
+  run FILE          run an experiment file (docs/experiment-format.md)
+  train             train a native MLP on an IDX data set and save it (docs/model-format.md)
+  plugins           list the plugins found, with their options
+  inspect RESULTS   summary table of a results file per run and direction kind
+
+`genscope <command> --help` describes each command's options.
+)";
+
+/// Parses `args` against `desc` (+ positional), printing help when asked. Returns false after help.
+bool parse(const std::vector<std::string>& args, const po::options_description& desc,
+           const po::positional_options_description& pos, po::variables_map& vm, const std::string& usage) {
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    if (vm.count("help") != 0) {
+      std::cout << usage << "\n" << desc << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw usage_error(e.what());
+  }
+  return true;
+}
+
+po::options_description common_options(const std::string& title) {
+  po::options_description desc(title);
+  desc.add_options()("help,h", "show this help");
+  return desc;
+}
+
+void add_execution_options(po::options_description& desc) {
+  desc.add_options()("threads,j", po::value<int>()->default_value(0),
+                     "worker threads (0: all cores); results do not depend on it")(
+      "quiet,q", "no progress output");
+}
+
+std::optional<oneapi::tbb::global_control> thread_limit(const po::variables_map& vm) {
+  const int threads = vm["threads"].as<int>();
+  if (threads < 0) throw usage_error("--threads must be >= 0");
+  if (threads == 0) return std::nullopt;
+  return std::make_optional<oneapi::tbb::global_control>(oneapi::tbb::global_control::max_allowed_parallelism,
+                                                         static_cast<std::size_t>(threads));
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope run FILE [options]");
+  add_execution_options(desc);
+  desc.add_options()("output,o", po::value<std::string>(), "write results here instead of the file's `output`")(
+      "file", po::value<std::string>()->required(), "experiment file (TOML)");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, pos, vm,
+             "Validates the experiment, builds its data and models (trained models are cached), runs every run\n"
+             "and writes one HDF5 results file, then prints the summary table."))
+    return 0;
+  const auto limit = thread_limit(vm);
+  const bool quiet = vm.count("quiet") != 0;
+  // A refused plugin library matters only if the experiment names it; validation then says why.
+  const plugin_registry plugins = plugin_registry::discover();
+  experiment exp = load_experiment(vm["file"].as<std::string>(), plugins);
+  if (vm.count("output") != 0) exp.output = vm["output"].as<std::string>();
+  run_options options;
+  options.quiet = quiet;
+  run_experiment(exp, plugins, options, std::cerr);
+  print_summary(summarize(exp.output), std::cout);
+  return 0;
+}
+
+std::vector<std::size_t> parse_widths(const std::string& text) {
+  std::vector<std::size_t> widths;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    try {
+      std::size_t used = 0;
+      const long v = std::stol(part, &used);
+      if (used != part.size() || v <= 0) throw std::invalid_argument(part);
+      widths.push_back(static_cast<std::size_t>(v));
+    } catch (const std::exception&) {
+      throw usage_error("--hidden: '" + text + "' is not a comma-separated list of positive widths");
+    }
+  }
+  return widths;
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope train [options] -o MODEL.h5");
+  add_execution_options(desc);
+  train_config defaults;
+  desc.add_options()("output,o", po::value<std::string>()->required(), "model file to write")(
+      "dir", po::value<std::string>()->default_value(default_fashion_mnist_dir), "folder of IDX files")(
+      "split", po::value<std::string>()->default_value("train"), "IDX split to train on: train or t10k")(
+      "subset", po::value<std::size_t>()->default_value(0), "train on a seeded subset of this size (0: all)")(
+      "labels", po::value<std::string>()->default_value("real"), "real, or random (a seeded permutation)")(
+      "data-seed", po::value<std::uint64_t>()->default_value(0), "seed of the subset and label permutation")(
+      "test-subset", po::value<std::size_t>()->default_value(1000),
+      "evaluate each epoch on this many t10k images (0: no test set)")(
+      "hidden", po::value<std::string>()->default_value("256,256"), "hidden widths, comma-separated")(
+      "optimizer", po::value<std::string>()->default_value(defaults.optimizer), "adam or sgd (with momentum)")(
+      "lr", po::value<double>()->default_value(defaults.learning_rate), "learning rate")(
+      "momentum", po::value<double>()->default_value(defaults.momentum), "sgd momentum")(
+      "weight-decay", po::value<double>()->default_value(defaults.weight_decay), "L2 coefficient")(
+      "epochs", po::value<std::size_t>()->default_value(defaults.epochs), "epochs")(
+      "batch", po::value<std::size_t>()->default_value(defaults.batch_size), "minibatch size")(
+      "init", po::value<std::string>()->default_value(defaults.init), "he, glorot or lecun")(
+      "init-scale", po::value<double>()->default_value(defaults.init_scale), "multiplies the initial weights")(
+      "seed", po::value<std::uint64_t>()->default_value(defaults.seed), "initialization and minibatch order");
+  po::variables_map vm;
+  if (!parse(args, desc, {}, vm, "Trains a dense ReLU MLP with softmax cross-entropy and saves it.")) return 0;
+  const auto limit = thread_limit(vm);
+  const bool quiet = vm.count("quiet") != 0;
+
+  dataset_spec spec;
+  spec.name = "train";
+  spec.dir = vm["dir"].as<std::string>();
+  spec.split = vm["split"].as<std::string>();
+  spec.subset = vm["subset"].as<std::size_t>();
+  spec.seed = vm["data-seed"].as<std::uint64_t>();
+  const std::string labels = vm["labels"].as<std::string>();
+  if (labels != "real" && labels != "random") throw usage_error("--labels must be real or random, not '" + labels + "'");
+  spec.labels_mode = labels == "random" ? label_mode::random : label_mode::real;
+  const dataset train = build_dataset(spec);
+  std::optional<dataset> test;
+  if (const std::size_t n = vm["test-subset"].as<std::size_t>(); n > 0) {
+    dataset_spec t = spec;
+    t.name = "test";
+    t.split = "t10k";
+    t.subset = n;
+    t.labels_mode = label_mode::real;
+    test = build_dataset(t);
+  }
+
+  train_config config;
+  config.hidden = parse_widths(vm["hidden"].as<std::string>());
+  config.optimizer = vm["optimizer"].as<std::string>();
+  config.learning_rate = vm["lr"].as<double>();
+  config.momentum = vm["momentum"].as<double>();
+  config.weight_decay = vm["weight-decay"].as<double>();
+  config.epochs = vm["epochs"].as<std::size_t>();
+  config.batch_size = vm["batch"].as<std::size_t>();
+  config.init = vm["init"].as<std::string>();
+  config.init_scale = vm["init-scale"].as<double>();
+  config.seed = vm["seed"].as<std::uint64_t>();
+
+  training_record record;
+  record.label_mode = labels;
+  const mlp net = train_mlp(train, test ? &*test : nullptr, config, record, [&](const epoch_record& e) {
+    if (quiet) return;
+    std::string test_part;
+    if (!std::isnan(e.test_accuracy))
+      test_part = fmt::format("  test loss {:.4f} acc {:6.2f}%", e.test_loss, 100 * e.test_accuracy);
+    std::cerr << fmt::format("epoch {:>4}/{}  loss {:.4f}  train acc {:6.2f}%{}  {:.2f}s\n", e.epoch, config.epochs,
+                             e.train_loss, 100 * e.train_accuracy, test_part, e.seconds)
+              << std::flush;
+  });
+  save_model(vm["output"].as<std::string>(), net, record);
+  if (!quiet) std::cerr << "saved " << net.describe() << " to " << vm["output"].as<std::string>() << "\n";
+  return 0;
+}
+
+int cmd_plugins(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope plugins [options]");
+  desc.add_options()("kind", po::value<std::string>(), "only this kind: backend, sampler or estimator");
+  po::variables_map vm;
+  if (!parse(args, desc, {}, vm, "Lists every plugin found (GENSCOPE_PLUGIN_PATH, the build's or install's plugin "
+                                 "folder) with its options."))
+    return 0;
+  const plugin_registry plugins = plugin_registry::discover();
+  const std::string only = vm.count("kind") != 0 ? vm["kind"].as<std::string>() : "";
+  if (!only.empty() && only != "backend" && only != "sampler" && only != "estimator")
+    throw usage_error("--kind must be backend, sampler or estimator, not '" + only + "'");
+  for (plugin_kind kind : {plugin_kind::backend, plugin_kind::sampler, plugin_kind::estimator}) {
+    if (!only.empty() && only != to_string(kind)) continue;
+    for (const std::string& name : plugins.names(kind)) {
+      const plugin_info& p = *plugins.find(kind, name);
+      std::cout << fmt::format("{} {} {}: {}\n  library: {}\n", to_string(kind), p.name, p.version, p.description,
+                               p.path);
+      for (const option_spec& o : p.options)
+        std::cout << fmt::format("  {:<14} {:<7} {:<10} {}\n", o.name, to_string(o.type),
+                                 o.default_value ? o.default_value : "(required)", o.help);
+    }
+  }
+  for (const auto& r : plugins.refusals()) std::cerr << "genscope: error: " << r.reason << "\n";
+  return plugins.refusals().empty() ? 0 : 1;
+}
+
+int cmd_inspect(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope inspect RESULTS.h5");
+  desc.add_options()("file", po::value<std::string>()->required(), "results file");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, pos, vm, "Prints, per run and direction kind: count, quartiles of the interval length in\n"
+                                  "input units, median t_hi, fraction of pairwise probes with t_hi >= 1 (interpolated),\n"
+                                  "fraction clipped at the search limit, and forward passes per probe."))
+    return 0;
+  print_summary(summarize(vm["file"].as<std::string>()), std::cout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+    std::cout << overview;
+    return all.empty() ? 2 : 0;
+  }
+  if (all[0] == "--version") {
+    std::cout << fmt::format("genscope {} (commit {}, plugin API {})\n", version(), git_commit(), plugin_api_version);
+    return 0;
+  }
+  const std::string command = all[0];
+  const std::vector<std::string> args(all.begin() + 1, all.end());
+  try {
+    if (command == "run") return cmd_run(args);
+    if (command == "train") return cmd_train(args);
+    if (command == "plugins") return cmd_plugins(args);
+    if (command == "inspect") return cmd_inspect(args);
+    std::cerr << "genscope: unknown command '" << command << "' (see genscope --help)\n";
+    return 2;
+  } catch (const usage_error& e) {
+    std::cerr << "genscope: " << e.what() << " (see genscope " << command << " --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "genscope: error: " << describe(e) << "\n";
+    return 1;
+  }
+}

@@ -16,7 +16,7 @@ namespace genscope {
 
 /// A batch of probes (x, d) with where they came from. All vectors have size(),
 /// x and d are size() x n. Probe k of the batch has global index first + k.
-struct probe_batch {
+struct GENSCOPE_API probe_batch {
   std::size_t first = 0;
   std::vector<std::int64_t> anchor;                  ///< data set index of x (-1 if x is not a sample)
   std::vector<std::array<std::int64_t, 2>> partners; ///< indices defining d (-1 where unused)

@@ -22,7 +22,7 @@ enum status_bits : std::uint32_t {
 
 /// Results for a batch of probes, column-wise; every vector has size().
 /// See ../shared/docs/science.md for the definitions of t_lo and t_hi.
-struct interval_batch {
+struct GENSCOPE_API interval_batch {
   std::vector<double> t_lo;             ///< in [-T, 0]
   std::vector<double> t_hi;             ///< in [0, T]
   std::vector<std::int32_t> class0;     ///< c(x)

@@ -1,5 +1,8 @@
 // Thin RAII layer over the HDF5 C API: each handle owned once, each failure an io_error naming file and object.
+// Private to GenScope (not installed) but exported from the core so the CLI and tests can use it.
 #pragma once
+
+#include <genscope/export.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +14,7 @@ namespace genscope::h5 {
 using hid = std::int64_t;  // hid_t, without including hdf5.h here
 
 /// Owns one HDF5 identifier; closes it with the matching H5*close on destruction.
-class handle {
+class GENSCOPE_API handle {
  public:
   handle() = default;
   explicit handle(hid id) : id_(id) {}
@@ -30,7 +33,7 @@ class handle {
 class group;
 
 /// An HDF5 file. Errors name `path`.
-class file {
+class GENSCOPE_API file {
  public:
   /// Creates (truncating) a file; the parent folder must exist.
   static file create(const std::string& path);
@@ -50,7 +53,7 @@ class file {
 
 /// Element types the layer stores: float, double, int8/uint8, int32/uint32, int64/uint64.
 /// Strings are stored as variable-length UTF-8 (read by h5py as str with .asstr()).
-class group {
+class GENSCOPE_API group {
  public:
   group(handle id, std::string file, std::string path);
 
@@ -99,7 +102,7 @@ class group {
 /// A 1-D dataset that grows by appending (unlimited, chunked, deflated), for
 /// results written batch by batch. T as for group::write, or std::string.
 template <class T>
-class column {
+class GENSCOPE_API column {
  public:
   column(const group& parent, const std::string& name, std::size_t chunk = 4096);
   void append(const T* data, std::size_t n);

@@ -1,0 +1,297 @@
+// Building data sets from specs: validation, IDX loading, seeded subsets, label permutation, content hash.
+#include <genscope/datasets.hpp>
+#include <genscope/error.hpp>
+// random.hpp uses unsigned __int128, which -Wpedantic flags; the header itself should mark it __extension__.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <genscope/random.hpp>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace genscope {
+
+namespace detail {
+
+// Defined in idx.cpp and synthetic.cpp.
+std::vector<std::size_t> read_idx_dims(const std::string& path);
+dataset make_synthetic(const dataset_spec& spec);
+
+}  // namespace detail
+
+namespace {
+
+std::string who(const dataset_spec& spec) { return spec.name.empty() ? "dataset" : "dataset '" + spec.name + "'"; }
+
+[[noreturn]] void invalid(const dataset_spec& spec, const std::string& message) {
+  throw error(who(spec) + ": " + message);
+}
+
+void require_finite_nonnegative(const dataset_spec& spec, const char* field, double value) {
+  if (!std::isfinite(value) || value < 0)
+    invalid(spec, std::string(field) + " = " + std::to_string(value) + " must be finite and non-negative");
+}
+
+void validate(const dataset_spec& spec) {
+  if (spec.source == "idx") {
+    const bool defaults_used = spec.images.empty() || spec.labels.empty();
+    if (defaults_used && spec.split != "train" && spec.split != "t10k")
+      invalid(spec, "unknown split '" + spec.split + "' (expected \"train\" or \"t10k\")");
+    if (defaults_used && spec.dir.empty()) invalid(spec, "dir is empty and images/labels are not both given");
+  } else if (spec.source == "synthetic") {
+    if (spec.samples == 0) invalid(spec, "samples must be at least 1");
+    if (spec.dim == 0) invalid(spec, "dim must be at least 1");
+    if (spec.manifold_dim == 0) invalid(spec, "manifold_dim must be at least 1");
+    if (spec.manifold_dim > spec.dim)
+      invalid(spec, "manifold_dim = " + std::to_string(spec.manifold_dim) + " exceeds dim = " +
+                        std::to_string(spec.dim));
+    if (spec.classes == 0) invalid(spec, "classes must be at least 1");
+    require_finite_nonnegative(spec, "cluster_spread", spec.cluster_spread);
+    require_finite_nonnegative(spec, "separation", spec.separation);
+    require_finite_nonnegative(spec, "noise", spec.noise);
+  } else {
+    invalid(spec, "unknown source '" + spec.source + "' (expected \"idx\" or \"synthetic\")");
+  }
+  if (spec.labels_mode != label_mode::real && spec.labels_mode != label_mode::random)
+    invalid(spec, "unknown labels_mode");
+}
+
+void check_subset(const dataset_spec& spec, std::size_t available) {
+  if (spec.subset > available)
+    invalid(spec, "subset = " + std::to_string(spec.subset) + " exceeds the " + std::to_string(available) +
+                      " samples available");
+}
+
+// <dir>/<split>-<kind>-idxN-ubyte.gz, or the uncompressed name when only that exists.
+std::string idx_path(const dataset_spec& spec, const std::string& explicit_path, const char* kind, int rank) {
+  if (!explicit_path.empty()) return explicit_path;
+  const std::string base = (std::filesystem::path(spec.dir) /
+                            (spec.split + "-" + kind + "-idx" + std::to_string(rank) + "-ubyte"))
+                               .string();
+  std::error_code ec;
+  if (std::filesystem::exists(base + ".gz", ec)) return base + ".gz";
+  if (std::filesystem::exists(base, ec)) return base;
+  throw io_error(base + ".gz", "cannot open: no such file (nor '" + base + "')");
+}
+
+struct idx_paths {
+  std::string images, labels;
+};
+
+idx_paths resolve(const dataset_spec& spec) {
+  return {idx_path(spec, spec.images, "images", 3), idx_path(spec, spec.labels, "labels", 1)};
+}
+
+void check_image_dims(const std::string& path, const std::vector<std::size_t>& dims) {
+  if (dims.size() < 2)
+    throw io_error(path, "not an IDX image file: expected at least 2 dimensions (count, rows, cols), found " +
+                             std::to_string(dims.size()));
+}
+
+void check_label_dims(const std::string& path, const std::vector<std::size_t>& dims) {
+  if (dims.size() != 1)
+    throw io_error(path, "not an IDX label file: expected 1 dimension, found " + std::to_string(dims.size()));
+}
+
+void check_counts(const idx_paths& p, std::size_t images, std::size_t labels) {
+  if (images != labels)
+    throw io_error(p.labels, "holds " + std::to_string(labels) + " labels but '" + p.images + "' holds " +
+                                 std::to_string(images) + " images");
+}
+
+std::size_t class_count_of(const std::vector<std::uint8_t>& labels) {
+  if (labels.empty()) return 0;
+  return std::size_t{*std::max_element(labels.begin(), labels.end())} + 1;
+}
+
+// The first n entries of a seeded Fisher-Yates shuffle of 0..count-1, sorted. Depends only on
+// (count, n, seed); subsets of the same seed are nested: a smaller n keeps a subset of a larger one.
+std::vector<std::size_t> subset_indices(std::size_t count, std::size_t n, std::uint64_t seed) {
+  std::vector<std::size_t> perm(count);
+  std::iota(perm.begin(), perm.end(), std::size_t{0});
+  rng gen(seed, stream_key("subset"));
+  for (std::size_t i = 0; i < n; ++i) std::swap(perm[i], perm[i + gen.below(count - i)]);
+  perm.resize(n);
+  std::sort(perm.begin(), perm.end());
+  return perm;
+}
+
+dataset select_rows(const dataset& data, const std::vector<std::size_t>& rows) {
+  dataset out;
+  out.name = data.name;
+  out.shape = data.shape;
+  out.class_count = data.class_count;
+  out.tangent_basis = data.tangent_basis;
+  out.description = data.description;
+  out.x = matrix(rows.size(), data.dim());
+  out.labels.resize(rows.size());
+  out.source_index.resize(rows.size());
+  const bool has_true = data.true_labels.size() == data.labels.size();
+  const bool has_index = data.source_index.size() == data.labels.size();
+  out.true_labels.resize(rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::size_t r = rows[k];
+    std::copy_n(data.x.row(r), data.dim(), out.x.row(k));
+    out.labels[k] = data.labels[r];
+    out.true_labels[k] = has_true ? data.true_labels[r] : data.labels[r];
+    out.source_index[k] = has_index ? data.source_index[r] : static_cast<std::int64_t>(r);
+  }
+  return out;
+}
+
+void shuffle_labels(dataset& data, std::uint64_t seed) {
+  if (data.true_labels.size() != data.labels.size()) data.true_labels = data.labels;
+  rng gen(seed, stream_key("labels"));
+  for (std::size_t i = data.labels.size(); i > 1; --i) std::swap(data.labels[i - 1], data.labels[gen.below(i)]);
+}
+
+// Feeds an array to the hash as little-endian bytes, whatever the machine's byte order.
+template <class T>
+void update_le(sha256& s, const T* values, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    s.update(values, n * sizeof(T));
+  } else {
+    unsigned char bytes[sizeof(T)];
+    for (std::size_t i = 0; i < n; ++i) {
+      std::memcpy(bytes, values + i, sizeof(T));
+      std::reverse(bytes, bytes + sizeof(T));
+      s.update(bytes, sizeof(T));
+    }
+  }
+}
+
+std::string describe_spec(const dataset_spec& spec, const idx_paths* paths, std::size_t available) {
+  std::ostringstream d;
+  if (paths != nullptr) {
+    d << "idx images=" << paths->images << " labels=" << paths->labels << " split=" << spec.split;
+  } else {
+    d << "synthetic samples=" << spec.samples << " dim=" << spec.dim << " manifold_dim=" << spec.manifold_dim
+      << " classes=" << spec.classes << " cluster_spread=" << spec.cluster_spread
+      << " separation=" << spec.separation << " noise=" << spec.noise;
+  }
+  d << " subset=";
+  if (spec.subset == 0) d << "all(" << available << ")";
+  else d << spec.subset << "/" << available;
+  d << " labels=" << (spec.labels_mode == label_mode::real ? "real" : "random") << " seed=" << spec.seed;
+  return d.str();
+}
+
+dataset load_idx(const dataset_spec& spec, const idx_paths& paths, std::size_t& available) {
+  const idx_array images = read_idx(paths.images);
+  check_image_dims(paths.images, images.dims);
+  const idx_array labels = read_idx(paths.labels);
+  check_label_dims(paths.labels, labels.dims);
+  const std::size_t count = images.dims[0];
+  check_counts(paths, count, labels.dims[0]);
+  available = count;
+  check_subset(spec, count);
+
+  std::vector<std::size_t> rows;
+  if (spec.subset > 0) {
+    rows = subset_indices(count, spec.subset, spec.seed);
+  } else {
+    rows.resize(count);
+    std::iota(rows.begin(), rows.end(), std::size_t{0});
+  }
+  dataset data;
+  data.name = spec.name;
+  data.shape.assign(images.dims.begin() + 1, images.dims.end());
+  const std::size_t n = count == 0 ? 0 : images.values.size() / count;
+  data.class_count = class_count_of(labels.values);
+  data.x = matrix(rows.size(), n);
+  data.labels.resize(rows.size());
+  data.source_index.resize(rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::uint8_t* src = images.values.data() + rows[k] * n;
+    float* dst = data.x.row(k);
+    for (std::size_t j = 0; j < n; ++j) dst[j] = static_cast<float>(src[j]) / 255.0f;
+    data.labels[k] = labels.values[rows[k]];
+    data.source_index[k] = static_cast<std::int64_t>(rows[k]);
+  }
+  data.true_labels = data.labels;
+  return data;
+}
+
+}  // namespace
+
+dataset_shape peek_dataset(const dataset_spec& spec) {
+  validate(spec);
+  dataset_shape out;
+  if (spec.source == "synthetic") {
+    check_subset(spec, spec.samples);
+    out.shape = {spec.dim};
+    out.count = spec.subset > 0 ? spec.subset : spec.samples;
+    out.class_count = spec.classes;
+    return out;
+  }
+  const idx_paths paths = resolve(spec);
+  const std::vector<std::size_t> image_dims = detail::read_idx_dims(paths.images);
+  check_image_dims(paths.images, image_dims);
+  // The label file is small; reading it whole gives the class count.
+  const idx_array labels = read_idx(paths.labels);
+  check_label_dims(paths.labels, labels.dims);
+  check_counts(paths, image_dims[0], labels.dims[0]);
+  check_subset(spec, image_dims[0]);
+  out.shape.assign(image_dims.begin() + 1, image_dims.end());
+  out.count = spec.subset > 0 ? spec.subset : image_dims[0];
+  out.class_count = class_count_of(labels.values);
+  return out;
+}
+
+dataset build_dataset(const dataset_spec& spec) {
+  validate(spec);
+  dataset data;
+  std::string description;
+  if (spec.source == "synthetic") {
+    check_subset(spec, spec.samples);
+    data = detail::make_synthetic(spec);
+    if (spec.subset > 0) data = select_rows(data, subset_indices(data.size(), spec.subset, spec.seed));
+    description = describe_spec(spec, nullptr, spec.samples);
+  } else {
+    const idx_paths paths = resolve(spec);
+    std::size_t available = 0;
+    data = load_idx(spec, paths, available);
+    description = describe_spec(spec, &paths, available);
+  }
+  if (spec.labels_mode == label_mode::random) shuffle_labels(data, spec.seed);
+  data.name = spec.name;
+  data.description = description;
+  hash_dataset(data);
+  return data;
+}
+
+dataset take_subset(const dataset& data, std::size_t n, std::uint64_t seed) {
+  if (n > data.size())
+    throw error("take_subset: n = " + std::to_string(n) + " exceeds the " + std::to_string(data.size()) +
+                " samples of " + (data.name.empty() ? "the data set" : "dataset '" + data.name + "'"));
+  dataset out = select_rows(data, subset_indices(data.size(), n, seed));
+  hash_dataset(out);
+  return out;
+}
+
+void permute_labels(dataset& data, std::uint64_t seed) {
+  shuffle_labels(data, seed);
+  hash_dataset(data);
+}
+
+// Canonical layout hashed: each entry of `shape` as a little-endian uint64, then x (N * n float32,
+// row-major, little-endian IEEE 754), then labels (N int32, little-endian). Nothing else enters the hash.
+void hash_dataset(dataset& data) {
+  sha256 s;
+  std::vector<std::uint64_t> dims(data.shape.begin(), data.shape.end());
+  update_le(s, dims.data(), dims.size());
+  update_le(s, data.x.data.data(), data.x.data.size());
+  update_le(s, data.labels.data(), data.labels.size());
+  data.sha256 = s.hex_digest();
+}
+
+}  // namespace genscope

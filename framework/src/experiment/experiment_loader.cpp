@@ -1,0 +1,595 @@
+// Reading and validating experiment files: every check runs before any work starts.
+#include <genscope/datasets.hpp>
+#include <genscope/error.hpp>
+#include <genscope/experiment.hpp>
+
+#include "detail/edit_distance.hpp"
+#include "experiment/item_graph.hpp"
+#include "experiment/plugin_options.hpp"
+#include "experiment/spec_fields.hpp"
+#include "experiment/toml_reader.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <toml++/toml.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+
+namespace genscope {
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::toml_field;
+using detail::toml_reader;
+
+enum class section { datasets, models, samplers, estimators, runs };
+constexpr section all_sections[] = {section::datasets, section::models, section::samplers, section::estimators,
+                                    section::runs};
+
+const char* section_name(section s) {
+  switch (s) {
+    case section::datasets: return "datasets";
+    case section::models: return "models";
+    case section::samplers: return "samplers";
+    case section::estimators: return "estimators";
+    case section::runs: return "runs";
+  }
+  return "?";
+}
+
+const char* item_word(section s) {
+  switch (s) {
+    case section::datasets: return "dataset";
+    case section::models: return "model";
+    case section::samplers: return "sampler";
+    case section::estimators: return "estimator";
+    case section::runs: return "run";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& top_level_keys() {
+  static const std::vector<std::string> keys{"seed",   "output",   "model_cache", "datasets",
+                                             "models", "samplers", "estimators",  "runs"};
+  return keys;
+}
+
+const std::vector<std::string> model_keys{"backend", "dataset", "test", "train"};
+const std::vector<std::string> sampler_keys{"plugin", "dataset"};
+const std::vector<std::string> estimator_keys{"plugin"};
+const std::vector<std::string> run_keys{"model", "sampler", "estimator", "batch_size"};
+
+bool valid_item_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+  });
+}
+
+std::size_t dim_of(const dataset_shape& s) {
+  return std::accumulate(s.shape.begin(), s.shape.end(), std::size_t{1}, std::multiplies<>());
+}
+
+/// One [SECTION.NAME] table of the file.
+struct item {
+  section kind = section::datasets;
+  std::string name;
+  toml_field field;                         // the item's key and its table
+  std::vector<toml_field> fields;           // the table's keys, in file order
+  std::vector<toml_field> option_fields;    // the keys that are plugin options
+  std::size_t spec = 0;                     // index into the experiment's vector of that kind
+
+  source_position at() const { return field.key_at(); }
+  std::string table() const { return "[" + field.path + "]"; }
+};
+
+/// A key whose value names another item.
+struct reference {
+  std::size_t from = 0;  // index into loader::items_
+  section target = section::datasets;
+  toml_field field;
+  std::string name;
+};
+
+/// Why a folder cannot take our files, or "" when it can (creating it if needed).
+std::string folder_problem(const fs::path& folder) {
+  std::error_code ec;
+  const fs::path dir = folder.empty() ? fs::path(".") : folder;
+  fs::create_directories(dir, ec);
+  if (ec) return fmt::format("cannot create folder '{}': {}", dir.string(), ec.message());
+  if (!fs::is_directory(dir, ec)) return fmt::format("'{}' is not a folder", dir.string());
+  // access(W_OK) can be wrong (root, read-only mounts, ACLs); creating a file is the real test.
+  const fs::path probe = dir / fmt::format(".genscope-write-test-{}", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    return fmt::format("cannot create files in '{}': {}", dir.string(), std::generic_category().message(err));
+  }
+  ::close(fd);
+  fs::remove(probe, ec);
+  return "";
+}
+
+class loader {
+ public:
+  loader(std::string_view text, const std::string& file, const plugin_registry& plugins)
+      : text_(text), reader_(file), plugins_(plugins) {}
+
+  experiment load() {
+    exp_.file = reader_.file();
+    exp_.text = std::string(text_);
+    parse();
+    read_top_level();
+    for (item& it : items_) {
+      switch (it.kind) {
+        case section::datasets: read_dataset(it); break;
+        case section::models: read_model(it); break;
+        case section::samplers: read_sampler(it); break;
+        case section::estimators: read_estimator(it); break;
+        case section::runs: read_run(it); break;
+      }
+    }
+    resolve_references();
+    order_items();
+    resolve_datasets();
+    check_models();
+    check_runs();
+    check_output();
+    return std::move(exp_);
+  }
+
+ private:
+  void parse() {
+    try {
+      root_ = toml::parse(text_, std::string_view(reader_.file()));
+    } catch (const toml::parse_error& e) {
+      reader_.fail(detail::position_of(e.source()), std::string(e.description()));
+    }
+  }
+
+  // ---- top level ------------------------------------------------------------------------------
+
+  void read_top_level() {
+    std::optional<toml_field> runs_field;
+    for (const toml_field& f : reader_.fields(root_, "")) {
+      if (f.name == "seed") {
+        exp_.seed = reader_.get_seed(f);
+      } else if (f.name == "output") {
+        exp_.output = reader_.get_string(f);
+        output_field_ = f;
+      } else if (f.name == "model_cache") {
+        exp_.model_cache = reader_.get_string(f);
+        cache_field_ = f;
+      } else if (const auto s = section_of(f.name)) {
+        if (*s == section::runs) runs_field = f;
+        read_section(*s, f);
+      } else {
+        reader_.unknown_key(f, top_level_keys(), "at the top level");
+      }
+    }
+    if (!output_field_)
+      reader_.fail(document_start, "missing required key 'output' (the results file, e.g. output = \"results/x.h5\")");
+    if (std::none_of(items_.begin(), items_.end(), [](const item& it) { return it.kind == section::runs; }))
+      reader_.fail(runs_field ? runs_field->key_at() : document_start,
+                   "the experiment defines no runs: add a [runs.NAME] table with model, sampler and estimator");
+    // File order over all sections: the tie-break of the build order.
+    std::stable_sort(items_.begin(), items_.end(), [](const item& a, const item& b) {
+      const source_position pa = a.at(), pb = b.at();
+      return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
+    });
+  }
+
+  static std::optional<section> section_of(const std::string& name) {
+    for (section s : all_sections)
+      if (name == section_name(s)) return s;
+    return std::nullopt;
+  }
+
+  void read_section(section s, const toml_field& f) {
+    const toml::table& table = reader_.get_table(f);
+    for (const toml_field& g : reader_.fields(table, f.name)) {
+      if (!valid_item_name(g.name))
+        reader_.fail(g.key_at(), fmt::format("invalid {} name '{}' in [{}]: names may contain only letters, digits, "
+                                             "'_' and '-'",
+                                             item_word(s), g.name, f.name));
+      item it;
+      it.kind = s;
+      it.name = g.name;
+      it.field = g;
+      it.fields = reader_.fields(reader_.get_table(g), g.path);
+      items_.push_back(std::move(it));
+    }
+  }
+
+  // ---- items ----------------------------------------------------------------------------------
+
+  void add_reference(const item& it, section target, const toml_field& f) {
+    reference r;
+    r.from = static_cast<std::size_t>(&it - items_.data());
+    r.target = target;
+    r.field = f;
+    r.name = reader_.get_string(f);
+    references_.push_back(std::move(r));
+  }
+
+  [[noreturn]] void missing_key(const item& it, const std::string& key, const std::string& meaning) const {
+    reader_.fail(it.at(), fmt::format("{} is missing required key '{}' ({})", it.table(), key, meaning));
+  }
+
+  const plugin_info& require_plugin(plugin_kind kind, const toml_field& f, const item& it) const {
+    const std::string name = reader_.get_string(f);
+    try {
+      return plugins_.require(kind, name);
+    } catch (const error& e) {
+      reader_.fail(f.value_at(), about(it, e.what()));
+    }
+  }
+
+  /// `message` (from a plugin or the data loader) prefixed with the item it concerns, unless it names it.
+  static std::string about(const item& it, const std::string& message) {
+    const std::string subject = fmt::format("{} '{}'", item_word(it.kind), it.name);
+    if (message.find(subject) != std::string::npos) return message;
+    return subject + ": " + message;
+  }
+
+  detail::plugin_item plugin_item_of(const item& it, const std::vector<std::string>& reserved) const {
+    return {fmt::format("{} '{}'", item_word(it.kind), it.name), it.table(), it.at(), reserved};
+  }
+
+  /// A plugin's factory sees every value the schema cannot judge (ranges, combinations).
+  template <class Create>
+  void try_create(const item& it, Create&& create) const {
+    try {
+      create();
+    } catch (const std::exception& e) {
+      reader_.fail(detail::blame(e.what(), it.option_fields, it.at()),
+                   about(it, e.what()));
+    }
+  }
+
+  void read_dataset(item& it) {
+    dataset_spec scratch;  // types and ranges now; the real spec once `from` is resolved
+    for (const toml_field& f : it.fields) {
+      detail::apply_dataset_field(reader_, scratch, f);
+      if (f.name == "from") add_reference(it, section::datasets, f);
+    }
+    it.spec = exp_.datasets.size();
+    exp_.datasets.emplace_back().name = it.name;
+  }
+
+  void read_model(item& it) {
+    model_spec m;
+    m.name = it.name;
+    m.where = it.at();
+    std::optional<toml_field> backend, data, test, train;
+    for (const toml_field& f : it.fields) {
+      if (f.name == "backend") {
+        backend = f;
+        m.backend = reader_.get_string(f);
+      } else if (f.name == "dataset") {
+        data = f;
+        add_reference(it, section::datasets, f);
+        m.dataset = reader_.get_string(f);
+      } else if (f.name == "test") {
+        test = f;
+        add_reference(it, section::datasets, f);
+        m.test_dataset = reader_.get_string(f);
+      } else if (f.name == "train") {
+        train = f;
+        reader_.get_table(f);
+      } else {
+        it.option_fields.push_back(f);
+      }
+    }
+    if (!backend) missing_key(it, "backend", "the backend plugin, e.g. backend = \"native\"");
+    if (train && m.backend != "native")
+      reader_.fail(train->key_at(), fmt::format("[{}]: training is available for the native backend only, not "
+                                                "backend = \"{}\"",
+                                                train->path, m.backend));
+    if (train && !data)
+      reader_.fail(train->key_at(), fmt::format("[{}] needs 'dataset' (the training data) in {}", train->path,
+                                                it.table()));
+    if (test && !train)
+      reader_.fail(test->key_at(), fmt::format("'{}' is used only when the model trains: add [{}.train] or remove it",
+                                               test->path, it.field.path));
+    const plugin_info& plugin = require_plugin(plugin_kind::backend, *backend, it);
+    if (train) {
+      m.train = detail::read_train_config(reader_, reader_.get_table(*train), train->path, exp_.seed);
+      // The required options load a model (native: `path`); a trained model is loaded from the cache.
+      for (const toml_field& f : it.option_fields) {
+        const option_spec* o = detail::find_option(plugin, f.name);
+        if (o != nullptr && o->default_value == nullptr)
+          reader_.fail(f.key_at(), fmt::format("'{}' cannot be combined with [{}]: a trained model is stored in "
+                                               "model_cache and loaded from there",
+                                               f.path, train->path));
+      }
+    }
+    m.backend_options = detail::read_plugin_options(reader_, plugin, plugin_item_of(it, model_keys), it.option_fields,
+                                                    !train.has_value());
+    it.spec = exp_.models.size();
+    exp_.models.push_back(std::move(m));
+  }
+
+  void read_sampler(item& it) {
+    sampler_spec s;
+    s.name = it.name;
+    s.where = it.at();
+    std::optional<toml_field> plugin_field;
+    for (const toml_field& f : it.fields) {
+      if (f.name == "plugin") {
+        plugin_field = f;
+        s.plugin = reader_.get_string(f);
+      } else if (f.name == "dataset") {
+        add_reference(it, section::datasets, f);
+        s.dataset = reader_.get_string(f);
+      } else {
+        it.option_fields.push_back(f);
+      }
+    }
+    if (!plugin_field) missing_key(it, "plugin", "the sampler plugin, e.g. plugin = \"pairwise\"");
+    if (s.dataset.empty()) missing_key(it, "dataset", "the data set the probes are drawn from");
+    const plugin_info& plugin = require_plugin(plugin_kind::sampler, *plugin_field, it);
+    s.options = detail::read_plugin_options(reader_, plugin, plugin_item_of(it, sampler_keys), it.option_fields, true);
+    try_create(it, [&] { plugins_.create_sampler(s.plugin, s.options); });
+    it.spec = exp_.samplers.size();
+    exp_.samplers.push_back(std::move(s));
+  }
+
+  void read_estimator(item& it) {
+    estimator_spec s;
+    s.name = it.name;
+    s.where = it.at();
+    std::optional<toml_field> plugin_field;
+    for (const toml_field& f : it.fields) {
+      if (f.name == "plugin") {
+        plugin_field = f;
+        s.plugin = reader_.get_string(f);
+      } else {
+        it.option_fields.push_back(f);
+      }
+    }
+    if (!plugin_field) missing_key(it, "plugin", "the estimator plugin, e.g. plugin = \"bisection\"");
+    const plugin_info& plugin = require_plugin(plugin_kind::estimator, *plugin_field, it);
+    s.options =
+        detail::read_plugin_options(reader_, plugin, plugin_item_of(it, estimator_keys), it.option_fields, true);
+    try_create(it, [&] { plugins_.create_estimator(s.plugin, s.options); });
+    it.spec = exp_.estimators.size();
+    exp_.estimators.push_back(std::move(s));
+  }
+
+  void read_run(item& it) {
+    run_spec r;
+    r.name = it.name;
+    r.where = it.at();
+    for (const toml_field& f : it.fields) {
+      if (f.name == "model") {
+        add_reference(it, section::models, f);
+        r.model = reader_.get_string(f);
+      } else if (f.name == "sampler") {
+        add_reference(it, section::samplers, f);
+        r.sampler = reader_.get_string(f);
+      } else if (f.name == "estimator") {
+        add_reference(it, section::estimators, f);
+        r.estimator = reader_.get_string(f);
+      } else if (f.name == "batch_size") {
+        r.batch_size = reader_.get_count(f, 1);
+      } else {
+        reader_.unknown_key(f, run_keys, "in " + it.table());
+      }
+    }
+    if (r.model.empty()) missing_key(it, "model", "the model to probe");
+    if (r.sampler.empty()) missing_key(it, "sampler", "where the probes come from");
+    if (r.estimator.empty()) missing_key(it, "estimator", "how intervals are computed");
+    it.spec = exp_.runs.size();
+    exp_.runs.push_back(std::move(r));
+  }
+
+  // ---- references and order -------------------------------------------------------------------
+
+  std::optional<std::size_t> find_item(section s, const std::string& name) const {
+    for (std::size_t k = 0; k < items_.size(); ++k)
+      if (items_[k].kind == s && items_[k].name == name) return k;
+    return std::nullopt;
+  }
+
+  void resolve_references() {
+    for (const reference& r : references_) {
+      if (find_item(r.target, r.name)) continue;
+      std::vector<std::string> names;
+      for (const item& it : items_)
+        if (it.kind == r.target) names.push_back(it.name);
+      std::string message = fmt::format("unknown {} '{}' in '{}'", item_word(r.target), r.name, r.field.path);
+      const std::string guess = closest_name(r.name, names);
+      if (!guess.empty())
+        message += fmt::format("; did you mean '{}'?", guess);
+      else if (names.empty())
+        message += fmt::format(" (the file defines no [{}.NAME] tables)", section_name(r.target));
+      else
+        message += fmt::format(" (defined {}: {})", section_name(r.target), fmt::join(names, ", "));
+      reader_.fail(r.field.value_at(), message);
+    }
+  }
+
+  void order_items() {
+    std::vector<detail::graph_item> nodes;
+    for (const item& it : items_) nodes.push_back({section_name(it.kind), it.name});
+    std::vector<detail::graph_reference> edges;
+    for (const reference& r : references_) edges.push_back({r.from, *find_item(r.target, r.name), r.field});
+    order_ = detail::build_order(reader_, nodes, edges);
+    for (std::size_t k : order_)
+      exp_.build_order.push_back(fmt::format("{}.{}", section_name(items_[k].kind), items_[k].name));
+  }
+
+  // ---- data sets and shapes -------------------------------------------------------------------
+
+  const item& item_named(section s, const std::string& name) const { return items_[*find_item(s, name)]; }
+
+  void resolve_datasets() {
+    for (std::size_t k : order_) {
+      const item& it = items_[k];
+      if (it.kind != section::datasets) continue;
+      dataset_spec spec;
+      spec.seed = exp_.seed;
+      for (const toml_field& f : it.fields)
+        if (f.name == "from") spec = exp_.datasets[item_named(section::datasets, reader_.get_string(f)).spec];
+      spec.name = it.name;
+      const toml_field* dim_field = nullptr;
+      const toml_field* manifold_field = nullptr;
+      for (const toml_field& f : it.fields) {
+        if (f.name == "from") continue;
+        detail::apply_dataset_field(reader_, spec, f);
+        if (f.name == "dim") dim_field = &f;
+        if (f.name == "manifold_dim") manifold_field = &f;
+      }
+      for (const toml_field& f : it.fields) {
+        const std::string needed = detail::dataset_key_source(f.name);
+        if (!needed.empty() && needed != spec.source)
+          reader_.fail(f.key_at(), fmt::format("'{}' applies to source = \"{}\" only, but {} has source = \"{}\"",
+                                               f.path, needed, it.table(), spec.source));
+      }
+      if (spec.source == "synthetic" && spec.manifold_dim > spec.dim) {
+        const toml_field* f = manifold_field != nullptr ? manifold_field : dim_field;
+        reader_.fail(f != nullptr ? f->value_at() : it.at(),
+                     fmt::format("{}: manifold_dim ({}) must not exceed dim ({})", it.table(), spec.manifold_dim,
+                                 spec.dim));
+      }
+      try {
+        shapes_[it.name] = peek_dataset(spec);
+      } catch (const error& e) {
+        reader_.fail(detail::blame(e.what(), it.fields, it.at()), about(it, e.what()));
+      }
+      exp_.datasets[it.spec] = std::move(spec);
+    }
+  }
+
+  const toml_field* field_named(const item& it, const std::string& name) const {
+    for (const toml_field& f : it.fields)
+      if (f.name == name) return &f;
+    return nullptr;
+  }
+
+  void check_models() {
+    for (const item& it : items_) {
+      if (it.kind != section::models) continue;
+      const model_spec& m = exp_.models[it.spec];
+      std::size_t input = 0;
+      if (m.train) {
+        const dataset_shape& train = shapes_.at(m.dataset);
+        input = dim_of(train);
+        if (!m.test_dataset.empty()) {
+          const dataset_shape& test = shapes_.at(m.test_dataset);
+          const source_position at = field_named(it, "test")->value_at();
+          if (dim_of(test) != input)
+            reader_.fail(at, fmt::format("model '{}': test dataset '{}' has samples of dimension {}, but training "
+                                         "dataset '{}' has dimension {}",
+                                         m.name, m.test_dataset, dim_of(test), m.dataset, input));
+          if (test.class_count != 0 && train.class_count != 0 && test.class_count != train.class_count)
+            reader_.fail(at, fmt::format("model '{}': test dataset '{}' has {} classes, but training dataset '{}' "
+                                         "has {}",
+                                         m.name, m.test_dataset, test.class_count, m.dataset, train.class_count));
+        }
+      } else {
+        try {
+          input = plugins_.create_backend(m.backend, m.backend_options)->input_dim();
+        } catch (const std::exception& e) {
+          reader_.fail(detail::blame(e.what(), it.option_fields, it.at()),
+                       about(it, e.what()));
+        }
+        if (!m.dataset.empty() && dim_of(shapes_.at(m.dataset)) != input)
+          reader_.fail(field_named(it, "dataset")->value_at(),
+                       fmt::format("model '{}' takes inputs of dimension {}, but its dataset '{}' has dimension {}",
+                                   m.name, input, m.dataset, dim_of(shapes_.at(m.dataset))));
+      }
+      model_inputs_[m.name] = input;
+    }
+  }
+
+  void check_runs() {
+    for (const run_spec& r : exp_.runs) {
+      const sampler_spec& s = exp_.samplers[item_named(section::samplers, r.sampler).spec];
+      const std::size_t input = model_inputs_.at(r.model);
+      const std::size_t dim = dim_of(shapes_.at(s.dataset));
+      if (input != dim)
+        reader_.fail(r.where, fmt::format("run '{}': model '{}' takes inputs of dimension {}, but sampler '{}' draws "
+                                          "from dataset '{}' of dimension {}",
+                                          r.name, r.model, input, r.sampler, s.dataset, dim));
+    }
+  }
+
+  // ---- output ---------------------------------------------------------------------------------
+
+  void check_output() {
+    const fs::path output(exp_.output);
+    std::error_code ec;
+    std::string problem;
+    if (fs::is_directory(output, ec))
+      problem = "it is a folder";
+    else
+      problem = folder_problem(output.parent_path());
+    if (!problem.empty())
+      reader_.fail(output_field_->value_at(),
+                   fmt::format("'output' = \"{}\" cannot be written: {}", exp_.output, problem));
+
+    const auto trains = std::find_if(exp_.models.begin(), exp_.models.end(),
+                                     [](const model_spec& m) { return m.train.has_value(); });
+    if (trains == exp_.models.end()) return;
+    problem = folder_problem(exp_.model_cache);
+    if (problem.empty()) return;
+    source_position at = trains->where;
+    if (cache_field_) at = cache_field_->value_at();
+    reader_.fail(at, fmt::format("'model_cache' = \"{}\"{} cannot hold trained models: {}", exp_.model_cache,
+                                 cache_field_ ? "" : " (the default)", problem));
+  }
+
+  static constexpr source_position document_start{1, 1};
+
+  std::string_view text_;
+  toml_reader reader_;
+  const plugin_registry& plugins_;
+  toml::table root_;
+  experiment exp_;
+  std::vector<item> items_;  // every item, in file order once read_top_level returns
+  std::vector<reference> references_;
+  std::optional<toml_field> output_field_;
+  std::optional<toml_field> cache_field_;
+  std::vector<std::size_t> order_;
+  std::map<std::string, dataset_shape> shapes_;       // by dataset name
+  std::map<std::string, std::size_t> model_inputs_;   // by model name
+};
+
+}  // namespace
+
+experiment parse_experiment(const std::string& text, const std::string& file, const plugin_registry& plugins) {
+  return loader(text, file, plugins).load();
+}
+
+experiment load_experiment(const std::string& path, const plugin_registry& plugins) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw io_error(path, "is a folder, not an experiment file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    if (!fs::exists(path, ec)) throw io_error(path, "no such file");
+    throw io_error(path, fmt::format("cannot be read: {}", std::generic_category().message(err)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw io_error(path, "read failed");
+  return parse_experiment(text.str(), path, plugins);
+}
+
+}  // namespace genscope

@@ -1,0 +1,311 @@
+// Native model files: writing and checked reading of the HDF5 layout in docs/model-format.md.
+#include "h5/h5.hpp"
+
+#include <genscope/error.hpp>
+#include <genscope/mlp.hpp>
+#include <genscope/version.hpp>
+
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace genscope {
+namespace {
+
+constexpr const char* format_name = "genscope-mlp";
+constexpr std::int64_t format_version = 1;
+constexpr const char* activation_name = "relu";
+
+std::vector<std::int64_t> to_ints(const std::vector<std::size_t>& v) {
+  return {v.begin(), v.end()};
+}
+
+void write_training(const h5::group& g, const training_record& r) {
+  const train_config& c = r.config;
+  g.set_attr("trained", std::int64_t{r.trained ? 1 : 0});
+  g.set_attr("hidden", to_ints(c.hidden));
+  g.set_attr("optimizer", c.optimizer);
+  g.set_attr("learning_rate", c.learning_rate);
+  g.set_attr("momentum", c.momentum);
+  g.set_attr("beta1", c.beta1);
+  g.set_attr("beta2", c.beta2);
+  g.set_attr("epsilon", c.epsilon);
+  g.set_attr("weight_decay", c.weight_decay);
+  g.set_attr("epochs", static_cast<std::int64_t>(c.epochs));
+  g.set_attr("batch_size", static_cast<std::int64_t>(c.batch_size));
+  g.set_attr("init", c.init);
+  g.set_attr("init_scale", c.init_scale);
+  g.set_attr("seed", c.seed);
+  g.set_attr("dataset_name", r.dataset_name);
+  g.set_attr("dataset_sha256", r.dataset_sha256);
+  g.set_attr("test_dataset_sha256", r.test_dataset_sha256);
+  g.set_attr("label_mode", r.label_mode);
+  if (r.epochs.empty()) return;
+  std::vector<std::int64_t> epoch;
+  std::vector<double> train_loss, train_accuracy, test_loss, test_accuracy, seconds;
+  for (const epoch_record& e : r.epochs) {
+    epoch.push_back(static_cast<std::int64_t>(e.epoch));
+    train_loss.push_back(e.train_loss);
+    train_accuracy.push_back(e.train_accuracy);
+    test_loss.push_back(e.test_loss);
+    test_accuracy.push_back(e.test_accuracy);
+    seconds.push_back(e.seconds);
+  }
+  g.write("epoch", epoch);
+  g.write("train_loss", train_loss);
+  g.write("train_accuracy", train_accuracy);
+  g.write("test_loss", test_loss);
+  g.write("test_accuracy", test_accuracy);
+  g.write("seconds", seconds);
+}
+
+// Reading: every problem becomes an io_error naming the file and the object.
+class reader {
+ public:
+  explicit reader(std::string path) : path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const std::string& message) const { throw io_error(path_, message); }
+
+  void require_attr(const h5::group& g, const std::string& name) const {
+    if (!g.has_attr(name)) fail("attribute " + where(g, name) + " is missing");
+  }
+
+  std::string text(const h5::group& g, const std::string& name) const {
+    require_attr(g, name);
+    return g.attr_string(name);
+  }
+  double real(const h5::group& g, const std::string& name) const {
+    require_attr(g, name);
+    return g.attr_double(name);
+  }
+  std::int64_t integer(const h5::group& g, const std::string& name) const {
+    require_attr(g, name);
+    return g.attr_int(name);
+  }
+  std::size_t count(const h5::group& g, const std::string& name) const {
+    const std::int64_t v = integer(g, name);
+    if (v < 0) fail("attribute " + where(g, name) + " is negative (" + std::to_string(v) + ")");
+    return static_cast<std::size_t>(v);
+  }
+  std::vector<std::size_t> counts(const h5::group& g, const std::string& name) const {
+    require_attr(g, name);
+    std::vector<std::size_t> out;
+    for (std::int64_t v : g.attr_ints(name)) {
+      if (v < 0) fail("attribute " + where(g, name) + " holds a negative value (" + std::to_string(v) + ")");
+      out.push_back(static_cast<std::size_t>(v));
+    }
+    return out;
+  }
+
+  // h5::group reads integers as int64 only, and a seed may use all 64 bits.
+  std::uint64_t unsigned64(const h5::group& g, const std::string& name) const {
+    require_attr(g, name);
+    h5::handle attr(H5Aopen(g.id(), name.c_str(), H5P_DEFAULT));
+    if (!attr) fail("cannot open attribute " + where(g, name));
+    h5::handle type(H5Aget_type(attr.get()));
+    h5::handle space(H5Aget_space(attr.get()));
+    if (!type || !space || H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1)
+      fail("attribute " + where(g, name) + " is not one integer");
+    std::uint64_t v = 0;
+    if (H5Aread(attr.get(), H5T_NATIVE_UINT64, &v) < 0) fail("cannot read attribute " + where(g, name));
+    return v;
+  }
+
+  h5::group open_group(const h5::group& parent, const std::string& name, const std::string& what) const {
+    if (!parent.has(name)) fail(what + " is missing (no group " + where_child(parent, name) + ")");
+    return parent.open_group(name);
+  }
+
+  // A finite-valued float dataset of the given rank.
+  std::vector<float> floats(const h5::group& g, const std::string& name, std::size_t rank, const std::string& what,
+                            std::vector<std::size_t>& dims) const {
+    if (!g.has(name)) fail(what + " is missing (no dataset " + where_child(g, name) + ")");
+    std::vector<float> v = g.read<float>(name, &dims);
+    if (dims.size() != rank)
+      fail(what + " is " + std::to_string(dims.size()) + "-D, expected " + std::to_string(rank) + "-D");
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      if (std::isfinite(v[k])) continue;
+      const std::string at = rank == 2 ? "(" + std::to_string(k / dims[1]) + ", " + std::to_string(k % dims[1]) + ")"
+                                       : std::to_string(k);
+      fail(what + " contains " + (std::isnan(v[k]) ? "NaN" : "inf") + " at " + at);
+    }
+    return v;
+  }
+
+  template <class T>
+  std::vector<T> column(const h5::group& g, const std::string& name, std::size_t n) const {
+    if (!g.has(name)) fail("training curve dataset " + where_child(g, name) + " is missing");
+    std::vector<T> v = g.read<T>(name);
+    if (v.size() != n)
+      fail("training curve dataset " + where_child(g, name) + " has " + std::to_string(v.size()) +
+           " values, 'epoch' has " + std::to_string(n));
+    return v;
+  }
+
+ private:
+  static std::string where(const h5::group& g, const std::string& name) { return g.path() + "@" + name; }
+  static std::string where_child(const h5::group& g, const std::string& name) {
+    return (g.path() == "/" ? "/" : g.path() + "/") + name;
+  }
+  std::string path_;
+};
+
+training_record read_training(const reader& rd, const h5::group& g) {
+  training_record r;
+  r.trained = rd.integer(g, "trained") != 0;
+  train_config& c = r.config;
+  c.hidden = rd.counts(g, "hidden");
+  c.optimizer = rd.text(g, "optimizer");
+  c.learning_rate = rd.real(g, "learning_rate");
+  c.momentum = rd.real(g, "momentum");
+  c.beta1 = rd.real(g, "beta1");
+  c.beta2 = rd.real(g, "beta2");
+  c.epsilon = rd.real(g, "epsilon");
+  c.weight_decay = rd.real(g, "weight_decay");
+  c.epochs = rd.count(g, "epochs");
+  c.batch_size = rd.count(g, "batch_size");
+  c.init = rd.text(g, "init");
+  c.init_scale = rd.real(g, "init_scale");
+  c.seed = rd.unsigned64(g, "seed");
+  r.dataset_name = rd.text(g, "dataset_name");
+  r.dataset_sha256 = rd.text(g, "dataset_sha256");
+  r.test_dataset_sha256 = rd.text(g, "test_dataset_sha256");
+  r.label_mode = rd.text(g, "label_mode");
+  if (!g.has("epoch")) return r;
+  const std::vector<std::int64_t> epoch = g.read<std::int64_t>("epoch");
+  const std::size_t n = epoch.size();
+  const auto train_loss = rd.column<double>(g, "train_loss", n);
+  const auto train_accuracy = rd.column<double>(g, "train_accuracy", n);
+  const auto test_loss = rd.column<double>(g, "test_loss", n);
+  const auto test_accuracy = rd.column<double>(g, "test_accuracy", n);
+  const auto seconds = rd.column<double>(g, "seconds", n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (epoch[i] < 0) rd.fail("training curve dataset /training/epoch holds a negative value");
+    r.epochs.push_back(
+        {static_cast<std::size_t>(epoch[i]), train_loss[i], train_accuracy[i], test_loss[i], test_accuracy[i],
+         seconds[i]});
+  }
+  return r;
+}
+
+}  // namespace
+
+void save_model(const std::string& path, const mlp& net, const training_record& record) {
+  namespace fs = std::filesystem;
+  if (net.layers().empty()) throw io_error(path, "cannot save a network without layers");
+  std::error_code ec;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) {
+    fs::create_directories(parent, ec);
+    if (ec) throw io_error(path, "cannot create folder '" + parent.string() + "': " + ec.message());
+  }
+  const std::string partial = path + ".partial";
+  try {
+    h5::file f = h5::file::create(partial);
+    {
+      const h5::group root = f.root();
+      root.set_attr("format", std::string(format_name));
+      root.set_attr("format_version", format_version);
+      root.set_attr("activation", std::string(activation_name));
+      root.set_attr("input_shape", to_ints(net.input_shape()));
+      root.set_attr("layer_count", static_cast<std::int64_t>(net.layers().size()));
+      root.set_attr("description", net.describe());
+      root.set_attr("genscope_version", std::string(version()));
+      root.set_attr("git_commit", std::string(git_commit()));
+      const h5::group layers = root.create_group("layers");
+      for (std::size_t l = 0; l < net.layers().size(); ++l) {
+        const dense_layer& layer = net.layers()[l];
+        const h5::group g = layers.create_group(std::to_string(l));
+        g.write("weight", layer.weight.data, {layer.weight.rows, layer.weight.cols});
+        g.write("bias", layer.bias);
+      }
+      write_training(root.create_group("training"), record);
+    }
+    f.close();
+  } catch (...) {
+    fs::remove(partial, ec);
+    throw;
+  }
+  fs::rename(partial, path, ec);
+  if (ec) {
+    const std::string reason = ec.message();
+    fs::remove(partial, ec);
+    throw io_error(path, "cannot move '" + partial + "' into place: " + reason);
+  }
+}
+
+loaded_model load_model(const std::string& path) {
+  const reader rd(path);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) rd.fail("model file not found");
+  if (!std::filesystem::is_regular_file(path, ec)) rd.fail("model path is not a regular file");
+  const h5::file f = h5::file::open(path);
+  const h5::group root = f.root();
+
+  if (!root.has_attr("format")) rd.fail("not a GenScope model file (no 'format' attribute on /)");
+  const std::string format = root.attr_string("format");
+  if (format != format_name)
+    rd.fail("not a GenScope model file (format is '" + format + "', expected '" + format_name + "')");
+  const std::int64_t version_found = rd.integer(root, "format_version");
+  if (version_found < 1 || version_found > format_version)
+    rd.fail("format_version " + std::to_string(version_found) + " is not supported (this GenScope reads " +
+            std::to_string(format_version) + ")");
+  const std::string activation = rd.text(root, "activation");
+  if (activation != activation_name)
+    rd.fail("activation '" + activation + "' is not supported (expected '" + activation_name + "')");
+  const std::vector<std::size_t> input_shape = rd.counts(root, "input_shape");
+  if (input_shape.empty()) rd.fail("attribute /@input_shape is empty");
+  const std::size_t input_dim =
+      std::accumulate(input_shape.begin(), input_shape.end(), std::size_t{1}, std::multiplies<>());
+  if (input_dim == 0) rd.fail("attribute /@input_shape has a zero dimension");
+  const std::size_t layer_count = rd.count(root, "layer_count");
+  if (layer_count == 0) rd.fail("layer_count is 0");
+
+  const h5::group layers_group = rd.open_group(root, "layers", "layer list");
+  const std::size_t stored = layers_group.children().size();
+  if (stored != layer_count)
+    rd.fail("/layers holds " + std::to_string(stored) + " entries, layer_count is " + std::to_string(layer_count));
+
+  std::vector<dense_layer> layers(layer_count);
+  std::size_t in = input_dim;
+  for (std::size_t l = 0; l < layer_count; ++l) {
+    const std::string name = "layer " + std::to_string(l);
+    const h5::group g = rd.open_group(layers_group, std::to_string(l), name);
+    std::vector<std::size_t> wdims, bdims;
+    std::vector<float> weight = rd.floats(g, "weight", 2, name + " weight", wdims);
+    std::vector<float> bias = rd.floats(g, "bias", 1, name + " bias", bdims);
+    if (wdims[0] == 0 || wdims[1] == 0) rd.fail(name + " weight is empty");
+    if (bias.size() != wdims[0])
+      rd.fail(name + " bias has " + std::to_string(bias.size()) + " values, weight has " + std::to_string(wdims[0]) +
+              " rows");
+    if (wdims[1] != in)
+      rd.fail(name + " weight has " + std::to_string(wdims[1]) + " columns, " +
+              (l == 0 ? "input_shape gives " + std::to_string(in) + " features"
+                      : "layer " + std::to_string(l - 1) + " has " + std::to_string(in) + " outputs"));
+    layers[l].weight.rows = wdims[0];
+    layers[l].weight.cols = wdims[1];
+    layers[l].weight.data = std::move(weight);
+    layers[l].bias = std::move(bias);
+    in = wdims[0];
+  }
+
+  loaded_model out;
+  if (root.has("training")) out.record = read_training(rd, root.open_group("training"));
+  try {
+    out.net = mlp(std::move(layers), input_shape);
+  } catch (const io_error&) {
+    throw;
+  } catch (const error& e) {
+    rd.fail(e.what());  // the checks above should have caught it; keep the file name anyway
+  }
+  return out;
+}
+
+}  // namespace genscope

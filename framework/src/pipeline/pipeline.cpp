@@ -1,0 +1,294 @@
+// Runs an experiment: builds data, trains or loads models, and streams each run through a flow graph.
+#include <genscope/datasets.hpp>
+#include <genscope/error.hpp>
+#include <genscope/mlp.hpp>
+#include <genscope/pipeline.hpp>
+#include <genscope/version.hpp>
+
+#include "progress.hpp"
+#include "results/writer.hpp"
+
+#include <fmt/format.h>
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <unistd.h>
+
+namespace genscope {
+
+namespace {
+
+std::string options_text(const option_set& options) {
+  std::string s;
+  for (const auto& [name, value] : options.values()) {
+    if (!s.empty()) s += ", ";
+    s += name + " = " + to_string(value);
+  }
+  return s;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string shape_text(const std::vector<std::size_t>& shape) {
+  std::string s;
+  for (std::size_t d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
+  return s;
+}
+
+template <class Spec>
+const Spec& find_item(const std::vector<Spec>& items, const std::string& name) {
+  for (const auto& item : items)
+    if (item.name == name) return item;
+  throw error("internal error: experiment item '" + name + "' missing after validation");
+}
+
+const char* label_mode_name(label_mode m) { return m == label_mode::random ? "random" : "real"; }
+
+/// Everything a run needs, built once per experiment.
+struct context {
+  const experiment& exp;
+  const plugin_registry& plugins;
+  const run_options& options;
+  std::ostream& log;
+  results_writer& out;
+  std::map<std::string, std::shared_ptr<const dataset>> data;
+  std::map<std::string, std::shared_ptr<network_backend>> models;
+};
+
+void build_data(context& c, const dataset_spec& spec) {
+  auto d = std::make_shared<dataset>(build_dataset(spec));
+  d->name = spec.name;
+  if (!c.options.quiet)
+    c.log << fmt::format("dataset {}: {} samples of {}, {} classes, {} labels, sha256 {}\n", spec.name, d->size(),
+                         shape_text(d->shape), d->class_count, label_mode_name(spec.labels_mode),
+                         d->sha256.substr(0, 12));
+  const h5::group g = c.out.provenance("datasets", spec.name);
+  g.set_attr("sha256", d->sha256);
+  g.set_attr("description", d->description);
+  g.set_attr("samples", static_cast<std::int64_t>(d->size()));
+  g.set_attr("dim", static_cast<std::int64_t>(d->dim()));
+  g.set_attr("class_count", static_cast<std::int64_t>(d->class_count));
+  g.set_attr("label_mode", std::string(label_mode_name(spec.labels_mode)));
+  g.set_attr("seed", static_cast<std::uint64_t>(spec.seed));
+  c.data[spec.name] = std::move(d);
+}
+
+/// Trains the model unless the cache holds one of the same configuration and data; returns its path.
+std::string trained_model_path(context& c, const model_spec& spec) {
+  const train_config& config = *spec.train;
+  const dataset& train = *c.data.at(spec.dataset);
+  const dataset* test = spec.test_dataset.empty() ? nullptr : c.data.at(spec.test_dataset).get();
+  const std::string key = model_cache_key(config, train.sha256, test ? test->sha256 : std::string());
+  const std::string path = (std::filesystem::path(c.exp.model_cache) / (spec.name + "-" + key.substr(0, 16) + ".h5")).string();
+  if (std::filesystem::exists(path)) {
+    if (!c.options.quiet) c.log << fmt::format("model {}: reusing {} (same configuration and data)\n", spec.name, path);
+    return path;
+  }
+  training_record record;
+  record.label_mode = label_mode_name(find_item(c.exp.datasets, spec.dataset).labels_mode);
+  if (!c.options.quiet)
+    c.log << fmt::format("model {}: training {} hidden on {} ({} samples, {} labels), {} epochs of {}\n", spec.name,
+                         shape_text(config.hidden), spec.dataset, train.size(), record.label_mode, config.epochs,
+                         config.optimizer);
+  const auto on_epoch = [&](const epoch_record& e) {
+    if (c.options.quiet) return;
+    std::string test_part;
+    if (!std::isnan(e.test_accuracy))
+      test_part = fmt::format("  test loss {:.4f} acc {:6.2f}%", e.test_loss, 100 * e.test_accuracy);
+    c.log << fmt::format("model {}: epoch {:>4}/{}  loss {:.4f}  train acc {:6.2f}%{}  {:.2f}s\n", spec.name, e.epoch,
+                         config.epochs, e.train_loss, 100 * e.train_accuracy, test_part, e.seconds)
+          << std::flush;
+  };
+  const mlp net = train_mlp(train, test, config, record, on_epoch);
+  save_model(path, net, record);
+  if (!c.options.quiet) c.log << fmt::format("model {}: saved {}\n", spec.name, path);
+  return path;
+}
+
+void build_model(context& c, const model_spec& spec) {
+  option_set options = spec.backend_options;
+  if (spec.train) options.set("path", trained_model_path(c, spec));
+  auto backend = c.plugins.create_backend(spec.backend, options);
+  const plugin_info& info = c.plugins.require(plugin_kind::backend, spec.backend);
+  const h5::group g = c.out.provenance("models", spec.name);
+  g.set_attr("backend", info.name);
+  g.set_attr("backend_version", info.version);
+  g.set_attr("backend_options", options_text(options));
+  g.set_attr("description", backend->describe());
+  g.set_attr("digest", backend->model_digest());
+  g.set_attr("trained", static_cast<std::int64_t>(spec.train.has_value()));
+  if (!c.options.quiet)
+    c.log << fmt::format("model {}: {} ({}), digest {}\n", spec.name, backend->describe(), info.name,
+                         backend->model_digest().substr(0, 12));
+  c.models[spec.name] = std::move(backend);
+}
+
+/// Rethrows anything a plugin threw as a plugin_error naming it and the experiment item.
+template <class F>
+void guarded(const std::string& plugin, const std::string& what, F&& f) {
+  try {
+    f();
+  } catch (const plugin_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw plugin_error(plugin, what + ": " + e.what());
+  }
+}
+
+struct batch_job {
+  std::size_t index = 0;
+  probe_batch probes;
+  interval_batch results;
+};
+using job_ptr = std::shared_ptr<batch_job>;
+
+void execute_run(context& c, const run_spec& run) {
+  const sampler_spec& ss = find_item(c.exp.samplers, run.sampler);
+  const estimator_spec& es = find_item(c.exp.estimators, run.estimator);
+  const dataset& data = *c.data.at(ss.dataset);
+  const network_backend& backend = *c.models.at(run.model);
+  auto sampler = c.plugins.create_sampler(ss.plugin, ss.options);
+  auto estimator = c.plugins.create_estimator(es.plugin, es.options);
+  guarded(ss.plugin, "sampler '" + ss.name + "' on data set '" + ss.dataset + "'",
+          [&] { sampler->prepare(data, c.exp.seed); });
+
+  const std::size_t n = sampler->probe_count();
+  const std::size_t batch = std::max<std::size_t>(1, run.batch_size);
+  const std::size_t batches = (n + batch - 1) / batch;
+  const std::size_t workers = static_cast<std::size_t>(oneapi::tbb::this_task_arena::max_concurrency());
+  const std::size_t in_flight = c.options.batches_in_flight > 0 ? c.options.batches_in_flight : 4 * workers;
+
+  run_writer writer = c.out.begin_run(run.name);
+  const h5::group& g = writer.group();
+  const auto set_item = [&](const char* key, const std::string& item, plugin_kind kind, const std::string& plugin) {
+    const plugin_info& info = c.plugins.require(kind, plugin);
+    g.set_attr(key, item);
+    g.set_attr(std::string(key) + "_plugin", info.name);
+    g.set_attr(std::string(key) + "_version", info.version);
+  };
+  set_item("sampler", ss.name, plugin_kind::sampler, ss.plugin);
+  set_item("estimator", es.name, plugin_kind::estimator, es.plugin);
+  g.set_attr("sampler_options", options_text(ss.options));
+  g.set_attr("estimator_options", options_text(es.options));
+  g.set_attr("model", run.model);
+  g.set_attr("model_digest", backend.model_digest());
+  g.set_attr("dataset", ss.dataset);
+  g.set_attr("dataset_sha256", data.sha256);
+  g.set_attr("seed", static_cast<std::uint64_t>(c.exp.seed));
+  g.set_attr("probes", static_cast<std::int64_t>(n));
+  g.set_attr("batch_size", static_cast<std::int64_t>(batch));
+  g.set_attr("start_time", iso_time_now());
+  g.set_attr("complete", std::int64_t{0});
+  const auto start = std::chrono::steady_clock::now();
+
+  progress bar("run " + run.name, n, "probes", c.log, c.options.quiet);
+  namespace flow = oneapi::tbb::flow;
+  flow::graph graph;
+  std::size_t next = 0;
+  flow::input_node<std::size_t> source(graph, [&](oneapi::tbb::flow_control& fc) -> std::size_t {
+    if (next >= batches) {
+      fc.stop();
+      return 0;
+    }
+    return next++;
+  });
+  // Bounds the batches between the source and the writer, so memory does not grow with the run.
+  flow::limiter_node<std::size_t> limiter(graph, in_flight);
+  flow::function_node<std::size_t, job_ptr> sample(graph, flow::unlimited, [&](std::size_t b) {
+    auto job = std::make_shared<batch_job>();
+    job->index = b;
+    const std::size_t first = b * batch;
+    guarded(ss.plugin, "sampler '" + ss.name + "'",
+            [&] { sampler->sample(first, std::min(batch, n - first), job->probes); });
+    job->probes.first = first;
+    return job;
+  });
+  flow::function_node<job_ptr, job_ptr> estimate(graph, flow::unlimited, [&](job_ptr job) {
+    guarded(es.plugin, "estimator '" + es.name + "'", [&] { estimator->estimate(backend, job->probes, job->results); });
+    return job;
+  });
+  flow::sequencer_node<job_ptr> order(graph, [](const job_ptr& job) { return job->index; });
+  flow::function_node<job_ptr, flow::continue_msg> write(graph, flow::serial, [&](const job_ptr& job) {
+    writer.append(job->probes, job->results, data.labels);
+    bar.advance(job->probes.size());
+    return flow::continue_msg();
+  });
+  flow::make_edge(source, limiter);
+  flow::make_edge(limiter, sample);
+  flow::make_edge(sample, estimate);
+  flow::make_edge(estimate, order);
+  flow::make_edge(order, write);
+  flow::make_edge(write, limiter.decrementer());
+  source.activate();
+  graph.wait_for_all();
+  bar.finish();
+
+  if (writer.rows() != n)
+    throw error(fmt::format("run '{}': wrote {} of {} probes", run.name, writer.rows(), n));
+  g.set_attr("end_time", iso_time_now());
+  g.set_attr("seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  g.set_attr("complete", std::int64_t{1});
+  c.out.flush();
+}
+
+}  // namespace
+
+std::string model_cache_key(const train_config& config, const std::string& train_sha256,
+                            const std::string& test_sha256) {
+  std::string text = "genscope-train-v1\n";
+  text += "hidden=" + shape_text(config.hidden) + "\n";
+  text += fmt::format("optimizer={}\nlearning_rate={:a}\nmomentum={:a}\nbeta1={:a}\nbeta2={:a}\nepsilon={:a}\n",
+                      config.optimizer, config.learning_rate, config.momentum, config.beta1, config.beta2,
+                      config.epsilon);
+  text += fmt::format("weight_decay={:a}\nepochs={}\nbatch_size={}\ninit={}\ninit_scale={:a}\nseed={}\n",
+                      config.weight_decay, config.epochs, config.batch_size, config.init, config.init_scale,
+                      config.seed);
+  text += "train=" + train_sha256 + "\ntest=" + test_sha256 + "\n";
+  return sha256_hex(text.data(), text.size());
+}
+
+void run_experiment(const experiment& exp, const plugin_registry& plugins, const run_options& options,
+                    std::ostream& log) {
+  results_writer out(exp.output);
+  const h5::group root = out.root();
+  root.set_attr("genscope_version", std::string(version()));
+  root.set_attr("git_commit", std::string(git_commit()));
+  root.set_attr("plugin_api_version", static_cast<std::int64_t>(plugin_api_version));
+  root.set_attr("experiment_file", exp.file);
+  root.set_attr("experiment", exp.text);
+  root.set_attr("seed", static_cast<std::uint64_t>(exp.seed));
+  root.set_attr("host", host_name());
+  root.set_attr("threads", static_cast<std::int64_t>(oneapi::tbb::this_task_arena::max_concurrency()));
+  root.set_attr("start_time", iso_time_now());
+
+  context c{exp, plugins, options, log, out, {}, {}};
+  try {
+    for (const std::string& item : exp.build_order) {
+      const auto dot = item.find('.');
+      const std::string section = item.substr(0, dot);
+      const std::string name = item.substr(dot + 1);
+      if (section == "datasets") build_data(c, find_item(exp.datasets, name));
+      else if (section == "models") build_model(c, find_item(exp.models, name));
+      else if (section == "runs") execute_run(c, find_item(exp.runs, name));
+    }
+    root.set_attr("end_time", iso_time_now());
+    out.finish();
+  } catch (const std::exception& e) {
+    // One line for the user, saying where the results already computed are.
+    throw error(fmt::format("{}; partial results kept in {}", describe(e), out.partial_path()));
+  }
+  if (!options.quiet) log << fmt::format("results written to {}\n", exp.output);
+}
+
+}  // namespace genscope

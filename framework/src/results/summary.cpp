@@ -1,0 +1,90 @@
+// Per run and direction kind: counts, length quartiles, interpolation fraction, clipping, cost.
+#include "results/summary.hpp"
+
+#include "h5/h5.hpp"
+#include "results/writer.hpp"
+
+#include <genscope/error.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <ostream>
+
+namespace genscope {
+
+double quantile(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+std::vector<summary_row> summarize(const std::string& path) {
+  const h5::file f = h5::file::open(path);
+  const h5::group root = f.root();
+  if (!root.has_attr("format") || root.attr_string("format") != results_format_name)
+    throw io_error(path, "not a GenScope results file (no format = \"genscope-results\" attribute)");
+  std::vector<summary_row> rows;
+  const h5::group runs = root.open_group("runs");
+  for (const std::string& run : runs.children()) {
+    const h5::group g = runs.open_group(run);
+    const auto kind = g.read_strings("kind");
+    const auto length = g.read<double>("length");
+    const auto t_hi = g.read<double>("t_hi");
+    const auto status = g.read<std::uint32_t>("status");
+    const auto cost = g.read<std::uint64_t>("cost");
+    std::map<std::string, std::vector<std::size_t>> by_kind;
+    for (std::size_t i = 0; i < kind.size(); ++i) by_kind[kind[i]].push_back(i);
+    for (const auto& [k, idx] : by_kind) {
+      summary_row r;
+      r.run = run;
+      r.kind = k;
+      r.count = idx.size();
+      std::vector<double> len, thi;
+      std::size_t interpolated = 0, clipped = 0;
+      double total_cost = 0;
+      for (std::size_t i : idx) {
+        len.push_back(length[i]);
+        thi.push_back(t_hi[i]);
+        interpolated += t_hi[i] >= 1.0;
+        clipped += (status[i] & 3u) != 0;
+        total_cost += static_cast<double>(cost[i]);
+      }
+      std::sort(len.begin(), len.end());
+      std::sort(thi.begin(), thi.end());
+      r.length_q1 = quantile(len, 0.25);
+      r.length_median = quantile(len, 0.5);
+      r.length_q3 = quantile(len, 0.75);
+      r.t_hi_median = quantile(thi, 0.5);
+      const double n = static_cast<double>(idx.size());
+      if (k.rfind("pairwise", 0) == 0) r.interpolated = static_cast<double>(interpolated) / n;
+      r.clipped = static_cast<double>(clipped) / n;
+      r.mean_cost = total_cost / n;
+      rows.push_back(std::move(r));
+    }
+  }
+  return rows;
+}
+
+void print_summary(const std::vector<summary_row>& rows, std::ostream& out) {
+  std::size_t run_w = 3, kind_w = 4;
+  for (const auto& r : rows) {
+    run_w = std::max(run_w, r.run.size());
+    kind_w = std::max(kind_w, r.kind.size());
+  }
+  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  {:>9}\n", "run", run_w, "kind",
+                     kind_w, "count", "length_q1", "median", "length_q3", "t_hi_med", "t_hi>=1", "clipped", "cost");
+  for (const auto& r : rows) {
+    const std::string interp = r.interpolated < 0 ? "-" : fmt::format("{:.1f}%", 100 * r.interpolated);
+    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9.4g}  {:>9.4g}  {:>9.4g}  {:>8.4g}  {:>8}  {:>6.1f}%  {:>9.1f}\n",
+                       r.run, run_w, r.kind, kind_w, r.count, r.length_q1, r.length_median, r.length_q3,
+                       r.t_hi_median, interp, 100 * r.clipped, r.mean_cost);
+  }
+  out << "length: interval length in input units, (t_hi - t_lo) * |d|; t_hi>=1: pairs interpolated; "
+         "cost: forward passes per probe\n";
+}
+
+}  // namespace genscope

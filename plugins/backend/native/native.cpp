@@ -1,0 +1,47 @@
+// Backend plugin "native": serves logits of a dense ReLU MLP loaded from a GenScope model file.
+#include <genscope/error.hpp>
+#include <genscope/mlp.hpp>
+#include <genscope/network_backend.hpp>
+#include <genscope/options.hpp>
+#include <genscope/plugin.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+class native_backend final : public genscope::network_backend {
+ public:
+  explicit native_backend(genscope::mlp net) : net_(std::move(net)) {}
+
+  std::vector<std::size_t> input_shape() const override { return net_.input_shape(); }
+  std::size_t class_count() const override { return net_.class_count(); }
+
+  void logits(genscope::matrix_view x, genscope::matrix& out) const override {
+    if (x.cols != net_.input_dim())
+      throw genscope::error("native backend: batch has " + std::to_string(x.cols) + " columns, the model (" +
+                            net_.describe() + ") takes " + std::to_string(net_.input_dim()));
+    net_.forward(x, out);
+  }
+
+  std::string model_digest() const override { return net_.digest(); }
+  std::string describe() const override { return net_.describe(); }
+
+ private:
+  genscope::mlp net_;  // immutable after construction, so concurrent logits() calls are safe
+};
+
+genscope::plugin_object* create(const genscope::option_set& options) {
+  return new native_backend(genscope::load_model(options.get_string("path")).net);
+}
+
+constexpr genscope::option_spec options_table[] = {
+    {"path", genscope::option_type::string, nullptr, "HDF5 model file (docs/model-format.md)"},
+};
+
+}  // namespace
+
+GENSCOPE_PLUGIN(genscope::plugin_kind::backend, "native", "1.0.0",
+                "dense ReLU MLP in float32 from a GenScope HDF5 model file (Eigen, AVX-512 when built for it)",
+                options_table, &create)

@@ -1,0 +1,133 @@
+// Sampler plugin "pairwise": probes x = x_i, d = x_j - x_i over pairs of samples with the same (or different) label.
+#include <genscope/direction_sampler.hpp>
+#include <genscope/plugin.hpp>
+#include <genscope/random.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using genscope::option_spec;
+using genscope::option_type;
+
+const option_spec options[] = {
+    {"count", option_type::integer, "1000", "number of probes"},
+    {"same_label", option_type::boolean, "true",
+     "pairs of samples with the same label; false pairs different labels (a control)"},
+};
+
+class pairwise_sampler final : public genscope::direction_sampler {
+ public:
+  pairwise_sampler(std::size_t count, bool same_label) : count_(count), same_label_(same_label) {}
+
+  void prepare(const genscope::dataset& data, std::uint64_t seed) override {
+    const std::size_t n = data.size();
+    if (data.labels.size() != n)
+      throw std::runtime_error("pairwise: data set '" + data.name + "' has " + std::to_string(data.labels.size()) +
+                               " labels for " + std::to_string(n) + " samples");
+    // Samples grouped by label (ties by index): a label's samples are one
+    // contiguous run of `order_`, so "the r-th sample of another label" is a
+    // single index computation instead of a rejection loop.
+    order_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) order_[i] = static_cast<std::int64_t>(i);
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](std::int64_t a, std::int64_t b) { return data.labels[a] < data.labels[b]; });
+    group_first_.assign(n, 0);
+    group_size_.assign(n, 0);
+    position_.assign(n, 0);
+    std::size_t labels = 0;
+    for (std::size_t begin = 0; begin < n;) {
+      std::size_t end = begin;
+      while (end < n && data.labels[order_[end]] == data.labels[order_[begin]]) ++end;
+      for (std::size_t k = begin; k < end; ++k) {
+        const auto i = static_cast<std::size_t>(order_[k]);
+        group_first_[i] = begin;
+        group_size_[i] = end - begin;
+        position_[i] = k - begin;
+      }
+      ++labels;
+      begin = end;
+    }
+
+    eligible_.clear();
+    for (std::size_t i = 0; i < n; ++i)
+      if (!same_label_ || group_size_[i] >= 2) eligible_.push_back(static_cast<std::int64_t>(i));
+    if (same_label_ && eligible_.empty())
+      throw std::runtime_error("pairwise: no label of data set '" + data.name +
+                               "' has two samples, so there is no same-label pair (same_label = true)");
+    if (!same_label_ && labels < 2)
+      throw std::runtime_error("pairwise: data set '" + data.name +
+                               "' has fewer than two labels, so there is no different-label pair "
+                               "(same_label = false)");
+    data_ = &data;
+    seed_ = seed;
+  }
+
+  std::size_t probe_count() const override { return count_; }
+
+  void sample(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
+    if (data_ == nullptr) throw std::logic_error("pairwise: sample() called before prepare()");
+    if (first > count_ || count > count_ - first)
+      throw std::out_of_range("pairwise: probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                              ") requested, the sampler has " + std::to_string(count_));
+    const std::size_t dim = data_->dim();
+    const std::size_t n = data_->size();
+    out.resize(count, dim);
+    out.first = first;
+    for (std::size_t k = 0; k < count; ++k) {
+      genscope::rng random(seed_, genscope::stream_key("pairwise"), first + k);
+      const auto i = static_cast<std::size_t>(eligible_[random.below(eligible_.size())]);
+      std::size_t j = 0;
+      if (same_label_) {
+        // Uniform among the other group_size - 1 members: skip the anchor's own slot.
+        std::size_t r = random.below(group_size_[i] - 1);
+        if (r >= position_[i]) ++r;
+        j = static_cast<std::size_t>(order_[group_first_[i] + r]);
+      } else {
+        // Uniform among the n - group_size samples outside the anchor's run.
+        std::size_t r = random.below(n - group_size_[i]);
+        if (r >= group_first_[i]) r += group_size_[i];
+        j = static_cast<std::size_t>(order_[r]);
+      }
+      out.anchor[k] = static_cast<std::int64_t>(i);
+      out.partners[k] = {static_cast<std::int64_t>(j), -1};
+      out.kind[k] = same_label_ ? "pairwise" : "pairwise_diff";
+      const float* xi = data_->x.row(i);
+      const float* xj = data_->x.row(j);
+      float* x = out.x.row(k);
+      float* d = out.d.row(k);
+      for (std::size_t c = 0; c < dim; ++c) {
+        x[c] = xi[c];
+        d[c] = xj[c] - xi[c];
+      }
+    }
+  }
+
+ private:
+  std::size_t count_;
+  bool same_label_;
+  const genscope::dataset* data_ = nullptr;
+  std::uint64_t seed_ = 0;
+  std::vector<std::int64_t> order_;        // sample indices grouped by label
+  std::vector<std::size_t> group_first_;   // per sample: where its label's run starts in order_
+  std::vector<std::size_t> group_size_;    // per sample: how many samples share its label
+  std::vector<std::size_t> position_;      // per sample: its place within its label's run
+  std::vector<std::int64_t> eligible_;     // samples that can be anchors
+};
+
+genscope::plugin_object* create(const genscope::option_set& o) {
+  const std::int64_t count = o.get_int("count");
+  if (count <= 0) throw std::invalid_argument("option 'count' must be positive, got " + std::to_string(count));
+  return new pairwise_sampler(static_cast<std::size_t>(count), o.get_bool("same_label"));
+}
+
+}  // namespace
+
+GENSCOPE_PLUGIN(genscope::plugin_kind::sampler, "pairwise", "1.0.0",
+                "pairs of training samples with the same label (or different labels): x = x_i, d = x_j - x_i",
+                options, &create)

@@ -1,0 +1,75 @@
+// Helpers shared by tests: temporary folders and running the genscope CLI as a user would.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace genscope::testing {
+
+/// A fresh folder under /tmp, removed when the object goes away.
+class temp_dir {
+ public:
+  explicit temp_dir(const std::string& tag) {
+    std::string pattern = (std::filesystem::temp_directory_path() / ("genscope-" + tag + "-XXXXXX")).string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct cli_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `genscope ARGS` (ARGS already shell-quoted) with optional environment prefix, e.g. "GENSCOPE_PLUGIN_PATH=x".
+inline cli_result run_cli(const std::string& args, const std::string& env = "") {
+  static int counter = 0;
+  const std::string base = (std::filesystem::temp_directory_path() /
+                            ("genscope-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+                               .string();
+  const std::string cmd = env + (env.empty() ? "" : " ") + GENSCOPE_TEST_CLI + " " + args + " > " + base +
+                          ".out 2> " + base + ".err < /dev/null";
+  const int status = std::system(cmd.c_str());
+  cli_result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(base + ".out");
+  r.err = read_file(base + ".err");
+  std::filesystem::remove(base + ".out");
+  std::filesystem::remove(base + ".err");
+  return r;
+}
+
+inline int line_count(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace genscope::testing
