@@ -2,9 +2,11 @@
 #include "support.hpp"
 
 #include "h5/h5.hpp"
+#include "results/summary.hpp"
 
 #include <genscope/datasets.hpp>
 #include <genscope/mlp.hpp>
+#include <genscope/version.hpp>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -166,6 +168,30 @@ TEST_CASE("run writes a complete results file with provenance and consistent col
     CHECK(t_hi[i] >= 0.0);
     CHECK(kind[i] == "pairwise");
   }
+}
+
+TEST_CASE("the documented h5py/pandas snippet reads a run", "[interface]") {
+  temp_dir dir("cli-pandas");
+  const auto r = run_cli("run --quiet " + write_experiment(dir, experiment_text(dir)));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string json = dir / "read.json";
+  const std::string cmd = std::string("/usr/bin/python3 ") + GENSCOPE_TEST_SOURCE_DIR + "/tests/read_results.py " +
+                          (dir / "results.h5") + " main > " + json;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const std::string out = genscope::testing::read_file(json);
+  INFO(out);
+  CHECK(out.find("\"rows\": 300") != std::string::npos);
+  CHECK(out.find("\"kinds\": [\"pairwise\"]") != std::string::npos);
+  CHECK(out.find("\"status\": \"complete\"") != std::string::npos);
+  for (const char* attr : {"experiment", "genscope_version", "git_commit", "host", "seed", "start_time", "end_time"})
+    CHECK(out.find(std::string("\"") + attr + "\"") != std::string::npos);
+  // The median the C++ summary computes agrees with pandas'.
+  const auto rows = summarize(dir / "results.h5");
+  REQUIRE(rows.size() == 1);
+  const auto pos = out.find("\"median_length\": ");
+  REQUIRE(pos != std::string::npos);
+  CHECK(std::stod(out.substr(pos + 17)) == Approx(rows[0].length_median).epsilon(1e-12));
 }
 
 TEST_CASE("results do not depend on the thread count, and trained models are reused", "[interface]") {

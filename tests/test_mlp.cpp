@@ -258,8 +258,12 @@ TEST_CASE("forward matches a double-precision triple loop", "[interface]") {
 }
 
 TEST_CASE("a row's logits do not depend on the batch it comes in", "[regression]") {
-  for (const auto& widths : {std::vector<std::size_t>{4, 2}, std::vector<std::size_t>{130, 10}}) {
-    const std::size_t in = widths.size() == 2 && widths[0] == 4 ? 3 : 50;
+  struct net_case {
+    std::size_t in;
+    std::vector<std::size_t> widths;
+  };
+  // A tiny net (Eigen would use its coefficient-wise product), a mid-sized one, and an MNIST-sized one.
+  for (const auto& [in, widths] : {net_case{3, {4, 2}}, net_case{50, {130, 10}}, net_case{784, {256, 256, 10}}}) {
     const mlp net(random_layers(in, widths, 5), {in});
     const matrix x = random_batch(300, in, 9);
     matrix all;
@@ -590,6 +594,24 @@ TEST_CASE("epoch records, callback and training record", "[interface]") {
   train_mlp(d, nullptr, c, no_test, {});
   CHECK(std::isnan(no_test.epochs.back().test_loss));
   CHECK(std::isnan(no_test.epochs.back().test_accuracy));
+}
+
+TEST_CASE("a network without hidden layers trains, saves and loads", "[boundary]") {
+  temp_dir dir("mlp");
+  const dataset d = make_blobs(80, 5, 3, 12);
+  train_config c = small_config();
+  c.hidden = {};
+  c.epochs = 10;
+  training_record r;
+  const mlp net = train_mlp(d, nullptr, c, r, {});
+  REQUIRE(net.layers().size() == 1);
+  CHECK(net.describe() == "5-3 ReLU MLP");
+  CHECK(r.epochs.back().train_loss < 0.5 * r.epochs.front().train_loss);
+  CHECK(r.epochs.back().train_accuracy == Approx(accuracy_of(net, d)));
+  save_model(dir / "linear.h5", net, r);
+  const loaded_model m = load_model(dir / "linear.h5");
+  CHECK(same_weights(m.net, net));
+  CHECK(m.record.config.hidden.empty());
 }
 
 TEST_CASE("a batch size above the sample count trains on one full batch", "[boundary]") {

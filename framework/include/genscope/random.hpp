@@ -40,12 +40,13 @@ class rng {
 
   /// Uniform integer in [0, n), n > 0, without modulo bias (Lemire's method).
   std::uint64_t below(std::uint64_t n) noexcept {
-    unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
+    __extension__ typedef unsigned __int128 u128;  // __extension__: silent under -Wpedantic
+    u128 m = static_cast<u128>(next()) * n;
     auto low = static_cast<std::uint64_t>(m);
     if (low < n) {
       const std::uint64_t threshold = (0 - n) % n;
       while (low < threshold) {
-        m = static_cast<unsigned __int128>(next()) * n;
+        m = static_cast<u128>(next()) * n;
         low = static_cast<std::uint64_t>(m);
       }
     }

@@ -3,7 +3,6 @@
 #include <genscope/error.hpp>
 #include <genscope/experiment.hpp>
 
-#include "detail/edit_distance.hpp"
 #include "experiment/item_graph.hpp"
 #include "experiment/plugin_options.hpp"
 #include "experiment/spec_fields.hpp"
@@ -296,10 +295,13 @@ class loader {
       }
     }
     if (!backend) missing_key(it, "backend", "the backend plugin, e.g. backend = \"native\"");
-    if (train && m.backend != "native")
+    const auto native_only = [&] {
       reader_.fail(train->key_at(), fmt::format("[{}]: training is available for the native backend only, not "
                                                 "backend = \"{}\"",
                                                 train->path, m.backend));
+    };
+    // Checked before the plugin lookup, except for a misspelt "native", which the registry's "did you mean" answers.
+    if (train && m.backend != "native" && closest_name(m.backend, {"native"}).empty()) native_only();
     if (train && !data)
       reader_.fail(train->key_at(), fmt::format("[{}] needs 'dataset' (the training data) in {}", train->path,
                                                 it.table()));
@@ -307,6 +309,7 @@ class loader {
       reader_.fail(test->key_at(), fmt::format("'{}' is used only when the model trains: add [{}.train] or remove it",
                                                test->path, it.field.path));
     const plugin_info& plugin = require_plugin(plugin_kind::backend, *backend, it);
+    if (train && m.backend != "native") native_only();
     if (train) {
       m.train = detail::read_train_config(reader_, reader_.get_table(*train), train->path, exp_.seed);
       // The required options load a model (native: `path`); a trained model is loaded from the cache.

@@ -22,15 +22,9 @@ namespace genscope::detail {
 using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using row_map = Eigen::Map<row_matrix>;
 using const_row_map = Eigen::Map<const row_matrix>;
-using row_vector_map = Eigen::Map<Eigen::RowVectorXf>;
 using const_row_vector_map = Eigen::Map<const Eigen::RowVectorXf>;
-using array_map = Eigen::Map<Eigen::ArrayXf>;
-using const_array_map = Eigen::Map<const Eigen::ArrayXf>;
 
 inline Eigen::Index idx(std::size_t n) { return static_cast<Eigen::Index>(n); }
-inline const_row_map view(const matrix& m) { return {m.data.data(), idx(m.rows), idx(m.cols)}; }
-inline row_map view(matrix& m) { return {m.data.data(), idx(m.rows), idx(m.cols)}; }
-inline const_row_map view(matrix_view m) { return {m.data, idx(m.rows), idx(m.cols)}; }
 
 /// Calls f(begin, end) for the tiles [0, tile), [tile, 2 tile), ... of [0, n), in parallel.
 /// The cut depends only on n and tile, never on the thread count, and every tile is

@@ -132,9 +132,12 @@ class reader {
       fail(what + " is " + std::to_string(dims.size()) + "-D, expected " + std::to_string(rank) + "-D");
     for (std::size_t k = 0; k < v.size(); ++k) {
       if (std::isfinite(v[k])) continue;
-      const std::string at = rank == 2 ? "(" + std::to_string(k / dims[1]) + ", " + std::to_string(k % dims[1]) + ")"
-                                       : std::to_string(k);
-      fail(what + " contains " + (std::isnan(v[k]) ? "NaN" : "inf") + " at " + at);
+      std::string message = what + " contains " + (std::isnan(v[k]) ? "NaN" : "inf") + " at ";
+      if (rank == 2)
+        message.append("(").append(std::to_string(k / dims[1])).append(", ").append(std::to_string(k % dims[1])).append(")");
+      else
+        message.append(std::to_string(k));
+      fail(message);
     }
     return v;
   }

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 #include <oneapi/tbb/flow_graph.h>
-#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +24,11 @@
 namespace genscope {
 
 namespace {
+
+/// Worker threads in effect (the --threads limit, else the machine's cores).
+std::size_t worker_threads() {
+  return oneapi::tbb::global_control::active_value(oneapi::tbb::global_control::max_allowed_parallelism);
+}
 
 std::string options_text(const option_set& options) {
   std::string s;
@@ -166,8 +171,7 @@ void execute_run(context& c, const run_spec& run) {
   const std::size_t n = sampler->probe_count();
   const std::size_t batch = std::max<std::size_t>(1, run.batch_size);
   const std::size_t batches = (n + batch - 1) / batch;
-  const std::size_t workers = static_cast<std::size_t>(oneapi::tbb::this_task_arena::max_concurrency());
-  const std::size_t in_flight = c.options.batches_in_flight > 0 ? c.options.batches_in_flight : 4 * workers;
+  const std::size_t in_flight = c.options.batches_in_flight > 0 ? c.options.batches_in_flight : 4 * worker_threads();
 
   run_writer writer = c.out.begin_run(run.name);
   const h5::group& g = writer.group();
@@ -269,7 +273,7 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
   root.set_attr("experiment", exp.text);
   root.set_attr("seed", static_cast<std::uint64_t>(exp.seed));
   root.set_attr("host", host_name());
-  root.set_attr("threads", static_cast<std::int64_t>(oneapi::tbb::this_task_arena::max_concurrency()));
+  root.set_attr("threads", static_cast<std::int64_t>(worker_threads()));
   root.set_attr("start_time", iso_time_now());
 
   context c{exp, plugins, options, log, out, {}, {}};

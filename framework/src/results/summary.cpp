@@ -5,6 +5,7 @@
 #include "results/writer.hpp"
 
 #include <genscope/error.hpp>
+#include <genscope/interval_estimator.hpp>
 
 #include <fmt/format.h>
 
@@ -44,13 +45,14 @@ std::vector<summary_row> summarize(const std::string& path) {
       r.kind = k;
       r.count = idx.size();
       std::vector<double> len, thi;
-      std::size_t interpolated = 0, clipped = 0;
+      std::size_t interpolated = 0, clipped_lo = 0, clipped_hi = 0;
       double total_cost = 0;
       for (std::size_t i : idx) {
         len.push_back(length[i]);
         thi.push_back(t_hi[i]);
         interpolated += t_hi[i] >= 1.0;
-        clipped += (status[i] & 3u) != 0;
+        clipped_lo += (status[i] & status_clipped_lo) != 0;
+        clipped_hi += (status[i] & status_clipped_hi) != 0;
         total_cost += static_cast<double>(cost[i]);
       }
       std::sort(len.begin(), len.end());
@@ -61,7 +63,8 @@ std::vector<summary_row> summarize(const std::string& path) {
       r.t_hi_median = quantile(thi, 0.5);
       const double n = static_cast<double>(idx.size());
       if (k.rfind("pairwise", 0) == 0) r.interpolated = static_cast<double>(interpolated) / n;
-      r.clipped = static_cast<double>(clipped) / n;
+      r.clipped_lo = static_cast<double>(clipped_lo) / n;
+      r.clipped_hi = static_cast<double>(clipped_hi) / n;
       r.mean_cost = total_cost / n;
       rows.push_back(std::move(r));
     }
@@ -75,16 +78,17 @@ void print_summary(const std::vector<summary_row>& rows, std::ostream& out) {
     run_w = std::max(run_w, r.run.size());
     kind_w = std::max(kind_w, r.kind.size());
   }
-  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  {:>9}\n", "run", run_w, "kind",
-                     kind_w, "count", "length_q1", "median", "length_q3", "t_hi_med", "t_hi>=1", "clipped", "cost");
+  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>8}\n", "run", run_w,
+                     "kind", kind_w, "count", "length_q1", "median", "length_q3", "t_hi_med", "t_hi>=1", "clip_lo",
+                     "clip_hi", "cost");
   for (const auto& r : rows) {
     const std::string interp = r.interpolated < 0 ? "-" : fmt::format("{:.1f}%", 100 * r.interpolated);
-    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9.4g}  {:>9.4g}  {:>9.4g}  {:>8.4g}  {:>8}  {:>6.1f}%  {:>9.1f}\n",
+    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9.4g}  {:>9.4g}  {:>9.4g}  {:>8.4g}  {:>8}  {:>6.1f}%  {:>6.1f}%  {:>8.1f}\n",
                        r.run, run_w, r.kind, kind_w, r.count, r.length_q1, r.length_median, r.length_q3,
-                       r.t_hi_median, interp, 100 * r.clipped, r.mean_cost);
+                       r.t_hi_median, interp, 100 * r.clipped_lo, 100 * r.clipped_hi, r.mean_cost);
   }
   out << "length: interval length in input units, (t_hi - t_lo) * |d|; t_hi>=1: pairs interpolated; "
-         "cost: forward passes per probe\n";
+         "clip_lo/hi: ends that reached the search limit; cost: forward passes per probe\n";
 }
 
 }  // namespace genscope

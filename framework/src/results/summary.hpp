@@ -17,7 +17,8 @@ struct summary_row {
   double length_q1 = 0, length_median = 0, length_q3 = 0;  ///< interval length in input units
   double t_hi_median = 0;
   double interpolated = -1;  ///< fraction with t_hi >= 1 (pairwise kinds only; -1 otherwise)
-  double clipped = 0;        ///< fraction with either end clipped at +-T
+  double clipped_lo = 0;     ///< fraction whose lower end reached -T without a class change
+  double clipped_hi = 0;     ///< fraction whose upper end reached +T without a class change
   double mean_cost = 0;      ///< forward passes per probe
 };
 
