@@ -70,6 +70,7 @@ void sha256::block(const std::uint8_t* p) {
 }
 
 void sha256::update(const void* bytes, std::size_t size) {
+  if (size == 0) return;  // bytes may be null then
   const auto* p = static_cast<const std::uint8_t*>(bytes);
   total_ += size;
   if (buf_len_ > 0) {

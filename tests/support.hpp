@@ -1,6 +1,8 @@
 // Helpers shared by tests: temporary folders and running the genscope CLI as a user would.
 #pragma once
 
+#include <genscope/plugin_registry.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +72,16 @@ inline int line_count(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+/// The build's plugins (pairwise, bisection, native, ...), loaded once per test executable.
+inline const genscope::plugin_registry& build_plugins() {
+  static const genscope::plugin_registry registry = [] {
+    genscope::plugin_registry r;
+    r.add_directory(GENSCOPE_TEST_PLUGIN_DIR);
+    return r;
+  }();
+  return registry;
 }
 
 }  // namespace genscope::testing

@@ -3,6 +3,8 @@
 #include <genscope/plugin_registry.hpp>
 #include <genscope/random.hpp>
 
+#include "support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -60,14 +62,7 @@ class band_backend final : public genscope::network_backend {
 // (narrower than h = 0.05 and between the scan points 0.70 and 0.75), class 3 above.
 band_backend main_bands() { return band_backend({-1.3, 0.71, 0.73, 1.234}, {2, 0, 1, 0, 3}); }
 
-genscope::plugin_registry& registry() {
-  static genscope::plugin_registry r = [] {
-    genscope::plugin_registry reg;
-    reg.add_directory(GENSCOPE_TEST_PLUGIN_DIR);
-    return reg;
-  }();
-  return r;
-}
+const genscope::plugin_registry& registry() { return genscope::testing::build_plugins(); }
 
 std::shared_ptr<genscope::interval_estimator> make(double t_max = 4.0, double h = 0.05, double tol = 1e-4,
                                                    std::int64_t chunk = 16) {

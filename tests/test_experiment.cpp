@@ -17,14 +17,7 @@ namespace {
 using Catch::Matchers::Contains;
 using genscope::testing::temp_dir;
 
-const genscope::plugin_registry& registry() {
-  static const genscope::plugin_registry reg = [] {
-    genscope::plugin_registry r;
-    r.add_directory(GENSCOPE_TEST_PLUGIN_DIR);
-    return r;
-  }();
-  return reg;
-}
+const genscope::plugin_registry& registry() { return genscope::testing::build_plugins(); }
 
 /// "exp.toml:LINE:COLUMN:" of the first occurrence of `needle` in `text` (plus `shift` columns).
 std::string at(const std::string& text, const std::string& needle, int shift = 0) {

@@ -9,6 +9,8 @@
 #include <genscope/mlp.hpp>
 #include <genscope/random.hpp>
 
+#include "oracles.hpp"
+
 #include <catch2/catch.hpp>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -78,30 +80,6 @@ dataset make_blobs(std::size_t n, std::size_t dim, std::size_t classes, std::uin
 
 // ---- double-precision oracles (naive loops) ----
 
-// Logits of one input row, and a bound on the magnitude of every term summed (for rounding tolerances).
-std::vector<double> naive_logits(const std::vector<dense_layer>& layers, const float* x, std::size_t n,
-                                 std::vector<double>* bound = nullptr) {
-  std::vector<double> a(x, x + n), abs_a(n);
-  for (std::size_t j = 0; j < n; ++j) abs_a[j] = std::fabs(a[j]);
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    const dense_layer& layer = layers[l];
-    std::vector<double> z(layer.weight.rows), abs_z(layer.weight.rows);
-    for (std::size_t i = 0; i < layer.weight.rows; ++i) {
-      double s = layer.bias[i], s_abs = std::fabs(layer.bias[i]);
-      for (std::size_t j = 0; j < layer.weight.cols; ++j) {
-        s += static_cast<double>(layer.weight(i, j)) * a[j];
-        s_abs += std::fabs(static_cast<double>(layer.weight(i, j))) * abs_a[j];
-      }
-      const bool hidden = l + 1 < layers.size();
-      z[i] = hidden ? std::max(0.0, s) : s;
-      abs_z[i] = s_abs;
-    }
-    a = std::move(z);
-    abs_a = std::move(abs_z);
-  }
-  if (bound != nullptr) *bound = abs_a;
-  return a;
-}
 
 using dlayers = std::vector<std::vector<double>>;  // per layer: weights (row-major) then biases
 
@@ -247,7 +225,7 @@ TEST_CASE("forward matches a double-precision triple loop", "[interface]") {
       REQUIRE(logits.cols == nc.widths.back());
       for (std::size_t r = 0; r < rows; ++r) {
         std::vector<double> bound;
-        const auto ref = naive_logits(net.layers(), x.row(r), nc.in, &bound);
+        const auto ref = genscope::testing::naive_logits(net.layers(), x.row(r), nc.in, &bound);
         for (std::size_t k = 0; k < ref.size(); ++k) {
           INFO("net " << net.describe() << ", batch " << rows << ", row " << r << ", class " << k);
           CHECK(std::fabs(logits(r, k) - ref[k]) <= 1e-5 * bound[k] + 1e-6);

@@ -1,4 +1,5 @@
 // Tests of the native backend plugin, loaded through the plugin registry, against a double-precision oracle.
+#include "oracles.hpp"
 #include "support.hpp"
 
 #include <genscope/error.hpp>
@@ -20,14 +21,7 @@ using genscope::testing::temp_dir;
 
 namespace {
 
-plugin_registry& registry() {
-  static plugin_registry r = [] {
-    plugin_registry reg;
-    reg.add_directory(GENSCOPE_TEST_PLUGIN_DIR);
-    return reg;
-  }();
-  return r;
-}
+const genscope::plugin_registry& registry() { return genscope::testing::build_plugins(); }
 
 std::vector<dense_layer> random_layers(std::size_t in, const std::vector<std::size_t>& widths, std::uint64_t seed) {
   std::vector<dense_layer> layers;
@@ -50,29 +44,6 @@ std::shared_ptr<network_backend> open_backend(const std::string& path) {
   return registry().create_backend("native", o);
 }
 
-// Logits of one row by naive loops in double, with the magnitude of the summed terms.
-std::vector<double> naive_logits(const std::vector<dense_layer>& layers, const float* x, std::size_t n,
-                                 std::vector<double>& bound) {
-  std::vector<double> a(x, x + n), abs_a(n);
-  for (std::size_t j = 0; j < n; ++j) abs_a[j] = std::fabs(a[j]);
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    const dense_layer& layer = layers[l];
-    std::vector<double> z(layer.weight.rows), abs_z(layer.weight.rows);
-    for (std::size_t i = 0; i < layer.weight.rows; ++i) {
-      double s = layer.bias[i], s_abs = std::fabs(layer.bias[i]);
-      for (std::size_t j = 0; j < layer.weight.cols; ++j) {
-        s += static_cast<double>(layer.weight(i, j)) * a[j];
-        s_abs += std::fabs(static_cast<double>(layer.weight(i, j))) * abs_a[j];
-      }
-      z[i] = l + 1 < layers.size() ? std::max(0.0, s) : s;
-      abs_z[i] = s_abs;
-    }
-    a = std::move(z);
-    abs_a = std::move(abs_z);
-  }
-  bound = abs_a;
-  return a;
-}
 
 }  // namespace
 
@@ -108,7 +79,7 @@ TEST_CASE("the native backend serves the saved network's logits", "[interface]")
   REQUIRE(out.cols == 4);
   for (std::size_t r = 0; r < x.rows; ++r) {
     std::vector<double> bound;
-    const auto ref = naive_logits(layers, x.row(r), 12, bound);
+    const auto ref = genscope::testing::naive_logits(layers, x.row(r), 12, &bound);
     for (std::size_t k = 0; k < 4; ++k) CHECK(std::fabs(out(r, k) - ref[k]) <= 1e-5 * bound[k] + 1e-6);
   }
 }

@@ -2,6 +2,8 @@
 #include <genscope/error.hpp>
 #include <genscope/plugin_registry.hpp>
 
+#include "support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -11,14 +13,7 @@
 
 namespace {
 
-genscope::plugin_registry& registry() {
-  static genscope::plugin_registry r = [] {
-    genscope::plugin_registry reg;
-    reg.add_directory(GENSCOPE_TEST_PLUGIN_DIR);
-    return reg;
-  }();
-  return r;
-}
+const genscope::plugin_registry& registry() { return genscope::testing::build_plugins(); }
 
 std::shared_ptr<genscope::direction_sampler> make_sampler(std::int64_t count, bool same_label = true) {
   genscope::option_set o;
