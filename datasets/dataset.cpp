@@ -1,11 +1,7 @@
 // Building data sets from specs: validation, IDX loading, seeded subsets, label permutation, content hash.
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
-// random.hpp uses unsigned __int128, which -Wpedantic flags; the header itself should mark it __extension__.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
 #include <genscope/random.hpp>
-#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <bit>

@@ -66,7 +66,8 @@ class byte_source {
   void refill() {
     have_ = std::fread(in_.data(), 1, in_.size(), file_);
     pos_ = 0;
-    if (have_ < in_.size() && std::ferror(file_) != 0) throw io_error(path_, "cannot read: " + std::string(std::strerror(errno)));
+    if (have_ < in_.size() && std::ferror(file_) != 0)
+      throw io_error(path_, "cannot read: " + std::string(std::strerror(errno)));
   }
 
   std::size_t read_raw(std::uint8_t* out, std::size_t n) {
@@ -114,8 +115,8 @@ class byte_source {
         // No progress possible: the file ended inside a compressed stream.
         if (no_input) throw io_error(path_, "truncated gzip data (the file ends inside the compressed stream)");
       } else if (ret != Z_OK) {
-        throw io_error(path_, std::string("corrupt gzip data (") + (stream_.msg != nullptr ? stream_.msg : "zlib error") +
-                                  ")");
+        const std::string why = stream_.msg != nullptr ? stream_.msg : "zlib error " + std::to_string(ret);
+        throw io_error(path_, "corrupt gzip data (" + why + ")");
       }
     }
     return got;
@@ -138,15 +139,17 @@ idx_header parse_header(byte_source& src) {
   const std::size_t got = src.read(magic, 4);
   if (got < 4) throw io_error(src.path(), "not an IDX file (shorter than the 4-byte magic number)");
   if (magic[0] != 0 || magic[1] != 0 || magic[3] == 0)
-    throw io_error(src.path(), "not an IDX file (bad magic number " + hex_byte(magic[0]) + hex_byte(magic[1]).substr(2) +
-                                   hex_byte(magic[2]).substr(2) + hex_byte(magic[3]).substr(2) + ")");
+    throw io_error(src.path(), "not an IDX file (bad magic number " + hex_byte(magic[0]) +
+                                   hex_byte(magic[1]).substr(2) + hex_byte(magic[2]).substr(2) +
+                                   hex_byte(magic[3]).substr(2) + ")");
   if (magic[2] != idx_ubyte)
     throw io_error(src.path(), "unsupported IDX element type " + hex_byte(magic[2]) + " (only unsigned byte 0x08)");
   idx_header h;
   h.count = 1;
   for (unsigned d = 0; d < magic[3]; ++d) {
     std::uint8_t b[4] = {};
-    if (src.read(b, 4) < 4) throw io_error(src.path(), "truncated IDX header (missing dimension " + std::to_string(d) + ")");
+    if (src.read(b, 4) < 4)
+      throw io_error(src.path(), "truncated IDX header (missing dimension " + std::to_string(d) + ")");
     const std::size_t dim = (std::size_t{b[0]} << 24) | (std::size_t{b[1]} << 16) | (std::size_t{b[2]} << 8) | b[3];
     h.dims.push_back(dim);
     // 2^40 bytes is far beyond any data set this reads; refusing it keeps the product from overflowing.

@@ -48,7 +48,8 @@ void sha256::block(const std::uint8_t* p) {
   }
   std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
   for (int t = 0; t < 64; ++t) {
-    const std::uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + round_constants[t] + w[t];
+    const std::uint32_t sigma1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+    const std::uint32_t t1 = h + sigma1 + ((e & f) ^ (~e & g)) + round_constants[t] + w[t];
     const std::uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
     h = g;
     g = f;
@@ -95,7 +96,7 @@ std::string sha256::hex_digest() {
   const std::uint64_t bits = total_ * 8;
   std::uint8_t pad[72] = {0x80};
   const std::size_t pad_len = (buf_len_ < 56 ? 56 : 120) - buf_len_;
-  for (int i = 0; i < 8; ++i) pad[pad_len + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
+  for (std::size_t i = 0; i < 8; ++i) pad[pad_len + i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
   update(pad, pad_len + 8);
   static const char digits[] = "0123456789abcdef";
   std::string hex;

@@ -1,11 +1,7 @@
 // Synthetic data: Gaussian clusters on a random linear manifold of known dimension, plus isotropic noise.
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
-// random.hpp uses unsigned __int128, which -Wpedantic flags; the header itself should mark it __extension__.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
 #include <genscope/random.hpp>
-#pragma GCC diagnostic pop
 
 #include <cmath>
 #include <string>

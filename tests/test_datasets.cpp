@@ -231,7 +231,8 @@ TEST_CASE("Fashion-MNIST t10k subset: pixels are the file's bytes / 255", "[inte
     const auto src = static_cast<std::size_t>(d.source_index[k]);
     if (k > 0) CHECK(d.source_index[k - 1] < d.source_index[k]);
     CHECK(d.labels[k] == labels.values[src]);
-    for (std::size_t j = 0; j < 784; j += 97) CHECK(d.x(k, j) == static_cast<float>(images.values[src * 784 + j]) / 255.0f);
+    for (std::size_t j = 0; j < 784; j += 97)
+      CHECK(d.x(k, j) == static_cast<float>(images.values[src * 784 + j]) / 255.0f);
   }
 }
 
