@@ -2,6 +2,8 @@
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 
+#include "support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -26,22 +28,10 @@ namespace {
 
 const std::string fashion_dir = default_fashion_mnist_dir;
 
-// One scratch folder per process, removed at exit.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::string pattern = (fs::temp_directory_path() / "genscope-test-datasets-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
+// One scratch folder per process, removed at exit, so that parallel ctest runs do not collide.
 std::string temp_file(const std::string& name) {
-  static const scratch_dir dir;
-  return (dir.path / name).string();
+  static const genscope::testing::temp_dir dir("datasets");
+  return dir / name;
 }
 
 using bytes = std::vector<std::uint8_t>;

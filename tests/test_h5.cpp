@@ -3,6 +3,8 @@
 
 #include <genscope/error.hpp>
 
+#include "support.hpp"
+
 #include <catch2/catch.hpp>
 #include <hdf5.h>
 
@@ -22,24 +24,10 @@ using namespace genscope;
 namespace {
 
 // One scratch folder per process, removed at exit, so that parallel ctest runs do not collide.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::string pattern = (fs::temp_directory_path() / "genscope-test-h5-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-fs::path scratch() {
-  static const scratch_dir dir;
-  return dir.path;
+std::string temp_file(const std::string& name) {
+  static const genscope::testing::temp_dir dir("h5");
+  return dir / name;
 }
-
-std::string temp_file(const std::string& name) { return (scratch() / name).string(); }
 
 // Number of HDF5 ids open in any file: the layer must leave none behind.
 ssize_t open_ids() { return H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); }

@@ -327,8 +327,11 @@ class loader {
     exp_.models.push_back(std::move(m));
   }
 
-  void read_sampler(item& it) {
-    sampler_spec s;
+  /// Reads `plugin` and the plugin's options of a sampler or estimator item into `s`;
+  /// `other` takes each remaining framework key (returns false for plugin options).
+  template <class Spec, class Other>
+  option_set read_plugin_item(item& it, Spec& s, plugin_kind kind, const std::vector<std::string>& reserved,
+                              const char* plugin_hint, Other&& other) {
     s.name = it.name;
     s.where = it.at();
     std::optional<toml_field> plugin_field;
@@ -336,17 +339,25 @@ class loader {
       if (f.name == "plugin") {
         plugin_field = f;
         s.plugin = reader_.get_string(f);
-      } else if (f.name == "dataset") {
-        add_reference(it, section::datasets, f);
-        s.dataset = reader_.get_string(f);
-      } else {
+      } else if (!other(f)) {
         it.option_fields.push_back(f);
       }
     }
-    if (!plugin_field) missing_key(it, "plugin", "the sampler plugin, e.g. plugin = \"pairwise\"");
+    if (!plugin_field) missing_key(it, "plugin", plugin_hint);
+    const plugin_info& plugin = require_plugin(kind, *plugin_field, it);
+    return detail::read_plugin_options(reader_, plugin, plugin_item_of(it, reserved), it.option_fields, true);
+  }
+
+  void read_sampler(item& it) {
+    sampler_spec s;
+    s.options = read_plugin_item(it, s, plugin_kind::sampler, sampler_keys,
+                                 "the sampler plugin, e.g. plugin = \"pairwise\"", [&](const toml_field& f) {
+                                   if (f.name != "dataset") return false;
+                                   add_reference(it, section::datasets, f);
+                                   s.dataset = reader_.get_string(f);
+                                   return true;
+                                 });
     if (s.dataset.empty()) missing_key(it, "dataset", "the data set the probes are drawn from");
-    const plugin_info& plugin = require_plugin(plugin_kind::sampler, *plugin_field, it);
-    s.options = detail::read_plugin_options(reader_, plugin, plugin_item_of(it, sampler_keys), it.option_fields, true);
     try_create(it, [&] { plugins_.create_sampler(s.plugin, s.options); });
     it.spec = exp_.samplers.size();
     exp_.samplers.push_back(std::move(s));
@@ -354,21 +365,9 @@ class loader {
 
   void read_estimator(item& it) {
     estimator_spec s;
-    s.name = it.name;
-    s.where = it.at();
-    std::optional<toml_field> plugin_field;
-    for (const toml_field& f : it.fields) {
-      if (f.name == "plugin") {
-        plugin_field = f;
-        s.plugin = reader_.get_string(f);
-      } else {
-        it.option_fields.push_back(f);
-      }
-    }
-    if (!plugin_field) missing_key(it, "plugin", "the estimator plugin, e.g. plugin = \"bisection\"");
-    const plugin_info& plugin = require_plugin(plugin_kind::estimator, *plugin_field, it);
-    s.options =
-        detail::read_plugin_options(reader_, plugin, plugin_item_of(it, estimator_keys), it.option_fields, true);
+    s.options = read_plugin_item(it, s, plugin_kind::estimator, estimator_keys,
+                                 "the estimator plugin, e.g. plugin = \"bisection\"",
+                                 [](const toml_field&) { return false; });
     try_create(it, [&] { plugins_.create_estimator(s.plugin, s.options); });
     it.spec = exp_.estimators.size();
     exp_.estimators.push_back(std::move(s));
