@@ -387,3 +387,39 @@ TEST_CASE("plugins lists native, pairwise and bisection with their options", "[i
                              "same_label", "tol"})
     CHECK(r.out.find(needle) != std::string::npos);
 }
+
+TEST_CASE("train fits an MLP on Fashion-MNIST and stores the per-epoch curve", "[interface]") {
+  temp_dir dir("cli-train");
+  const std::string model = dir / "m.h5";
+  const auto r = run_cli("train --subset 300 --labels random --hidden 24 --epochs 3 --test-subset 100 --seed 5 -o " + model);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(line_count(r.err) == 4);  // one line per epoch, then "saved"
+  CHECK(r.err.find("epoch    3/3") != std::string::npos);
+  const loaded_model m = load_model(model);
+  CHECK(m.net.describe() == "784-24-10 ReLU MLP");
+  CHECK(m.record.trained);
+  CHECK(m.record.label_mode == "random");
+  CHECK(m.record.config.seed == 5);
+  REQUIRE(m.record.epochs.size() == 3);
+  for (const auto& e : m.record.epochs) {
+    CHECK(e.train_accuracy >= 0.0);
+    CHECK(e.train_accuracy <= 1.0);
+    CHECK(e.test_accuracy >= 0.0);  // a test set was given, so not NaN
+  }
+  // The training set's hash is that of the same subset built independently.
+  dataset_spec spec;
+  spec.subset = 300;
+  spec.labels_mode = label_mode::random;
+  CHECK(m.record.dataset_sha256 == build_dataset(spec).sha256);
+}
+
+TEST_CASE("train refuses bad arguments", "[negative]") {
+  temp_dir dir("cli-train-bad");
+  CHECK(run_cli("train --labels shuffled -o " + (dir / "m.h5")).exit_code == 2);
+  CHECK(run_cli("train --hidden 16,x -o " + (dir / "m.h5")).exit_code == 2);
+  CHECK(run_cli("train --epochs 3").exit_code == 2);  // no output file
+  const auto r = run_cli("train --subset 100 --epochs 1 --dir /nonexistent -o " + (dir / "m.h5"));
+  require_one_line_error(r, {"/nonexistent"});
+  CHECK_FALSE(std::filesystem::exists(dir / "m.h5"));
+}
