@@ -50,7 +50,8 @@ std::shared_ptr<network_backend> open_backend(const std::string& path) {
 TEST_CASE("the native backend is registered with its option schema", "[interface]") {
   const plugin_info* info = registry().find(plugin_kind::backend, "native");
   REQUIRE(info != nullptr);
-  CHECK(info->version == "1.0.0");
+  CHECK(info->version == "1.1.0");
+  CHECK((info->capabilities & capability_piecewise_linear) != 0);
   CHECK(!info->description.empty());
   REQUIRE(info->options.size() == 1);
   CHECK(std::string(info->options[0].name) == "path");

@@ -25,6 +25,10 @@ network_backend::~network_backend() = default;
 direction_sampler::~direction_sampler() = default;
 interval_estimator::~interval_estimator() = default;
 
+affine_operator::~affine_operator() = default;
+piecewise_linear_network::~piecewise_linear_network() = default;
+const piecewise_linear_network* network_backend::piecewise_linear() const { return nullptr; }
+
 std::size_t network_backend::input_dim() const {
   const auto shape = input_shape();
   return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
@@ -60,6 +64,12 @@ void interval_batch::resize(std::size_t n) {
   class_hi.assign(n, -1);
   status.assign(n, 0);
   cost.assign(n, 0);
+  regions_lo.assign(n, -1);
+  regions_hi.assign(n, -1);
+  flips_lo.assign(n, -1);
+  flips_hi.assign(n, -1);
+  breakpoint_count.clear();
+  breakpoints.clear();
 }
 
 }  // namespace genscope

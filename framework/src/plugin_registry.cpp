@@ -315,6 +315,7 @@ void plugin_registry::add_library(const std::string& path) {
   info.description = d->description;
   info.path = path;
   info.options.assign(d->options, d->options + d->option_count);
+  info.capabilities = d->capabilities;
   impl_->plugins.push_back(std::move(info));
   impl_->descriptors.push_back(d);
   impl_->libraries.push_back(std::move(library));

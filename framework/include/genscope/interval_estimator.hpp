@@ -18,6 +18,8 @@ enum status_bits : std::uint32_t {
   status_clipped_hi = 1u << 1,   ///< t_hi reached +T without a class change
   status_zero_direction = 1u << 2, ///< d is zero: no interval (t_lo = t_hi = 0)
   status_nonfinite = 1u << 3,    ///< the network returned NaN/inf on this line
+  status_max_regions = 1u << 4,  ///< the walk stopped after max_regions regions on a side: that end is a lower bound
+  status_degenerate = 1u << 5,   ///< a tie (logits or units exactly at zero) was resolved by the documented rule
 };
 
 /// Results for a batch of probes, column-wise; every vector has size().
@@ -30,12 +32,22 @@ struct GENSCOPE_API interval_batch {
   std::vector<std::int32_t> class_hi;   ///< class just above t_hi (-1 when clipped)
   std::vector<std::uint32_t> status;    ///< status_bits
   std::vector<std::uint64_t> cost;      ///< forward passes spent (one input row = one pass)
+  /// Linear regions crossed from t = 0 to t_lo / t_hi, the region at t = 0
+  /// included on both sides (so the interval crosses regions_lo + regions_hi - 1),
+  /// and unit sign changes (flips) on each side. -1: not measured by this estimator.
+  std::vector<std::int64_t> regions_lo, regions_hi, flips_lo, flips_hi;
+  /// Optional record of every breakpoint: probe k's breakpoints (ascending t, both
+  /// sides) are the next breakpoint_count[k] values of `breakpoints`. Both empty
+  /// when not recorded.
+  std::vector<std::uint64_t> breakpoint_count;
+  std::vector<double> breakpoints;
 
   std::size_t size() const noexcept { return t_lo.size(); }
   void resize(std::size_t n);
 };
 
-/// Computes intervals. Contract:
+/// Computes intervals. An estimator needing more than logits (e.g. the
+/// piecewise-linear view) declares it in its descriptor's capabilities. Contract:
 /// - estimate() fills `out` (resized to probes.size()) with one result per
 ///   probe, in probe order. It is const and is called from several threads at
 ///   once on different batches with the same backend.

@@ -28,6 +28,13 @@ namespace genscope {
 
 enum class plugin_kind : std::uint32_t { backend = 1, sampler = 2, estimator = 3 };
 
+/// Capability bits of plugin_descriptor::capabilities: what a backend offers,
+/// what an estimator requires. Validation refuses a run whose estimator
+/// requires a capability its model's backend does not offer.
+enum capability_bits : std::uint32_t {
+  capability_piecewise_linear = 1u << 0,  ///< network_backend::piecewise_linear() returns a view
+};
+
 /// "backend", "sampler" or "estimator".
 GENSCOPE_API const char* to_string(plugin_kind k) noexcept;
 
@@ -54,6 +61,8 @@ struct plugin_descriptor {
   /// std::exception-derived errors for values the schema cannot express
   /// (ranges, combinations), with a message naming the option.
   plugin_object* (*create)(const option_set& options);
+  /// capability_bits offered (backend) or required (estimator); 0 for none.
+  std::uint32_t capabilities = 0;
 };
 
 }  // namespace genscope
@@ -62,11 +71,15 @@ struct plugin_descriptor {
 ///   GENSCOPE_PLUGIN(genscope::plugin_kind::estimator, "bisection", "1.0.0",
 ///                   "one line", options_table, &create_function)
 /// where options_table is a static array of option_spec (every plugin has at least one option).
-#define GENSCOPE_PLUGIN(kind_, name_, version_, description_, options_, create_)              \
-  extern "C" GENSCOPE_PLUGIN_EXPORT const ::genscope::plugin_descriptor*                      \
-  genscope_plugin_descriptor() {                                                             \
-    static const ::genscope::plugin_descriptor descriptor{                                    \
-        ::genscope::plugin_api_version, kind_, name_, version_, description_, options_,       \
-        sizeof(options_) / sizeof(::genscope::option_spec), create_};                         \
-    return &descriptor;                                                                       \
+/// GENSCOPE_PLUGIN_WITH_CAPABILITIES adds the capability_bits as a last argument.
+#define GENSCOPE_PLUGIN(kind_, name_, version_, description_, options_, create_) \
+  GENSCOPE_PLUGIN_WITH_CAPABILITIES(kind_, name_, version_, description_, options_, create_, 0u)
+
+#define GENSCOPE_PLUGIN_WITH_CAPABILITIES(kind_, name_, version_, description_, options_, create_, caps_) \
+  extern "C" GENSCOPE_PLUGIN_EXPORT const ::genscope::plugin_descriptor*                                 \
+  genscope_plugin_descriptor() {                                                                        \
+    static const ::genscope::plugin_descriptor descriptor{                                               \
+        ::genscope::plugin_api_version, kind_, name_, version_, description_, options_,                  \
+        sizeof(options_) / sizeof(::genscope::option_spec), create_, caps_};                             \
+    return &descriptor;                                                                                  \
   }

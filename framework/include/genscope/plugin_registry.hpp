@@ -22,6 +22,7 @@ struct plugin_info {
   std::string description;
   std::string path;                  ///< the library file
   std::vector<option_spec> options;  ///< points into the library's static data (never unloaded)
+  std::uint32_t capabilities = 0;    ///< capability_bits offered (backend) or required (estimator)
 };
 
 /// A library that was found but refused (wrong API version, no descriptor, load failure).

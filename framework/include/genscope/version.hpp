@@ -10,8 +10,9 @@ namespace genscope {
 
 /// Interface version of the plugin ABI (descriptor layout and the three plugin
 /// interfaces). Bumped on any change a compiled plugin would notice; plugins
-/// built for another value are refused.
-inline constexpr std::uint32_t plugin_api_version = 1;
+/// built for another value are refused. History: 2 added the piecewise-linear
+/// view, descriptor capabilities and region counts in interval_batch.
+inline constexpr std::uint32_t plugin_api_version = 2;
 
 /// Product version, e.g. "0.1.0".
 GENSCOPE_API const char* version() noexcept;

@@ -523,6 +523,14 @@ class loader {
   void check_runs() {
     for (const run_spec& r : exp_.runs) {
       const sampler_spec& s = exp_.samplers[item_named(section::samplers, r.sampler).spec];
+      const estimator_spec& e = exp_.estimators[item_named(section::estimators, r.estimator).spec];
+      const model_spec& m = exp_.models[item_named(section::models, r.model).spec];
+      const std::uint32_t needed = plugins_.require(plugin_kind::estimator, e.plugin).capabilities;
+      const std::uint32_t offered = plugins_.require(plugin_kind::backend, m.backend).capabilities;
+      if ((needed & capability_piecewise_linear) != 0 && (offered & capability_piecewise_linear) == 0)
+        reader_.fail(r.where, fmt::format("run '{}': estimator '{}' (plugin '{}') needs a piecewise-linear view of "
+                                          "the network, which backend '{}' of model '{}' does not offer",
+                                          r.name, r.estimator, e.plugin, m.backend, r.model));
       const std::size_t input = model_inputs_.at(r.model);
       const std::size_t dim = dim_of(shapes_.at(s.dataset));
       if (input != dim)

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <ostream>
 
 namespace genscope {
@@ -37,6 +38,8 @@ std::vector<summary_row> summarize(const std::string& path) {
     const auto t_hi = g.read<double>("t_hi");
     const auto status = g.read<std::uint32_t>("status");
     const auto cost = g.read<std::uint64_t>("cost");
+    const auto regions_lo = g.read<std::int64_t>("regions_lo");
+    const auto regions_hi = g.read<std::int64_t>("regions_hi");
     std::map<std::string, std::vector<std::size_t>> by_kind;
     for (std::size_t i = 0; i < kind.size(); ++i) by_kind[kind[i]].push_back(i);
     for (const auto& [k, idx] : by_kind) {
@@ -44,7 +47,7 @@ std::vector<summary_row> summarize(const std::string& path) {
       r.run = run;
       r.kind = k;
       r.count = idx.size();
-      std::vector<double> len, thi;
+      std::vector<double> len, thi, regions;
       std::size_t interpolated = 0, clipped_lo = 0, clipped_hi = 0;
       double total_cost = 0;
       for (std::size_t i : idx) {
@@ -54,6 +57,8 @@ std::vector<summary_row> summarize(const std::string& path) {
         clipped_lo += (status[i] & status_clipped_lo) != 0;
         clipped_hi += (status[i] & status_clipped_hi) != 0;
         total_cost += static_cast<double>(cost[i]);
+        if (regions_lo[i] >= 0 && regions_hi[i] >= 0)
+          regions.push_back(static_cast<double>(regions_lo[i] + regions_hi[i] - 1));
       }
       std::sort(len.begin(), len.end());
       std::sort(thi.begin(), thi.end());
@@ -66,6 +71,11 @@ std::vector<summary_row> summarize(const std::string& path) {
       r.clipped_lo = static_cast<double>(clipped_lo) / n;
       r.clipped_hi = static_cast<double>(clipped_hi) / n;
       r.mean_cost = total_cost / n;
+      if (!regions.empty()) {
+        std::sort(regions.begin(), regions.end());
+        r.regions_median = quantile(regions, 0.5);
+        r.regions_mean = std::accumulate(regions.begin(), regions.end(), 0.0) / static_cast<double>(regions.size());
+      }
       rows.push_back(std::move(r));
     }
   }
@@ -78,17 +88,20 @@ void print_summary(const std::vector<summary_row>& rows, std::ostream& out) {
     run_w = std::max(run_w, r.run.size());
     kind_w = std::max(kind_w, r.kind.size());
   }
-  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>8}\n", "run", run_w,
-                     "kind", kind_w, "count", "length_q1", "median", "length_q3", "t_hi_med", "t_hi>=1", "clip_lo",
-                     "clip_hi", "cost");
+  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>8}  {:>15}\n", "run",
+                     run_w, "kind", kind_w, "count", "length_q1", "median", "length_q3", "t_hi_med", "t_hi>=1",
+                     "clip_lo", "clip_hi", "cost", "regions med/mean");
   for (const auto& r : rows) {
     const std::string interp = r.interpolated < 0 ? "-" : fmt::format("{:.1f}%", 100 * r.interpolated);
-    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9.4g}  {:>9.4g}  {:>9.4g}  {:>8.4g}  {:>8}  {:>6.1f}%  {:>6.1f}%  {:>8.1f}\n",
+    const std::string regions =
+        r.regions_median < 0 ? "-" : fmt::format("{:.0f} / {:.1f}", r.regions_median, r.regions_mean);
+    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9.4g}  {:>9.4g}  {:>9.4g}  {:>8.4g}  {:>8}  {:>6.1f}%  {:>6.1f}%  {:>8.1f}  {:>15}\n",
                        r.run, run_w, r.kind, kind_w, r.count, r.length_q1, r.length_median, r.length_q3,
-                       r.t_hi_median, interp, 100 * r.clipped_lo, 100 * r.clipped_hi, r.mean_cost);
+                       r.t_hi_median, interp, 100 * r.clipped_lo, 100 * r.clipped_hi, r.mean_cost, regions);
   }
   out << "length: interval length in input units, (t_hi - t_lo) * |d|; t_hi>=1: pairs interpolated; "
-         "clip_lo/hi: ends that reached the search limit; cost: forward passes per probe\n";
+         "clip_lo/hi: ends that reached the search limit; cost: forward passes per probe;\n"
+         "regions: linear regions the interval crosses (exact estimator only)\n";
 }
 
 }  // namespace genscope

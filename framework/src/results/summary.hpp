@@ -20,6 +20,8 @@ struct summary_row {
   double clipped_lo = 0;     ///< fraction whose lower end reached -T without a class change
   double clipped_hi = 0;     ///< fraction whose upper end reached +T without a class change
   double mean_cost = 0;      ///< forward passes per probe
+  double regions_median = -1;  ///< linear regions crossed by the interval (-1: not measured)
+  double regions_mean = -1;
 };
 
 /// Reads every run of a results file (complete or partial). Throws io_error

@@ -15,7 +15,8 @@ struct run_writer::columns {
       : probe(g, "probe"), anchor(g, "anchor"), partner_1(g, "partner_1"), partner_2(g, "partner_2"),
         kind(g, "kind"), anchor_label(g, "anchor_label"), d_norm(g, "d_norm"), t_lo(g, "t_lo"), t_hi(g, "t_hi"),
         length(g, "length"), class0(g, "class"), class_lo(g, "class_lo"), class_hi(g, "class_hi"),
-        clipped_lo(g, "clipped_lo"), clipped_hi(g, "clipped_hi"), status(g, "status"), cost(g, "cost") {}
+        clipped_lo(g, "clipped_lo"), clipped_hi(g, "clipped_hi"), status(g, "status"), cost(g, "cost"),
+        regions_lo(g, "regions_lo"), regions_hi(g, "regions_hi"), flips_lo(g, "flips_lo"), flips_hi(g, "flips_hi") {}
 
   h5::column<std::uint64_t> probe;
   h5::column<std::int64_t> anchor, partner_1, partner_2;
@@ -26,6 +27,15 @@ struct run_writer::columns {
   h5::column<std::uint8_t> clipped_lo, clipped_hi;
   h5::column<std::uint32_t> status;
   h5::column<std::uint64_t> cost;
+  h5::column<std::int64_t> regions_lo, regions_hi, flips_lo, flips_hi;
+  /// Ragged breakpoint record, created with the first batch that carries one.
+  struct ragged {
+    explicit ragged(const h5::group& g)
+        : start(g, "breakpoint_start"), count(g, "breakpoint_count"), values(g, "breakpoints") {}
+    h5::column<std::uint64_t> start, count;
+    h5::column<double> values;
+  };
+  std::unique_ptr<ragged> breakpoints;
 };
 
 run_writer::run_writer(h5::group group) : group_(std::move(group)), columns_(std::make_unique<columns>(group_)) {}
@@ -77,6 +87,28 @@ void run_writer::append(const probe_batch& probes, const interval_batch& results
   c.clipped_hi.append(chi);
   c.status.append(results.status);
   c.cost.append(results.cost);
+  c.regions_lo.append(results.regions_lo);
+  c.regions_hi.append(results.regions_hi);
+  c.flips_lo.append(results.flips_lo);
+  c.flips_hi.append(results.flips_hi);
+  if (!results.breakpoint_count.empty()) {
+    if (results.breakpoint_count.size() != n)
+      throw error(group_.file_path() + ": estimator recorded breakpoints for " +
+                  std::to_string(results.breakpoint_count.size()) + " of " + std::to_string(n) + " probes");
+    if (!c.breakpoints) {
+      if (rows() != n) throw error(group_.file_path() + ": breakpoints recorded for some batches of a run only");
+      c.breakpoints = std::make_unique<columns::ragged>(group_);
+    }
+    std::vector<std::uint64_t> start(n);
+    std::uint64_t next = c.breakpoints->values.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      start[k] = next;
+      next += results.breakpoint_count[k];
+    }
+    c.breakpoints->start.append(start);
+    c.breakpoints->count.append(results.breakpoint_count);
+    c.breakpoints->values.append(results.breakpoints);
+  }
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <genscope/options.hpp>
 #include <genscope/plugin.hpp>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,7 +14,7 @@ namespace {
 
 class native_backend final : public genscope::network_backend {
  public:
-  explicit native_backend(genscope::mlp net) : net_(std::move(net)) {}
+  explicit native_backend(genscope::mlp net) : net_(std::move(net)), view_(net_.piecewise_linear_view()) {}
 
   std::vector<std::size_t> input_shape() const override { return net_.input_shape(); }
   std::size_t class_count() const override { return net_.class_count(); }
@@ -27,9 +28,11 @@ class native_backend final : public genscope::network_backend {
 
   std::string model_digest() const override { return net_.digest(); }
   std::string describe() const override { return net_.describe(); }
+  const genscope::piecewise_linear_network* piecewise_linear() const override { return view_.get(); }
 
  private:
   genscope::mlp net_;  // immutable after construction, so concurrent logits() calls are safe
+  std::unique_ptr<genscope::piecewise_linear_network> view_;
 };
 
 genscope::plugin_object* create(const genscope::option_set& options) {
@@ -42,6 +45,7 @@ constexpr genscope::option_spec options_table[] = {
 
 }  // namespace
 
-GENSCOPE_PLUGIN(genscope::plugin_kind::backend, "native", "1.0.0",
-                "dense ReLU MLP in float32 from a GenScope HDF5 model file (Eigen, AVX-512 when built for it)",
-                options_table, &create)
+GENSCOPE_PLUGIN_WITH_CAPABILITIES(
+    genscope::plugin_kind::backend, "native", "1.1.0",
+    "dense ReLU MLP in float32 from a GenScope HDF5 model file (Eigen, AVX-512 when built for it); piecewise-linear",
+    options_table, &create, genscope::capability_piecewise_linear)
