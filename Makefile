@@ -23,7 +23,9 @@ run: runtime
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The benches measure the quick start's trained networks: `genscope run` trains them (or reuses the cache).
 bench: build
+	$(BUILD)/bin/genscope run --quiet experiments/quickstart.toml > /dev/null
 	for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b || exit 1; done
 
 clean:

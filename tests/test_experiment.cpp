@@ -710,3 +710,59 @@ TEST_CASE("a missing experiment file is an io_error naming it", "[negative]") {
     CHECK_THAT(e.what(), Contains(dir / "absent.toml"));
   }
 }
+
+namespace {
+
+/// The build's plugins plus the logits_only test backend (serves logits, no piecewise-linear view).
+genscope::plugin_registry registry_with_logits_only() {
+  genscope::plugin_registry r;
+  r.add_directory(GENSCOPE_TEST_PLUGIN_DIR);
+  r.add_directory(std::string(GENSCOPE_TEST_BINARY_DIR) + "/test-plugins/logits_only");
+  return r;
+}
+
+/// small_experiment with the trained model replaced by a model file served by `backend`, probed by
+/// an estimator item "walk" of plugin `estimator`.
+std::string loaded_model_experiment(const temp_dir& dir, const std::string& backend, const std::string& estimator) {
+  write_model(dir / "m.h5", 16, 5);
+  std::string text = small_experiment(dir);
+  const std::size_t from = text.find("[models.net]");
+  const std::size_t to = text.find("[samplers.pairs]");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  text.replace(from, to - from, "[models.net]\nbackend = \"" + backend + "\"\npath = \"" + (dir / "m.h5") + "\"\n\n");
+  text = with(text, "[estimators.bisect]\nplugin = \"bisection\"\nT = 2\nh = 0.1",
+              "[estimators.walk]\nplugin = \"" + estimator + "\"\nT = 2");
+  return with(text, "estimator = \"bisect\"", "estimator = \"walk\"");
+}
+
+}  // namespace
+
+TEST_CASE("the exact estimator with a backend without a piecewise-linear view is refused", "[negative]") {
+  temp_dir dir("experiment");
+  const genscope::plugin_registry plugins = registry_with_logits_only();
+  REQUIRE(plugins.find(genscope::plugin_kind::backend, "logits_only") != nullptr);
+  REQUIRE(plugins.find(genscope::plugin_kind::estimator, "exact") != nullptr);
+  const std::string text = loaded_model_experiment(dir, "logits_only", "exact");
+  try {
+    genscope::parse_experiment(text, "exp.toml", plugins);
+    FAIL("expected a config_error");
+  } catch (const genscope::config_error& e) {
+    CHECK_THAT(e.what(), Contains(at(text, "first]")) && Contains("run 'first'") && Contains("'exact'") &&
+                             Contains("'logits_only'") && Contains("piecewise-linear"));
+  }
+}
+
+TEST_CASE("the exact estimator with the native backend validates (control for the refusal)", "[interface]") {
+  temp_dir dir("experiment");
+  const genscope::plugin_registry plugins = registry_with_logits_only();
+  const genscope::experiment native = genscope::parse_experiment(loaded_model_experiment(dir, "native", "exact"),
+                                                                 "exp.toml", plugins);
+  REQUIRE(native.estimators.size() == 1);
+  CHECK(native.estimators[0].plugin == "exact");
+  CHECK(native.models[0].backend == "native");
+  // logits_only itself is a usable backend: with bisection, which needs logits only, the run validates.
+  const genscope::experiment logits = genscope::parse_experiment(
+      loaded_model_experiment(dir, "logits_only", "bisection"), "exp.toml", plugins);
+  CHECK(logits.models[0].backend == "logits_only");
+}
