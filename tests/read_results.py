@@ -7,7 +7,8 @@ import pandas as pd
 
 path, run = sys.argv[1], sys.argv[2]
 with h5py.File(path) as f:
-    df = pd.DataFrame({k: (c.asstr()[:] if c.dtype.kind == "O" else c[:]) for k, c in f[f"runs/{run}"].items()})
+    df = pd.DataFrame({k: (c.asstr()[:] if c.dtype.kind == "O" else c[:]) for k, c in f[f"runs/{run}"].items()
+                       if k != "breakpoints"})
     attrs = {k: (v if isinstance(v, str) else str(v)) for k, v in f.attrs.items()}
 print(json.dumps({
     "rows": len(df),
