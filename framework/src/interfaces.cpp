@@ -23,6 +23,7 @@ const char* to_string(plugin_kind k) noexcept {
 plugin_object::~plugin_object() = default;
 network_backend::~network_backend() = default;
 direction_sampler::~direction_sampler() = default;
+void direction_sampler::check(const dataset_shape&) const {}
 interval_estimator::~interval_estimator() = default;
 
 affine_operator::~affine_operator() = default;
@@ -52,6 +53,8 @@ void probe_batch::resize(std::size_t count, std::size_t dim) {
   anchor.assign(count, -1);
   partners.assign(count, {-1, -1});
   kind.assign(count, std::string());
+  tangent_dim.assign(count, -1);
+  explained_variance.assign(count, -1.0f);
   x.resize(count, dim);
   d.resize(count, dim);
 }

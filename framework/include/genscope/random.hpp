@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numbers>
+#include <string_view>
 
 namespace genscope {
 
@@ -79,9 +80,9 @@ class rng {
 };
 
 /// Stable 64-bit key of a short name (FNV-1a), for rng streams.
-constexpr std::uint64_t stream_key(const char* name) noexcept {
+constexpr std::uint64_t stream_key(std::string_view name) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ull;
-  for (; *name != '\0'; ++name) h = (h ^ static_cast<unsigned char>(*name)) * 0x100000001b3ull;
+  for (const char c : name) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
   return h;
 }
 

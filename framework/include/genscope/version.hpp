@@ -11,8 +11,9 @@ namespace genscope {
 /// Interface version of the plugin ABI (descriptor layout and the three plugin
 /// interfaces). Bumped on any change a compiled plugin would notice; plugins
 /// built for another value are refused. History: 2 added the piecewise-linear
-/// view, descriptor capabilities and region counts in interval_batch.
-inline constexpr std::uint32_t plugin_api_version = 2;
+/// view, descriptor capabilities and region counts in interval_batch; 3 added
+/// direction_sampler::check and the tangent_dim / explained_variance probe columns.
+inline constexpr std::uint32_t plugin_api_version = 3;
 
 /// Product version, e.g. "0.1.0".
 GENSCOPE_API const char* version() noexcept;

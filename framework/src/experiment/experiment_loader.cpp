@@ -146,6 +146,7 @@ class loader {
     order_items();
     resolve_datasets();
     check_models();
+    check_samplers();
     check_runs();
     check_output();
     return std::move(exp_);
@@ -358,7 +359,6 @@ class loader {
                                    return true;
                                  });
     if (s.dataset.empty()) missing_key(it, "dataset", "the data set the probes are drawn from");
-    try_create(it, [&] { plugins_.create_sampler(s.plugin, s.options); });
     it.spec = exp_.samplers.size();
     exp_.samplers.push_back(std::move(s));
   }
@@ -517,6 +517,15 @@ class loader {
                                    m.name, input, m.dataset, dim_of(shapes_.at(m.dataset))));
       }
       model_inputs_[m.name] = input;
+    }
+  }
+
+  /// Each sampler against its data set's shape (dimension, sample count), before any work.
+  void check_samplers() {
+    for (const item& it : items_) {
+      if (it.kind != section::samplers) continue;
+      const sampler_spec& s = exp_.samplers[it.spec];
+      try_create(it, [&] { plugins_.create_sampler(s.plugin, s.options)->check(shapes_.at(s.dataset)); });
     }
   }
 

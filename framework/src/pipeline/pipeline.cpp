@@ -13,6 +13,7 @@
 #include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -152,6 +153,25 @@ void guarded(const std::string& plugin, const std::string& what, F&& f) {
   }
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// Adds the lifetime of the object, in nanoseconds, to a shared counter.
+class timer {
+ public:
+  explicit timer(std::atomic<std::int64_t>& total) : total_(total) {}
+  ~timer() {
+    total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count();
+  }
+  timer(const timer&) = delete;
+  timer& operator=(const timer&) = delete;
+
+ private:
+  std::atomic<std::int64_t>& total_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
 struct batch_job {
   std::size_t index = 0;
   probe_batch probes;
@@ -166,8 +186,10 @@ void execute_run(context& c, const run_spec& run) {
   const network_backend& backend = *c.models.at(run.model);
   auto sampler = c.plugins.create_sampler(ss.plugin, ss.options);
   auto estimator = c.plugins.create_estimator(es.plugin, es.options);
+  const auto prepare_start = std::chrono::steady_clock::now();
   guarded(ss.plugin, "sampler '" + ss.name + "' on data set '" + ss.dataset + "'",
           [&] { sampler->prepare(data, c.exp.seed); });
+  const double prepare_seconds = seconds_since(prepare_start);
 
   const std::size_t n = sampler->probe_count();
   const std::size_t batch = std::max<std::size_t>(1, run.batch_size);
@@ -210,16 +232,20 @@ void execute_run(context& c, const run_spec& run) {
   });
   // Bounds the batches between the source and the writer, so memory does not grow with the run.
   flow::limiter_node<std::size_t> limiter(graph, in_flight);
+  // Time spent inside the plugins, summed over worker threads (nanoseconds).
+  std::atomic<std::int64_t> sample_ns{0}, estimate_ns{0};
   flow::function_node<std::size_t, job_ptr> sample(graph, flow::unlimited, [&](std::size_t b) {
     auto job = std::make_shared<batch_job>();
     job->index = b;
     const std::size_t first = b * batch;
+    const timer t(sample_ns);
     guarded(ss.plugin, "sampler '" + ss.name + "'",
             [&] { sampler->sample(first, std::min(batch, n - first), job->probes); });
     job->probes.first = first;
     return job;
   });
   flow::function_node<job_ptr, job_ptr> estimate(graph, flow::unlimited, [&](job_ptr job) {
+    const timer t(estimate_ns);
     guarded(es.plugin, "estimator '" + es.name + "'", [&] { estimator->estimate(backend, job->probes, job->results); });
     return job;
   });
@@ -242,7 +268,10 @@ void execute_run(context& c, const run_spec& run) {
   if (writer.rows() != n)
     throw error(fmt::format("run '{}': wrote {} of {} probes", run.name, writer.rows(), n));
   g.set_attr("end_time", iso_time_now());
-  g.set_attr("seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  g.set_attr("seconds", seconds_since(start));
+  g.set_attr("sampler_prepare_seconds", prepare_seconds);
+  g.set_attr("sampler_seconds", 1e-9 * static_cast<double>(sample_ns.load()));
+  g.set_attr("estimator_seconds", 1e-9 * static_cast<double>(estimate_ns.load()));
   g.set_attr("complete", std::int64_t{1});
   c.out.flush();
 }

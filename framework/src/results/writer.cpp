@@ -16,7 +16,8 @@ struct run_writer::columns {
         kind(g, "kind"), anchor_label(g, "anchor_label"), d_norm(g, "d_norm"), t_lo(g, "t_lo"), t_hi(g, "t_hi"),
         length(g, "length"), class0(g, "class"), class_lo(g, "class_lo"), class_hi(g, "class_hi"),
         clipped_lo(g, "clipped_lo"), clipped_hi(g, "clipped_hi"), status(g, "status"), cost(g, "cost"),
-        regions_lo(g, "regions_lo"), regions_hi(g, "regions_hi"), flips_lo(g, "flips_lo"), flips_hi(g, "flips_hi") {}
+        regions_lo(g, "regions_lo"), regions_hi(g, "regions_hi"), flips_lo(g, "flips_lo"), flips_hi(g, "flips_hi"),
+        tangent_dim(g, "tangent_dim"), explained_variance(g, "explained_variance") {}
 
   h5::column<std::uint64_t> probe;
   h5::column<std::int64_t> anchor, partner_1, partner_2;
@@ -28,6 +29,8 @@ struct run_writer::columns {
   h5::column<std::uint32_t> status;
   h5::column<std::uint64_t> cost;
   h5::column<std::int64_t> regions_lo, regions_hi, flips_lo, flips_hi;
+  h5::column<std::int32_t> tangent_dim;
+  h5::column<float> explained_variance;
   /// Ragged breakpoint record, created with the first batch that carries one.
   struct ragged {
     explicit ragged(const h5::group& g)
@@ -47,6 +50,10 @@ std::size_t run_writer::rows() const noexcept { return columns_->probe.size(); }
 void run_writer::append(const probe_batch& probes, const interval_batch& results,
                         const std::vector<std::int32_t>& labels) {
   const std::size_t n = probes.size();
+  if (probes.tangent_dim.size() != n || probes.explained_variance.size() != n)
+    throw error(group_.file_path() + ": sampler returned tangent_dim/explained_variance for " +
+                std::to_string(probes.tangent_dim.size()) + "/" + std::to_string(probes.explained_variance.size()) +
+                " of " + std::to_string(n) + " probes (probe_batch::resize sets them)");
   if (results.size() != n)
     throw error(group_.file_path() + ": estimator returned " + std::to_string(results.size()) + " results for " +
                 std::to_string(n) + " probes");
@@ -91,6 +98,8 @@ void run_writer::append(const probe_batch& probes, const interval_batch& results
   c.regions_hi.append(results.regions_hi);
   c.flips_lo.append(results.flips_lo);
   c.flips_hi.append(results.flips_hi);
+  c.tangent_dim.append(probes.tangent_dim);
+  c.explained_variance.append(probes.explained_variance);
   if (!results.breakpoint_count.empty()) {
     if (results.breakpoint_count.size() != n)
       throw error(group_.file_path() + ": estimator recorded breakpoints for " +
