@@ -230,8 +230,10 @@ int cmd_inspect(const std::vector<std::string>& args) {
   pos.add("file", 1);
   po::variables_map vm;
   if (!parse(args, desc, pos, vm, "Prints, per run and direction kind: count, quartiles of the interval length in\n"
-                                  "input units, median t_hi, fraction of pairwise probes with t_hi >= 1 (interpolated),\n"
-                                  "fraction clipped at the search limit, and forward passes per probe."))
+                                  "input units, median t_hi, fraction of pairwise and midline probes with t_hi >= 1\n"
+                                  "(interpolated), fraction clipped at the search limit, forward passes per probe and\n"
+                                  "regions crossed; then per run the time spent sampling (prepare and sample) and\n"
+                                  "estimating."))
     return 0;
   print_summary(summarize(vm["file"].as<std::string>()), std::cout);
   return 0;

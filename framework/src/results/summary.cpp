@@ -24,12 +24,50 @@ double quantile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
-std::vector<summary_row> summarize(const std::string& path) {
+namespace {
+
+double attr_or(const h5::group& g, const char* name, double fallback) {
+  return g.has_attr(name) ? g.attr_double(name) : fallback;
+}
+
+run_cost cost_of(const std::string& run, const h5::group& g, std::size_t rows) {
+  run_cost c;
+  c.run = run;
+  if (g.has_attr("sampler")) c.sampler = g.attr_string("sampler");
+  if (g.has_attr("sampler_plugin")) c.sampler_plugin = g.attr_string("sampler_plugin");
+  c.probes = rows;
+  c.prepare_seconds = attr_or(g, "sampler_prepare_seconds", -1);
+  c.sampling_seconds = attr_or(g, "sampler_seconds", -1);
+  c.estimator_seconds = attr_or(g, "estimator_seconds", -1);
+  c.wall_seconds = attr_or(g, "seconds", -1);
+  return c;
+}
+
+// "72 us", "12.3 ms", "4.56 s"; "-" when the file predates the attribute.
+std::string duration_text(double seconds) {
+  if (seconds < 0) return "-";
+  if (seconds < 1e-3) return fmt::format("{:.0f} us", 1e6 * seconds);
+  if (seconds < 1) return fmt::format("{:.1f} ms", 1e3 * seconds);
+  return fmt::format("{:.2f} s", seconds);
+}
+
+// "12.3 ms (4.5 us/probe)".
+std::string per_probe_text(double seconds, std::size_t probes) {
+  if (seconds < 0 || probes == 0) return duration_text(seconds);
+  const double per = seconds / static_cast<double>(probes);
+  return duration_text(seconds) +
+         (per < 1e-3 ? fmt::format(" ({:.2f} us/probe)", 1e6 * per) : fmt::format(" ({:.2f} ms/probe)", 1e3 * per));
+}
+
+}  // namespace
+
+results_summary summarize(const std::string& path) {
   const h5::file f = h5::file::open(path);
   const h5::group root = f.root();
   if (!root.has_attr("format") || root.attr_string("format") != results_format_name)
     throw io_error(path, "not a GenScope results file (no format = \"genscope-results\" attribute)");
-  std::vector<summary_row> rows;
+  results_summary summary;
+  std::vector<summary_row>& rows = summary.rows;
   const h5::group runs = root.open_group("runs");
   for (const std::string& run : runs.children()) {
     const h5::group g = runs.open_group(run);
@@ -40,6 +78,7 @@ std::vector<summary_row> summarize(const std::string& path) {
     const auto cost = g.read<std::uint64_t>("cost");
     const auto regions_lo = g.read<std::int64_t>("regions_lo");
     const auto regions_hi = g.read<std::int64_t>("regions_hi");
+    summary.runs.push_back(cost_of(run, g, kind.size()));
     std::map<std::string, std::vector<std::size_t>> by_kind;
     for (std::size_t i = 0; i < kind.size(); ++i) by_kind[kind[i]].push_back(i);
     for (const auto& [k, idx] : by_kind) {
@@ -67,7 +106,7 @@ std::vector<summary_row> summarize(const std::string& path) {
       r.length_q3 = quantile(len, 0.75);
       r.t_hi_median = quantile(thi, 0.5);
       const double n = static_cast<double>(idx.size());
-      if (k.rfind("pairwise", 0) == 0) r.interpolated = static_cast<double>(interpolated) / n;
+      if (k.rfind("pairwise", 0) == 0 || k.rfind("midline", 0) == 0) r.interpolated = static_cast<double>(interpolated) / n;
       r.clipped_lo = static_cast<double>(clipped_lo) / n;
       r.clipped_hi = static_cast<double>(clipped_hi) / n;
       r.mean_cost = total_cost / n;
@@ -79,10 +118,11 @@ std::vector<summary_row> summarize(const std::string& path) {
       rows.push_back(std::move(r));
     }
   }
-  return rows;
+  return summary;
 }
 
-void print_summary(const std::vector<summary_row>& rows, std::ostream& out) {
+void print_summary(const results_summary& summary, std::ostream& out) {
+  const std::vector<summary_row>& rows = summary.rows;
   std::size_t run_w = 3, kind_w = 4;
   for (const auto& r : rows) {
     run_w = std::max(run_w, r.run.size());
@@ -99,9 +139,17 @@ void print_summary(const std::vector<summary_row>& rows, std::ostream& out) {
                        r.run, run_w, r.kind, kind_w, r.count, r.length_q1, r.length_median, r.length_q3,
                        r.t_hi_median, interp, 100 * r.clipped_lo, 100 * r.clipped_hi, r.mean_cost, regions);
   }
-  out << "length: interval length in input units, (t_hi - t_lo) * |d|; t_hi>=1: pairs interpolated; "
+  out << "length: interval length in input units, (t_hi - t_lo) * |d|; t_hi>=1: pairs (and midlines) interpolated; "
          "clip_lo/hi: ends that reached the search limit; cost: forward passes per probe;\n"
          "regions: linear regions the interval crosses (exact estimator only)\n";
+  if (summary.runs.empty()) return;
+  out << "\ncost per run (plugin time summed over worker threads):\n";
+  for (const auto& c : summary.runs)
+    out << fmt::format("{:<{}}  {} probes  sampler {} ({}): prepare {}, sampling {};  estimator {};  wall {}\n", c.run,
+                       run_w, c.probes, c.sampler.empty() ? "?" : c.sampler,
+                       c.sampler_plugin.empty() ? "?" : c.sampler_plugin,
+                       duration_text(c.prepare_seconds), per_probe_text(c.sampling_seconds, c.probes),
+                       per_probe_text(c.estimator_seconds, c.probes), duration_text(c.wall_seconds));
 }
 
 }  // namespace genscope

@@ -16,7 +16,7 @@ struct summary_row {
   std::size_t count = 0;
   double length_q1 = 0, length_median = 0, length_q3 = 0;  ///< interval length in input units
   double t_hi_median = 0;
-  double interpolated = -1;  ///< fraction with t_hi >= 1 (pairwise kinds only; -1 otherwise)
+  double interpolated = -1;  ///< fraction with t_hi >= 1 (pairwise and midline kinds only; -1 otherwise)
   double clipped_lo = 0;     ///< fraction whose lower end reached -T without a class change
   double clipped_hi = 0;     ///< fraction whose upper end reached +T without a class change
   double mean_cost = 0;      ///< forward passes per probe
@@ -24,12 +24,29 @@ struct summary_row {
   double regions_mean = -1;
 };
 
+/// Where a run's time went: inside the sampler and the estimator (summed over worker threads).
+struct run_cost {
+  std::string run;
+  std::string sampler;         ///< item name
+  std::string sampler_plugin;
+  std::size_t probes = 0;
+  double prepare_seconds = -1;   ///< sampler prepare(), e.g. the k-NN graph (-1: not recorded)
+  double sampling_seconds = -1;  ///< sampler sample() calls, summed over threads
+  double estimator_seconds = -1; ///< estimator calls, summed over threads
+  double wall_seconds = -1;      ///< the run from start to end
+};
+
+struct results_summary {
+  std::vector<summary_row> rows;  ///< per run and direction kind
+  std::vector<run_cost> runs;     ///< per run
+};
+
 /// Reads every run of a results file (complete or partial). Throws io_error
 /// naming the file when it is missing or not a GenScope results file.
-GENSCOPE_API std::vector<summary_row> summarize(const std::string& path);
+GENSCOPE_API results_summary summarize(const std::string& path);
 
-/// Prints rows as an aligned table.
-GENSCOPE_API void print_summary(const std::vector<summary_row>& rows, std::ostream& out);
+/// Prints the rows as an aligned table, then the cost of each run.
+GENSCOPE_API void print_summary(const results_summary& summary, std::ostream& out);
 
 /// Quantile with linear interpolation between order statistics (numpy's default);
 /// `sorted` must be sorted and non-empty.
