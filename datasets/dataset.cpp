@@ -18,9 +18,13 @@ namespace genscope {
 
 namespace detail {
 
-// Defined in idx.cpp and synthetic.cpp.
+// Defined in idx.cpp, synthetic.cpp and hdf5.cpp.
 std::vector<std::size_t> read_idx_dims(const std::string& path);
 dataset make_synthetic(const dataset_spec& spec);
+/// HDF5 file: sample shape, count (before any subset) and class count, without reading X.
+dataset_shape peek_hdf5(const dataset_spec& spec);
+/// HDF5 file: every sample and label, source_index the row in the file, no subset or label mode.
+dataset load_hdf5(const dataset_spec& spec);
 
 }  // namespace detail
 
@@ -54,8 +58,12 @@ void validate(const dataset_spec& spec) {
     require_finite_nonnegative(spec, "cluster_spread", spec.cluster_spread);
     require_finite_nonnegative(spec, "separation", spec.separation);
     require_finite_nonnegative(spec, "noise", spec.noise);
+  } else if (spec.source == "hdf5") {
+    if (spec.path.empty()) invalid(spec, "source = \"hdf5\" needs 'path', the HDF5 file");
+    if (spec.x.empty()) invalid(spec, "'x' is empty: it must name the HDF5 dataset of the samples");
+    if (spec.y.empty()) invalid(spec, "'y' is empty: it must name the HDF5 dataset of the labels");
   } else {
-    invalid(spec, "unknown source '" + spec.source + "' (expected \"idx\" or \"synthetic\")");
+    invalid(spec, "unknown source '" + spec.source + "' (expected \"idx\", \"synthetic\" or \"hdf5\")");
   }
   if (spec.labels_mode != label_mode::real && spec.labels_mode != label_mode::random)
     invalid(spec, "unknown labels_mode");
@@ -169,6 +177,8 @@ std::string describe_spec(const dataset_spec& spec, const idx_paths* paths, std:
   std::ostringstream d;
   if (paths != nullptr) {
     d << "idx images=" << paths->images << " labels=" << paths->labels << " split=" << spec.split;
+  } else if (spec.source == "hdf5") {
+    d << "hdf5 path=" << spec.path << " x=" << spec.x << " y=" << spec.y;
   } else {
     d << "synthetic samples=" << spec.samples << " dim=" << spec.dim << " manifold_dim=" << spec.manifold_dim
       << " classes=" << spec.classes << " cluster_spread=" << spec.cluster_spread
@@ -229,6 +239,12 @@ dataset_shape peek_dataset(const dataset_spec& spec) {
     out.class_count = spec.classes;
     return out;
   }
+  if (spec.source == "hdf5") {
+    out = detail::peek_hdf5(spec);
+    check_subset(spec, out.count);
+    if (spec.subset > 0) out.count = spec.subset;
+    return out;
+  }
   const idx_paths paths = resolve(spec);
   const std::vector<std::size_t> image_dims = detail::read_idx_dims(paths.images);
   check_image_dims(paths.images, image_dims);
@@ -252,6 +268,12 @@ dataset build_dataset(const dataset_spec& spec) {
     data = detail::make_synthetic(spec);
     if (spec.subset > 0) data = select_rows(data, subset_indices(data.size(), spec.subset, spec.seed));
     description = describe_spec(spec, nullptr, spec.samples);
+  } else if (spec.source == "hdf5") {
+    data = detail::load_hdf5(spec);
+    const std::size_t available = data.size();
+    check_subset(spec, available);
+    if (spec.subset > 0) data = select_rows(data, subset_indices(available, spec.subset, spec.seed));
+    description = describe_spec(spec, nullptr, available);
   } else {
     const idx_paths paths = resolve(spec);
     std::size_t available = 0;

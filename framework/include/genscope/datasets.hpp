@@ -19,7 +19,7 @@ enum class label_mode { real, random };
 /// Where the samples of a data set come from.
 struct dataset_spec {
   std::string name;
-  std::string source = "idx";     ///< "idx" or "synthetic"
+  std::string source = "idx";     ///< "idx", "synthetic" or "hdf5"
   // source = "idx": MNIST-format files; images/labels default to
   // <dir>/<split>-images-idx3-ubyte[.gz] and <dir>/<split>-labels-idx1-ubyte[.gz].
   std::string dir = default_fashion_mnist_dir;
@@ -35,6 +35,11 @@ struct dataset_spec {
   double cluster_spread = 1.0;    ///< std. dev. of each cluster inside the manifold
   double separation = 4.0;        ///< std. dev. of cluster centres inside the manifold
   double noise = 0.0;
+  // source = "hdf5": one HDF5 file holding X (N x n or N x C x H x W ..., float32/float64 as is,
+  // uint8 scaled by 1/255) and y (N integer labels >= 0; optional integer attribute class_count).
+  std::string path;               ///< the HDF5 file
+  std::string x = "X";            ///< name (path inside the file) of the samples' HDF5 dataset
+  std::string y = "y";            ///< name (path inside the file) of the labels' HDF5 dataset
   // Common to every source:
   std::size_t subset = 0;         ///< keep a seeded subset of this many samples (0 = all)
   label_mode labels_mode = label_mode::real;
@@ -48,8 +53,9 @@ struct dataset_shape {
   std::size_t class_count = 0;
 };
 
-/// Reads headers only (IDX) or computes from the spec (synthetic). Throws io_error
-/// naming the file when it is missing or not an IDX file; error when subset > count.
+/// Reads headers only (IDX; HDF5: the shapes and types of X and y, and the labels y for the
+/// class count) or computes from the spec (synthetic). Throws io_error naming the file when it
+/// is missing, not an IDX / HDF5 file or malformed; error when subset > count.
 GENSCOPE_API dataset_shape peek_dataset(const dataset_spec& spec);
 
 /// Loads or generates the samples, applies subset and label mode, fills sha256.

@@ -8,7 +8,8 @@ namespace genscope::detail {
 const std::vector<std::string>& dataset_keys() {
   static const std::vector<std::string> keys{
       "source",       "from",          "dir",        "split",      "images", "labels",     "samples", "dim",
-      "manifold_dim", "classes",       "cluster_spread", "separation", "noise", "subset", "label_mode", "seed"};
+      "manifold_dim", "classes",       "cluster_spread", "separation", "noise", "path",   "x",          "y",
+      "subset",       "label_mode",    "seed"};
   return keys;
 }
 
@@ -17,13 +18,14 @@ std::string dataset_key_source(const std::string& key) {
   if (key == "samples" || key == "dim" || key == "manifold_dim" || key == "classes" || key == "cluster_spread" ||
       key == "separation" || key == "noise")
     return "synthetic";
+  if (key == "path" || key == "x" || key == "y") return "hdf5";
   return "";
 }
 
 void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const toml_field& f) {
   const std::string& k = f.name;
   if (k == "source")
-    spec.source = reader.get_choice(f, {"idx", "synthetic"});
+    spec.source = reader.get_choice(f, {"idx", "synthetic", "hdf5"});
   else if (k == "from")
     reader.get_string(f);
   else if (k == "dir")
@@ -48,6 +50,12 @@ void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const to
     spec.separation = reader.get_real(f, real_range::non_negative);
   else if (k == "noise")
     spec.noise = reader.get_real(f, real_range::non_negative);
+  else if (k == "path")
+    spec.path = reader.get_string(f);
+  else if (k == "x")
+    spec.x = reader.get_string(f);
+  else if (k == "y")
+    spec.y = reader.get_string(f);
   else if (k == "subset")
     spec.subset = reader.get_count(f, 0);
   else if (k == "label_mode")

@@ -15,7 +15,7 @@ namespace genscope::detail {
 /// Every key a [datasets.NAME] table accepts, in documentation order.
 const std::vector<std::string>& dataset_keys();
 
-/// The source a dataset key belongs to ("idx" or "synthetic"), or "" when it applies to every source.
+/// The source a dataset key belongs to ("idx", "synthetic" or "hdf5"), or "" when it applies to every source.
 std::string dataset_key_source(const std::string& key);
 
 /// Checks one dataset key's type and range and stores it in `spec` (`from` is checked, not stored).

@@ -496,6 +496,39 @@ std::vector<std::size_t> group::dims(const std::string& name) const {
   return extent(space.get(), file_, object);
 }
 
+dataset_info group::info(const std::string& name) const {
+  const std::string object = join(path_, name);
+  handle ds = open_dataset(id_.get(), name, file_, object, "get the type of dataset");
+  handle space = check(H5Dget_space(ds.get()), file_, "get the shape of dataset", object);
+  handle type = check(H5Dget_type(ds.get()), file_, "get the type of dataset", object);
+  dataset_info out;
+  out.dims = extent(space.get(), file_, object);
+  out.size = H5Tget_size(type.get());
+  const std::string bits = std::to_string(out.size * 8);
+  switch (H5Tget_class(type.get())) {
+    case H5T_INTEGER:
+      out.cls = dataset_info::element::integer;
+      out.is_signed = H5Tget_sign(type.get()) != H5T_SGN_NONE;
+      out.type_name = (out.is_signed ? "int" : "uint") + bits;
+      break;
+    case H5T_FLOAT:
+      out.cls = dataset_info::element::floating;
+      out.type_name = "float" + bits;
+      break;
+    case H5T_STRING: out.cls = dataset_info::element::string; out.type_name = "string"; break;
+    case H5T_COMPOUND: out.type_name = "compound"; break;
+    case H5T_ENUM: out.type_name = "enum"; break;
+    case H5T_BITFIELD: out.type_name = "bitfield"; break;
+    case H5T_OPAQUE: out.type_name = "opaque"; break;
+    case H5T_REFERENCE: out.type_name = "reference"; break;
+    case H5T_ARRAY: out.type_name = "array"; break;
+    case H5T_VLEN: out.type_name = "vlen"; break;
+    case H5T_TIME: out.type_name = "time"; break;
+    default: fail(file_, "get the type of dataset", object);
+  }
+  return out;
+}
+
 // ---- attributes ----
 
 template <class T>
@@ -568,19 +601,49 @@ double group::attr_double(const std::string& name) const {
   return single(attr_numbers<double>(id_.get(), name, file_, path_), file_, attr_path(path_, name));
 }
 
-std::int64_t group::attr_int(const std::string& name) const {
-  const std::string path = attr_path(path_, name);
-  handle attr = open_attribute(id_.get(), name, file_, path_);
-  handle type = check(H5Aget_type(attr.get()), file_, "read attribute", path);
+namespace {
+
+std::int64_t attr_int_on(hid_t object_id, const std::string& name, const std::string& file,
+                         const std::string& object) {
+  const std::string path = attr_path(object, name);
+  handle attr = open_attribute(object_id, name, file, object);
+  handle type = check(H5Aget_type(attr.get()), file, "read attribute", path);
   // An unsigned 64-bit value above INT64_MAX would wrap: refuse it rather than return a negative number.
   if (H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_sign(type.get()) == H5T_SGN_NONE &&
       H5Tget_size(type.get()) >= sizeof(std::int64_t)) {
-    const auto v = single(attr_numbers<std::uint64_t>(id_.get(), name, file_, path_), file_, path);
+    const auto v = single(attr_numbers<std::uint64_t>(object_id, name, file, object), file, path);
     if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      fail(file_, "read attribute", path, "value " + std::to_string(v) + " does not fit int64");
+      fail(file, "read attribute", path, "value " + std::to_string(v) + " does not fit int64");
     return static_cast<std::int64_t>(v);
   }
-  return single(attr_numbers<std::int64_t>(id_.get(), name, file_, path_), file_, path);
+  return single(attr_numbers<std::int64_t>(object_id, name, file, object), file, path);
+}
+
+handle open_object(hid_t parent, const std::string& name, const std::string& file, const std::string& object) {
+  const hid_t id = H5Oopen(parent, name.c_str(), H5P_DEFAULT);
+  if (id < 0) {
+    hdf5_reason();
+    fail(file, "open", object, "no such object");
+  }
+  return handle(id);
+}
+
+}  // namespace
+
+std::int64_t group::attr_int(const std::string& name) const { return attr_int_on(id_.get(), name, file_, path_); }
+
+bool group::has_attr_of(const std::string& object, const std::string& name) const {
+  const std::string path = join(path_, object);
+  handle o = open_object(id_.get(), object, file_, path);
+  const htri_t exists = H5Aexists(o.get(), name.c_str());
+  if (exists < 0) fail(file_, "look up attribute", attr_path(path, name));
+  return exists > 0;
+}
+
+std::int64_t group::attr_int_of(const std::string& object, const std::string& name) const {
+  const std::string path = join(path_, object);
+  handle o = open_object(id_.get(), object, file_, path);
+  return attr_int_on(o.get(), name, file_, path);
 }
 
 std::vector<std::string> group::attr_strings(const std::string& name) const {

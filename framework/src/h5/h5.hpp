@@ -32,6 +32,16 @@ class GENSCOPE_API handle {
 
 class group;
 
+/// What a stored dataset holds, for readers that choose how to read it (element class, size, sign, shape).
+struct GENSCOPE_API dataset_info {
+  enum class element { integer, floating, string, other };
+  std::vector<std::size_t> dims;  ///< its shape (empty for a scalar)
+  element cls = element::other;
+  std::size_t size = 0;           ///< bytes per element
+  bool is_signed = false;         ///< integers: signed
+  std::string type_name;          ///< "float32", "uint8", "int64", "string", "compound", ...
+};
+
 /// An HDF5 file. Errors name `path`.
 class GENSCOPE_API file {
  public:
@@ -76,6 +86,8 @@ class GENSCOPE_API group {
   std::vector<T> read(const std::string& name, std::vector<std::size_t>* dims = nullptr) const;
   std::vector<std::string> read_strings(const std::string& name) const;
   std::vector<std::size_t> dims(const std::string& name) const;
+  /// Shape and element type of dataset `name`; throws io_error when it is missing or not a dataset.
+  dataset_info info(const std::string& name) const;
 
   /// Attributes on this group. Supported: std::string, double, std::int64_t,
   /// std::uint64_t, std::vector<double>, std::vector<std::int64_t>, std::vector<std::string>.
@@ -88,6 +100,9 @@ class GENSCOPE_API group {
   std::vector<std::string> attr_strings(const std::string& name) const;
   std::vector<double> attr_doubles(const std::string& name) const;
   std::vector<std::int64_t> attr_ints(const std::string& name) const;
+  /// Attributes on the object (dataset or group) `object` below this group.
+  bool has_attr_of(const std::string& object, const std::string& name) const;
+  std::int64_t attr_int_of(const std::string& object, const std::string& name) const;
 
   hid id() const noexcept { return id_.get(); }
   const std::string& file_path() const noexcept { return file_; }

@@ -1,0 +1,192 @@
+// Data sets from one HDF5 file (source = "hdf5"): samples X (N x ...) and integer labels y (N).
+#include <genscope/datasets.hpp>
+#include <genscope/error.hpp>
+
+#include "h5/h5.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace genscope::detail {
+
+// Used by dataset.cpp.
+dataset_shape peek_hdf5(const dataset_spec& spec);
+dataset load_hdf5(const dataset_spec& spec);
+
+namespace {
+
+/// What validation needs from an HDF5 data set file, and the labels (small) read on the way.
+struct hdf5_layout {
+  std::vector<std::size_t> sample_shape;  ///< dims of X after the first
+  std::size_t count = 0;                  ///< N
+  std::size_t class_count = 0;
+  std::vector<std::int32_t> labels;       ///< all N labels of y
+  h5::dataset_info x_info;
+};
+
+// Labels are int32 in memory and class_count = largest label + 1 must fit too.
+constexpr std::int64_t max_label = std::numeric_limits<std::int32_t>::max() - 1;
+
+std::string shape_text(const std::vector<std::size_t>& dims) {
+  if (dims.empty()) return "scalar";
+  std::string s;
+  for (std::size_t k = 0; k < dims.size(); ++k) s += (k == 0 ? "" : " x ") + std::to_string(dims[k]);
+  return s;
+}
+
+/// "HDF5 dataset 'X' (key 'x')": the object in the file and the experiment key that names it.
+std::string object(const std::string& name, const char* key) {
+  return "HDF5 dataset '" + name + "' (key '" + key + "')";
+}
+
+[[noreturn]] void bad(const dataset_spec& spec, const std::string& message) { throw io_error(spec.path, message); }
+
+std::string listing(const h5::group& root) {
+  const std::vector<std::string> names = root.children();
+  if (names.empty()) return "the file holds no objects";
+  std::string s = "the file holds ";
+  const std::size_t shown = std::min<std::size_t>(names.size(), 8);
+  for (std::size_t k = 0; k < shown; ++k) s += (k == 0 ? "'" : ", '") + names[k] + "'";
+  if (shown < names.size()) s += ", ... (" + std::to_string(names.size()) + " in all)";
+  return s;
+}
+
+h5::dataset_info require_dataset(const dataset_spec& spec, const h5::group& root, const std::string& name,
+                                 const char* key, const char* what) {
+  if (name.empty()) bad(spec, std::string("key '") + key + "' is empty: it must name the HDF5 dataset of the " + what);
+  if (!root.has(name))
+    bad(spec, "no " + object(name, key) + " (the " + what + "); " + listing(root));
+  return root.info(name);
+}
+
+std::vector<std::int32_t> read_labels(const dataset_spec& spec, const h5::group& root) {
+  const std::vector<std::int64_t> raw = root.read<std::int64_t>(spec.y);
+  std::vector<std::int32_t> labels(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] < 0)
+      bad(spec, object(spec.y, "y") + " row " + std::to_string(i) + " holds the negative label " +
+                    std::to_string(raw[i]) + "; labels must be >= 0");
+    if (raw[i] > max_label)
+      bad(spec, object(spec.y, "y") + " row " + std::to_string(i) + " holds the label " + std::to_string(raw[i]) +
+                    ", above the largest supported label " + std::to_string(max_label));
+    labels[i] = static_cast<std::int32_t>(raw[i]);
+  }
+  return labels;
+}
+
+std::size_t class_count_of(const dataset_spec& spec, const h5::group& root, const std::vector<std::int32_t>& labels) {
+  const auto top = std::max_element(labels.begin(), labels.end());
+  const std::int64_t largest = top == labels.end() ? -1 : *top;
+  if (!root.has_attr_of(spec.y, "class_count")) return static_cast<std::size_t>(largest + 1);
+  const std::int64_t declared = root.attr_int_of(spec.y, "class_count");
+  if (declared <= largest) {
+    const auto row = static_cast<std::size_t>(top - labels.begin());
+    bad(spec, "attribute 'class_count' of " + object(spec.y, "y") + " is " + std::to_string(declared) + ", but row " +
+                  std::to_string(row) + " holds the label " + std::to_string(largest) +
+                  "; class_count must exceed every label");
+  }
+  if (declared < 1 || declared > max_label + 1)
+    bad(spec, "attribute 'class_count' of " + object(spec.y, "y") + " is " + std::to_string(declared) +
+                  "; it must be in [1, " + std::to_string(max_label + 1) + "]");
+  return static_cast<std::size_t>(declared);
+}
+
+hdf5_layout layout_of(const dataset_spec& spec, const h5::group& root) {
+  hdf5_layout out;
+  out.x_info = require_dataset(spec, root, spec.x, "x", "samples, N x n or N x C x H x W");
+  const h5::dataset_info& xi = out.x_info;
+  if (xi.dims.size() < 2)
+    bad(spec, object(spec.x, "x") + " has shape " + shape_text(xi.dims) +
+                  "; expected N x n or N x C x H x W (rank >= 2, one sample per row)");
+  const bool x_ok = (xi.cls == h5::dataset_info::element::floating && (xi.size == 4 || xi.size == 8)) ||
+                    (xi.cls == h5::dataset_info::element::integer && !xi.is_signed && xi.size == 1);
+  if (!x_ok)
+    bad(spec, object(spec.x, "x") + " has the unsupported dtype " + xi.type_name +
+                  "; expected float32, float64 or uint8");
+  out.count = xi.dims[0];
+  out.sample_shape.assign(xi.dims.begin() + 1, xi.dims.end());
+  std::size_t n = 1;
+  for (std::size_t d : out.sample_shape) n *= d;
+  if (out.count == 0) bad(spec, object(spec.x, "x") + " has shape " + shape_text(xi.dims) + ": it holds no samples");
+  if (n == 0)
+    bad(spec, object(spec.x, "x") + " has shape " + shape_text(xi.dims) + ": its samples have no values");
+
+  const h5::dataset_info yi = require_dataset(spec, root, spec.y, "y", "integer labels, N");
+  if (yi.cls != h5::dataset_info::element::integer)
+    bad(spec, object(spec.y, "y") + " has dtype " + yi.type_name + "; labels must be integers (any integer dtype)");
+  if (yi.dims.size() != 1)
+    bad(spec, object(spec.y, "y") + " has shape " + shape_text(yi.dims) + "; expected a vector of N labels (rank 1)");
+  if (yi.dims[0] != out.count)
+    bad(spec, object(spec.y, "y") + " holds " + std::to_string(yi.dims[0]) + " labels but " +
+                  object(spec.x, "x") + " holds " + std::to_string(out.count) + " samples");
+  out.labels = read_labels(spec, root);
+  out.class_count = class_count_of(spec, root, out.labels);
+  return out;
+}
+
+[[noreturn]] void non_finite(const dataset_spec& spec, std::size_t row, std::size_t col, double value) {
+  bad(spec, object(spec.x, "x") + " row " + std::to_string(row) + " holds " +
+                (std::isnan(value) ? std::string("NaN") : value > 0 ? std::string("+inf") : std::string("-inf")) +
+                " at (flattened) column " + std::to_string(col) + "; samples must be finite");
+}
+
+}  // namespace
+
+dataset_shape peek_hdf5(const dataset_spec& spec) {
+  const h5::file f = h5::file::open(spec.path);
+  const hdf5_layout layout = layout_of(spec, f.root());
+  dataset_shape out;
+  out.shape = layout.sample_shape;
+  out.count = layout.count;
+  out.class_count = layout.class_count;
+  return out;
+}
+
+dataset load_hdf5(const dataset_spec& spec) {
+  const h5::file f = h5::file::open(spec.path);
+  const h5::group root = f.root();
+  hdf5_layout layout = layout_of(spec, root);
+  const std::size_t count = layout.count;
+  std::size_t n = 1;
+  for (std::size_t d : layout.sample_shape) n *= d;
+
+  dataset data;
+  data.name = spec.name;
+  data.shape = layout.sample_shape;
+  data.class_count = layout.class_count;
+  data.x = matrix(count, n);
+  float* dst = data.x.data.data();
+  const h5::dataset_info& xi = layout.x_info;
+  if (xi.cls == h5::dataset_info::element::integer) {
+    const std::vector<std::uint8_t> raw = root.read<std::uint8_t>(spec.x);
+    for (std::size_t k = 0; k < raw.size(); ++k) dst[k] = static_cast<float>(raw[k]) / 255.0f;
+  } else if (xi.size == 4) {
+    const std::vector<float> raw = root.read<float>(spec.x);
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+      if (!std::isfinite(raw[k])) non_finite(spec, k / n, k % n, raw[k]);
+      dst[k] = raw[k];
+    }
+  } else {
+    const std::vector<double> raw = root.read<double>(spec.x);
+    constexpr double largest = std::numeric_limits<float>::max();
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+      if (!std::isfinite(raw[k])) non_finite(spec, k / n, k % n, raw[k]);
+      if (std::fabs(raw[k]) > largest)
+        bad(spec, object(spec.x, "x") + " row " + std::to_string(k / n) + " holds " + std::to_string(raw[k]) +
+                      " at (flattened) column " + std::to_string(k % n) + ", outside the float32 range");
+      dst[k] = static_cast<float>(raw[k]);
+    }
+  }
+  data.labels = std::move(layout.labels);
+  data.true_labels = data.labels;
+  data.source_index.resize(count);
+  for (std::size_t i = 0; i < count; ++i) data.source_index[i] = static_cast<std::int64_t>(i);
+  return data;
+}
+
+}  // namespace genscope::detail
