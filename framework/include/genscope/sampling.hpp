@@ -53,6 +53,7 @@ GENSCOPE_API std::vector<std::size_t> choose_samples(std::size_t n, std::size_t 
 
 /// Fills out[0, n) with an isotropic Gaussian direction of unit Euclidean norm
 /// (drawn and normalized in double; redrawn in the measure-zero case of norm 0).
+/// Throws error when n = 0.
 GENSCOPE_API void random_unit_vector(rng& random, float* out, std::size_t n);
 
 }  // namespace genscope

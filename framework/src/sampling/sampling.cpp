@@ -73,6 +73,8 @@ std::vector<std::size_t> choose_samples(std::size_t n, std::size_t count, std::u
 }
 
 void random_unit_vector(rng& random, float* out, std::size_t n) {
+  // With n = 0 every draw has norm 0: the redraw loop below would never end.
+  if (n == 0) throw error("random_unit_vector: there is no unit vector of dimension 0");
   std::vector<double> v(n);
   double norm = 0;
   while (norm == 0) {

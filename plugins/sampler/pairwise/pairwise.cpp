@@ -2,8 +2,9 @@
 #include <genscope/direction_sampler.hpp>
 #include <genscope/plugin.hpp>
 #include <genscope/random.hpp>
+#include <genscope/sampling.hpp>
 
-#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -30,37 +31,16 @@ class pairwise_sampler final : public genscope::direction_sampler {
     if (data.labels.size() != n)
       throw std::runtime_error("pairwise: data set '" + data.name + "' has " + std::to_string(data.labels.size()) +
                                " labels for " + std::to_string(n) + " samples");
-    // Samples grouped by label (ties by index): a label's samples are one
-    // contiguous run of `order_`, so "the r-th sample of another label" is a
-    // single index computation instead of a rejection loop.
-    order_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) order_[i] = static_cast<std::int64_t>(i);
-    std::stable_sort(order_.begin(), order_.end(),
-                     [&](std::int64_t a, std::int64_t b) { return data.labels[a] < data.labels[b]; });
-    group_first_.assign(n, 0);
-    group_size_.assign(n, 0);
-    position_.assign(n, 0);
-    std::size_t labels = 0;
-    for (std::size_t begin = 0; begin < n;) {
-      std::size_t end = begin;
-      while (end < n && data.labels[order_[end]] == data.labels[order_[begin]]) ++end;
-      for (std::size_t k = begin; k < end; ++k) {
-        const auto i = static_cast<std::size_t>(order_[k]);
-        group_first_[i] = begin;
-        group_size_[i] = end - begin;
-        position_[i] = k - begin;
-      }
-      ++labels;
-      begin = end;
-    }
-
+    // Samples grouped by label: "the r-th other sample of the same label" and "the r-th
+    // sample of another label" are index computations instead of rejection loops.
+    groups_ = genscope::label_groups(data.labels);
     eligible_.clear();
     for (std::size_t i = 0; i < n; ++i)
-      if (!same_label_ || group_size_[i] >= 2) eligible_.push_back(static_cast<std::int64_t>(i));
+      if (!same_label_ || groups_.group_size(i) >= 2) eligible_.push_back(i);
     if (same_label_ && eligible_.empty())
       throw std::runtime_error("pairwise: no label of data set '" + data.name +
                                "' has two samples, so there is no same-label pair (same_label = true)");
-    if (!same_label_ && labels < 2)
+    if (!same_label_ && groups_.label_count() < 2)
       throw std::runtime_error("pairwise: data set '" + data.name +
                                "' has fewer than two labels, so there is no different-label pair "
                                "(same_label = false)");
@@ -81,18 +61,15 @@ class pairwise_sampler final : public genscope::direction_sampler {
     out.first = first;
     for (std::size_t k = 0; k < count; ++k) {
       genscope::rng random(seed_, genscope::stream_key("pairwise"), first + k);
-      const auto i = static_cast<std::size_t>(eligible_[random.below(eligible_.size())]);
+      const std::size_t i = eligible_[random.below(eligible_.size())];
       std::size_t j = 0;
       if (same_label_) {
-        // Uniform among the other group_size - 1 members: skip the anchor's own slot.
-        std::size_t r = random.below(group_size_[i] - 1);
-        if (r >= position_[i]) ++r;
-        j = static_cast<std::size_t>(order_[group_first_[i] + r]);
+        // Uniform among the other group_size - 1 members of the anchor's label.
+        const std::array<std::size_t, 1> skip = {i};
+        j = groups_.same_label(i, random.below(groups_.group_size(i) - 1), skip);
       } else {
-        // Uniform among the n - group_size samples outside the anchor's run.
-        std::size_t r = random.below(n - group_size_[i]);
-        if (r >= group_first_[i]) r += group_size_[i];
-        j = static_cast<std::size_t>(order_[r]);
+        // Uniform among the n - group_size samples of other labels.
+        j = groups_.other_label(i, random.below(n - groups_.group_size(i)));
       }
       out.anchor[k] = static_cast<std::int64_t>(i);
       out.partners[k] = {static_cast<std::int64_t>(j), -1};
@@ -113,11 +90,8 @@ class pairwise_sampler final : public genscope::direction_sampler {
   bool same_label_;
   const genscope::dataset* data_ = nullptr;
   std::uint64_t seed_ = 0;
-  std::vector<std::int64_t> order_;        // sample indices grouped by label
-  std::vector<std::size_t> group_first_;   // per sample: where its label's run starts in order_
-  std::vector<std::size_t> group_size_;    // per sample: how many samples share its label
-  std::vector<std::size_t> position_;      // per sample: its place within its label's run
-  std::vector<std::int64_t> eligible_;     // samples that can be anchors
+  genscope::label_groups groups_;
+  std::vector<std::size_t> eligible_;  // samples that can be anchors
 };
 
 genscope::plugin_object* create(const genscope::option_set& o) {
