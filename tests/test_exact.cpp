@@ -1211,7 +1211,7 @@ batch_size = 16
   std::istringstream lines(inspect.out);
   std::string line;
   bool found = false;
-  while (std::getline(lines, line))
+  while (std::getline(lines, line) && line.rfind("cost per run", 0) != 0)  // the table, not the cost lines
     if (line.rfind("main ", 0) == 0) {
       found = true;
       CHECK(std::regex_search(line, std::regex("[0-9]+ / [0-9]+\\.[0-9]\\s*$")));

@@ -13,12 +13,14 @@
 #include <fmt/format.h>
 #include <oneapi/tbb/global_control.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace po = boost::program_options;
@@ -214,9 +216,14 @@ int cmd_plugins(const std::vector<std::string>& args) {
       const plugin_info& p = *plugins.find(kind, name);
       std::cout << fmt::format("{} {} {}: {}\n  library: {}\n", to_string(kind), p.name, p.version, p.description,
                                p.path);
+      std::size_t name_w = 14, default_w = 10;
+      for (const option_spec& o : p.options) {
+        name_w = std::max(name_w, std::string_view(o.name).size());
+        if (o.default_value) default_w = std::max(default_w, std::string_view(o.default_value).size());
+      }
       for (const option_spec& o : p.options)
-        std::cout << fmt::format("  {:<14} {:<7} {:<10} {}\n", o.name, to_string(o.type),
-                                 o.default_value ? o.default_value : "(required)", o.help);
+        std::cout << fmt::format("  {:<{}} {:<7} {:<{}} {}\n", o.name, name_w, to_string(o.type),
+                                 o.default_value ? o.default_value : "(required)", default_w, o.help);
     }
   }
   for (const auto& r : plugins.refusals()) std::cerr << "genscope: error: " << r.reason << "\n";
