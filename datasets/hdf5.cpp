@@ -46,21 +46,12 @@ std::string object(const std::string& name, const char* key) {
 
 [[noreturn]] void bad(const dataset_spec& spec, const std::string& message) { throw io_error(spec.path, message); }
 
-std::string listing(const h5::group& root) {
-  const std::vector<std::string> names = root.children();
-  if (names.empty()) return "the file holds no objects";
-  std::string s = "the file holds ";
-  const std::size_t shown = std::min<std::size_t>(names.size(), 8);
-  for (std::size_t k = 0; k < shown; ++k) s += (k == 0 ? "'" : ", '") + names[k] + "'";
-  if (shown < names.size()) s += ", ... (" + std::to_string(names.size()) + " in all)";
-  return s;
-}
 
 h5::dataset_info require_dataset(const dataset_spec& spec, const h5::group& root, const std::string& name,
                                  const char* key, const char* what) {
   if (name.empty()) bad(spec, std::string("key '") + key + "' is empty: it must name the HDF5 dataset of the " + what);
   if (!root.has(name))
-    bad(spec, "no " + object(name, key) + " (the " + what + "); " + listing(root));
+    bad(spec, "no " + object(name, key) + " (the " + what + "); " + root.listing());
   return root.info(name);
 }
 

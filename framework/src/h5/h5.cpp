@@ -416,6 +416,16 @@ std::vector<std::string> group::children() const {
   return names;
 }
 
+std::string group::listing() const {
+  const std::vector<std::string> names = children();
+  if (names.empty()) return "the file holds no objects";
+  std::string s = "the file holds ";
+  const std::size_t shown = std::min<std::size_t>(names.size(), 8);
+  for (std::size_t k = 0; k < shown; ++k) s += (k == 0 ? "'" : ", '") + names[k] + "'";
+  if (shown < names.size()) s += ", ... (" + std::to_string(names.size()) + " in all)";
+  return s;
+}
+
 template <class T>
 void group::write(const std::string& name, const std::vector<T>& data, std::vector<std::size_t> dims) const {
   const std::string object = join(path_, name);

@@ -72,6 +72,8 @@ class GENSCOPE_API group {
   /// True if a link `name` exists in this group.
   bool has(const std::string& name) const;
   std::vector<std::string> children() const;
+  /// "the file holds 'X', 'y'" (at most 8 names, then a count), for messages about a missing object.
+  std::string listing() const;
 
   /// Writes a whole dataset. `dims` defaults to {data.size()}; its product must
   /// equal data.size(). Datasets of more than 4096 elements are chunked and deflated.

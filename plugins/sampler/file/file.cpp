@@ -186,10 +186,10 @@ class file_sampler final : public genscope::direction_sampler {
     has_x_ = root.has("x");
     const bool has_anchor = root.has("anchor");
     if (!root.has("d"))
-      fail("no HDF5 dataset 'd' (the directions, P x dims); " + listing(root));
+      fail("no HDF5 dataset 'd' (the directions, P x dims); " + root.listing());
     if (!has_x_ && !has_anchor)
       fail("needs HDF5 dataset 'x' (anchor points, P x dims) or 'anchor' (P sample indices), and has neither; " +
-           listing(root));
+           root.listing());
     d_ = read_rows(root, "d", "directions");
     if (has_x_) x_ = read_rows(root, "x", "anchor points");
     if (has_anchor)
@@ -204,15 +204,6 @@ class file_sampler final : public genscope::direction_sampler {
     }
   }
 
-  static std::string listing(const genscope::h5::group& root) {
-    const std::vector<std::string> names = root.children();
-    if (names.empty()) return "the file holds no objects";
-    std::string s = "the file holds ";
-    const std::size_t shown = std::min<std::size_t>(names.size(), 8);
-    for (std::size_t k = 0; k < shown; ++k) s += (k == 0 ? "'" : ", '") + names[k] + "'";
-    if (shown < names.size()) s += ", ... (" + std::to_string(names.size()) + " in all)";
-    return s;
-  }
 
   std::string path_;
   std::string kind_;
