@@ -65,8 +65,84 @@ void validate(const dataset_spec& spec) {
   } else {
     invalid(spec, "unknown source '" + spec.source + "' (expected \"idx\", \"synthetic\" or \"hdf5\")");
   }
-  if (spec.labels_mode != label_mode::real && spec.labels_mode != label_mode::random)
+  if (spec.labels_mode != label_mode::real && spec.labels_mode != label_mode::random &&
+      spec.labels_mode != label_mode::corrupt)
     invalid(spec, "unknown labels_mode");
+  const bool has_corruption = !std::isnan(spec.corruption);
+  if (spec.labels_mode == label_mode::corrupt && !has_corruption)
+    invalid(spec, "label_mode = \"corrupt\" needs 'corruption', the fraction of labels to change (0 to 1)");
+  if (spec.labels_mode != label_mode::corrupt && has_corruption)
+    invalid(spec, "'corruption' applies only with label_mode = \"corrupt\", but label_mode is \"" +
+                      std::string(label_mode_name(spec.labels_mode)) + "\"");
+  if (has_corruption && !(spec.corruption >= 0 && spec.corruption <= 1))
+    invalid(spec, "corruption = " + std::to_string(spec.corruption) + " must be in [0, 1]");
+  if (spec.transform != "none" && spec.transform != "avgpool2" && spec.transform != "avgpool4" &&
+      spec.transform != "pca")
+    invalid(spec, "unknown transform '" + spec.transform +
+                      "' (expected \"none\", \"avgpool2\", \"avgpool4\" or \"pca\")");
+  if (spec.transform == "pca" && spec.pca_dim == 0)
+    invalid(spec, "transform = \"pca\" needs 'pca_dim' >= 1, the number of principal components");
+  if (spec.transform != "pca" && spec.pca_dim != 0)
+    invalid(spec, "'pca_dim' applies only with transform = \"pca\", but transform is \"" + spec.transform + "\"");
+  if (spec.transform != "pca" && !spec.pca_fit.empty())
+    invalid(spec, "'pca_fit' applies only with transform = \"pca\", but transform is \"" + spec.transform + "\"");
+}
+
+std::size_t pool_size(const std::string& transform) {
+  return transform == "avgpool2" ? 2 : transform == "avgpool4" ? 4 : 0;
+}
+
+std::size_t product(const std::vector<std::size_t>& shape) {
+  std::size_t n = 1;
+  for (std::size_t d : shape) n *= d;
+  return n;
+}
+
+void check_pool_shape(const std::string& what, const std::vector<std::size_t>& shape, std::size_t k) {
+  std::string text;
+  for (std::size_t d : shape) text += (text.empty() ? "" : "x") + std::to_string(d);
+  if (shape.size() < 2)
+    throw error(what + ": transform avgpool" + std::to_string(k) + " needs samples of rank >= 2 (an image), but " +
+                "the sample shape is " + (text.empty() ? "scalar" : text));
+  if (shape[shape.size() - 1] % k != 0 || shape[shape.size() - 2] % k != 0)
+    throw error(what + ": transform avgpool" + std::to_string(k) + " needs the last two dims divisible by " +
+                std::to_string(k) + ", but the sample shape is " + text);
+}
+
+// The sample shape after the spec's transform (checks it applies).
+std::vector<std::size_t> transformed_shape(const dataset_spec& spec, std::vector<std::size_t> shape) {
+  if (const std::size_t k = pool_size(spec.transform); k > 0) {
+    check_pool_shape(who(spec), shape, k);
+    shape[shape.size() - 1] /= k;
+    shape[shape.size() - 2] /= k;
+  } else if (spec.transform == "pca") {
+    const std::size_t n = product(shape);
+    if (spec.pca_dim > n)
+      invalid(spec, "pca_dim = " + std::to_string(spec.pca_dim) + " exceeds the sample dimension " +
+                        std::to_string(n));
+    shape = {spec.pca_dim};
+  }
+  return shape;
+}
+
+void apply_transform(const dataset_spec& spec, dataset& data, const dataset* fit) {
+  if (const std::size_t k = pool_size(spec.transform); k > 0) {
+    check_pool_shape(who(spec), data.shape, k);
+    avgpool(data, k);
+  } else if (spec.transform == "pca") {
+    transformed_shape(spec, data.shape);  // pca_dim <= n
+    const dataset* source = &data;
+    if (!spec.pca_fit.empty()) {
+      if (fit == nullptr)
+        invalid(spec, "pca_fit = \"" + spec.pca_fit + "\" but the fitting data set was not given");
+      if (fit->dim() != data.dim())
+        invalid(spec, "pca_fit = \"" + spec.pca_fit + "\" has samples of dimension " + std::to_string(fit->dim()) +
+                          ", but this data set has dimension " + std::to_string(data.dim()));
+      source = fit;
+    }
+    if (source->size() == 0) invalid(spec, "transform = \"pca\" needs at least one fitting sample");
+    project_pca(data, fit_pca(source->x, spec.pca_dim));
+  }
 }
 
 void check_subset(const dataset_spec& spec, std::size_t available) {
@@ -187,7 +263,12 @@ std::string describe_spec(const dataset_spec& spec, const idx_paths* paths, std:
   d << " subset=";
   if (spec.subset == 0) d << "all(" << available << ")";
   else d << spec.subset << "/" << available;
-  d << " labels=" << (spec.labels_mode == label_mode::real ? "real" : "random") << " seed=" << spec.seed;
+  d << " labels=" << label_mode_name(spec.labels_mode);
+  if (spec.labels_mode == label_mode::corrupt) d << " corruption=" << spec.corruption;
+  d << " seed=" << spec.seed;
+  if (spec.transform != "none") d << " transform=" << spec.transform;
+  if (spec.transform == "pca")
+    d << " pca_dim=" << spec.pca_dim << " pca_fit=" << (spec.pca_fit.empty() ? spec.name : spec.pca_fit);
   return d.str();
 }
 
@@ -229,8 +310,9 @@ dataset load_idx(const dataset_spec& spec, const idx_paths& paths, std::size_t& 
 
 }  // namespace
 
-dataset_shape peek_dataset(const dataset_spec& spec) {
-  validate(spec);
+namespace {
+
+dataset_shape peek_untransformed(const dataset_spec& spec) {
   dataset_shape out;
   if (spec.source == "synthetic") {
     check_subset(spec, spec.samples);
@@ -259,7 +341,45 @@ dataset_shape peek_dataset(const dataset_spec& spec) {
   return out;
 }
 
-dataset build_dataset(const dataset_spec& spec) {
+}  // namespace
+
+dataset_shape peek_dataset(const dataset_spec& spec) {
+  validate(spec);
+  dataset_shape out = peek_untransformed(spec);
+  out.shape = transformed_shape(spec, std::move(out.shape));
+  return out;
+}
+
+const char* label_mode_name(label_mode mode) noexcept {
+  switch (mode) {
+    case label_mode::random: return "random";
+    case label_mode::corrupt: return "corrupt";
+    default: return "real";
+  }
+}
+
+void corrupt_labels(dataset& data, double p, std::uint64_t seed) {
+  const std::string what = data.name.empty() ? "corrupt_labels" : "dataset '" + data.name + "'";
+  if (!(p >= 0 && p <= 1)) throw error(what + ": corruption = " + std::to_string(p) + " must be in [0, 1]");
+  if (data.true_labels.size() != data.labels.size()) data.true_labels = data.labels;
+  const std::size_t count = data.labels.size();
+  const auto k = static_cast<std::size_t>(std::llround(p * static_cast<double>(count)));
+  if (k > 0 && data.class_count < 2)
+    throw error(what + ": label_mode = \"corrupt\" changes labels to another class, but the data set has " +
+                std::to_string(data.class_count) + " class(es)");
+  std::vector<std::size_t> perm(count);
+  std::iota(perm.begin(), perm.end(), std::size_t{0});
+  rng gen(seed, stream_key("corrupt"));
+  const auto others = static_cast<std::uint64_t>(data.class_count - 1);
+  for (std::size_t i = 0; i < k; ++i) {
+    std::swap(perm[i], perm[i + gen.below(count - i)]);
+    std::int32_t& label = data.labels[perm[i]];
+    const auto r = static_cast<std::int32_t>(gen.below(others));
+    label = r < label ? r : r + 1;  // uniform over the classes other than the current one
+  }
+}
+
+dataset build_dataset(const dataset_spec& spec, const dataset* fit) {
   validate(spec);
   dataset data;
   std::string description;
@@ -280,8 +400,10 @@ dataset build_dataset(const dataset_spec& spec) {
     data = load_idx(spec, paths, available);
     description = describe_spec(spec, &paths, available);
   }
-  if (spec.labels_mode == label_mode::random) shuffle_labels(data, spec.seed);
   data.name = spec.name;
+  if (spec.labels_mode == label_mode::random) shuffle_labels(data, spec.seed);
+  if (spec.labels_mode == label_mode::corrupt) corrupt_labels(data, spec.corruption, spec.seed);
+  apply_transform(spec, data, fit);
   data.description = description;
   hash_dataset(data);
   return data;

@@ -50,13 +50,16 @@ std::shared_ptr<network_backend> open_backend(const std::string& path) {
 TEST_CASE("the native backend is registered with its option schema", "[interface]") {
   const plugin_info* info = registry().find(plugin_kind::backend, "native");
   REQUIRE(info != nullptr);
-  CHECK(info->version == "1.1.0");
+  CHECK(info->version == "1.2.0");
   CHECK((info->capabilities & capability_piecewise_linear) != 0);
   CHECK(!info->description.empty());
-  REQUIRE(info->options.size() == 1);
+  REQUIRE(info->options.size() == 2);
   CHECK(std::string(info->options[0].name) == "path");
   CHECK(info->options[0].type == option_type::string);
   CHECK(info->options[0].default_value == nullptr);
+  CHECK(std::string(info->options[1].name) == "checkpoint");
+  CHECK(info->options[1].type == option_type::integer);
+  CHECK(std::string(info->options[1].default_value) == "0");
 }
 
 TEST_CASE("the native backend serves the saved network's logits", "[interface]") {

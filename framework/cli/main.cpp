@@ -1,4 +1,4 @@
-// genscope: the command-line front end (run, train, plugins, inspect).
+// genscope: the command-line front end (run, train, plugins, inspect, report).
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 #include <genscope/experiment.hpp>
@@ -7,6 +7,7 @@
 #include <genscope/plugin_registry.hpp>
 #include <genscope/version.hpp>
 
+#include "report/report.hpp"
 #include "results/summary.hpp"
 
 #include <boost/program_options.hpp>
@@ -42,6 +43,7 @@ commands:
   train             train a native MLP on an IDX data set and save it (docs/model-format.md)
   plugins           list the plugins found, with their options
   inspect RESULTS   summary table of a results file per run and direction kind
+  report RESULTS    HTML report with figures (gnuplot), CSV tables and statistics (docs/report.md)
 
 `genscope <command> --help` describes each command's options.
 )";
@@ -246,6 +248,38 @@ int cmd_inspect(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_report(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope report RESULTS.h5 -o DIR [options]");
+  report::options defaults;
+  desc.add_options()("output,o", po::value<std::string>()->required(), "folder to write the report into (created)")(
+      "bootstrap", po::value<std::size_t>()->default_value(defaults.bootstrap),
+      "bootstrap resamples for the 95% interval of each median (0: none)")(
+      "seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the bootstrap (deterministic)")(
+      "gnuplot", po::value<std::string>()->default_value(defaults.gnuplot), "gnuplot executable")(
+      "quiet,q", "no progress notes on stderr")("file", po::value<std::string>()->required(), "results file");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, pos, vm,
+             "Writes DIR/index.html (self-contained: inline CSS, relative links to DIR's figures only), PNG and SVG\n"
+             "figures drawn with gnuplot and CSV tables, and prints the tables. Per comparison (runs with the same\n"
+             "sampler plugin, estimator plugin and direction kind, label regime from the data set's label_mode):\n"
+             "histograms and empirical CDFs of interval lengths, medians with bootstrap 95% intervals, Mann-Whitney U\n"
+             "and Kolmogorov-Smirnov tests. Also tangent vs normal, regions crossed vs length, interpolated pairs and\n"
+             "training curves. See docs/report.md."))
+    return 0;
+  report::options opt;
+  opt.results = vm["file"].as<std::string>();
+  opt.out_dir = vm["output"].as<std::string>();
+  opt.bootstrap = vm["bootstrap"].as<std::size_t>();
+  opt.seed = vm["seed"].as<std::uint64_t>();
+  opt.gnuplot = vm["gnuplot"].as<std::string>();
+  opt.quiet = vm.count("quiet") != 0;
+  const report::result r = report::write_report(opt, std::cerr);
+  for (const auto& t : r.tables) report::print_table(t, std::cout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -265,6 +299,7 @@ int main(int argc, char** argv) {
     if (command == "train") return cmd_train(args);
     if (command == "plugins") return cmd_plugins(args);
     if (command == "inspect") return cmd_inspect(args);
+    if (command == "report") return cmd_report(args);
     std::cerr << "genscope: unknown command '" << command << "' (see genscope --help)\n";
     return 2;
   } catch (const usage_error& e) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@ namespace genscope {
 /// Default location of Debian's dataset-fashion-mnist package.
 inline constexpr const char* default_fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
 
-enum class label_mode { real, random };
+enum class label_mode { real, random, corrupt };
 
 /// Where the samples of a data set come from.
 struct dataset_spec {
@@ -43,7 +44,14 @@ struct dataset_spec {
   // Common to every source:
   std::size_t subset = 0;         ///< keep a seeded subset of this many samples (0 = all)
   label_mode labels_mode = label_mode::real;
+  /// label_mode::corrupt: fraction p in [0, 1]; round(p N) seeded samples get a uniformly random other
+  /// class. Required with corrupt, an error with any other label mode (NaN: not set).
+  double corruption = std::numeric_limits<double>::quiet_NaN();
   std::uint64_t seed = 0;         ///< seeds the synthetic draw, the subset and the label permutation
+  // Applied last, after subset and label mode:
+  std::string transform = "none"; ///< "none", "avgpool2", "avgpool4" (k x k mean of the last two dims) or "pca"
+  std::size_t pca_dim = 0;        ///< transform = "pca": number of principal components d >= 1 (required)
+  std::string pca_fit;            ///< transform = "pca": data set whose samples fit the projection ("" = this one)
 };
 
 /// What validation needs without loading the samples.
@@ -58,8 +66,34 @@ struct dataset_shape {
 /// is missing, not an IDX / HDF5 file or malformed; error when subset > count.
 GENSCOPE_API dataset_shape peek_dataset(const dataset_spec& spec);
 
-/// Loads or generates the samples, applies subset and label mode, fills sha256.
-GENSCOPE_API dataset build_dataset(const dataset_spec& spec);
+/// Loads or generates the samples, applies subset, label mode and transform, fills sha256.
+/// `fit`: with transform = "pca" and a non-empty pca_fit, the fitting data set as built with
+/// transform = "none" (required then; ignored otherwise). Without pca_fit the data set fits itself.
+GENSCOPE_API dataset build_dataset(const dataset_spec& spec, const dataset* fit = nullptr);
+
+/// "real", "random" or "corrupt".
+GENSCOPE_API const char* label_mode_name(label_mode mode) noexcept;
+
+/// Replaces the labels of exactly round(p N) seeded samples by a uniformly random other class
+/// (label_mode::corrupt); true_labels keep the labels before. Throws error when p is not in [0, 1]
+/// or when a label must change but there are fewer than 2 classes.
+GENSCOPE_API void corrupt_labels(dataset& data, double p, std::uint64_t seed);
+
+/// k x k average pooling over the last two dims of the sample shape (rank >= 2, both divisible by k).
+GENSCOPE_API void avgpool(dataset& data, std::size_t k);
+
+/// The top-d principal components of a fitting set: mean (n) and components (d x n, rows orthonormal,
+/// the largest |entry| of each row positive), with their variances (eigenvalues of the covariance, 1/N
+/// normalisation, decreasing).
+struct pca_basis {
+  std::vector<double> mean;
+  std::vector<double> components;  ///< d x n, row-major
+  std::vector<double> variances;   ///< d
+  std::size_t dim = 0;             ///< n
+};
+GENSCOPE_API pca_basis fit_pca(const matrix& x, std::size_t d);
+/// Replaces each sample by its d coordinates (x - mean) . component_i; shape becomes {d}.
+GENSCOPE_API void project_pca(dataset& data, const pca_basis& basis);
 
 /// Reads one IDX file (raw or gzip, detected by content): returns the
 /// dimensions and the raw bytes. Throws io_error naming the file on missing,

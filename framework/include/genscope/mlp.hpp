@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct train_config {
   std::string init = "he";                    ///< "he" (normal), "glorot" (uniform) or "lecun" (normal)
   double init_scale = 1.0;                    ///< multiplies the initial weights
   std::uint64_t seed = 0;                     ///< initialization and minibatch order
+  /// Stop after the first epoch whose training accuracy reaches this (in (0, 1]);
+  /// `epochs` is then the cap. None: train all `epochs`.
+  std::optional<double> target_accuracy;
+  /// Epochs (strictly ascending, >= 1) after which the weights are kept as checkpoints;
+  /// those beyond the epochs actually run are not reached.
+  std::vector<std::size_t> checkpoints;
 };
 
 /// One line of the training curve. Test fields are NaN without a test set.
@@ -44,6 +51,14 @@ struct epoch_record {
   double seconds = 0;     ///< wall time of this epoch
 };
 
+/// The weights after one epoch (train_config::checkpoints). `layers` is empty in
+/// the records load_model returns: load_model(path, epoch) reads them.
+struct model_checkpoint {
+  std::size_t epoch = 0;
+  double train_accuracy = 0, test_accuracy = 0;  ///< test: NaN without a test set
+  std::vector<dense_layer> layers;
+};
+
 /// What the model file records about how the model was made.
 struct training_record {
   bool trained = false;           ///< false for models made elsewhere
@@ -52,7 +67,10 @@ struct training_record {
   std::string dataset_sha256;
   std::string test_dataset_sha256;
   std::string label_mode;         ///< "real" or "random"
-  std::vector<epoch_record> epochs;
+  std::vector<epoch_record> epochs;  ///< one per epoch run
+  std::size_t epochs_run = 0;        ///< epochs actually trained (<= config.epochs)
+  std::string stop_reason;           ///< "target_accuracy" or "epoch_cap"; empty if untrained
+  std::vector<model_checkpoint> checkpoints;  ///< the checkpoints reached, ascending
 };
 
 /// A ReLU MLP: ReLU after every layer except the last, whose outputs are logits.
@@ -94,10 +112,16 @@ struct loaded_model {
 /// Reads and checks a model file: missing file, not HDF5, missing datasets,
 /// inconsistent shapes and non-finite weights each throw io_error naming the file.
 GENSCOPE_API loaded_model load_model(const std::string& path);
+/// The same with the weights of the checkpoint saved after epoch `checkpoint`
+/// in place of the final ones (0: the final weights). An epoch that the file
+/// does not hold throws io_error naming the file and listing the saved epochs.
+GENSCOPE_API loaded_model load_model(const std::string& path, std::size_t checkpoint);
 
 /// Trains a fresh MLP on `train` (input = train.dim(), classes = train.class_count)
 /// with softmax cross-entropy. Deterministic for config.seed whatever the thread
 /// count. `on_epoch` (may be empty) sees every epoch as it ends. `test` may be null.
+/// Stops early at config.target_accuracy (record.stop_reason says why it stopped)
+/// and keeps the weights of every epoch of config.checkpoints reached in record.checkpoints.
 GENSCOPE_API mlp train_mlp(const dataset& train, const dataset* test, const train_config& config,
                            training_record& record,
                            const std::function<void(const epoch_record&)>& on_epoch);

@@ -265,7 +265,7 @@ class loader {
     dataset_spec scratch;  // types and ranges now; the real spec once `from` is resolved
     for (const toml_field& f : it.fields) {
       detail::apply_dataset_field(reader_, scratch, f);
-      if (f.name == "from") add_reference(it, section::datasets, f);
+      if (f.name == "from" || f.name == "pca_fit") add_reference(it, section::datasets, f);
     }
     it.spec = exp_.datasets.size();
     exp_.datasets.emplace_back().name = it.name;
@@ -449,6 +449,7 @@ class loader {
       for (const toml_field& f : it.fields)
         if (f.name == "from") spec = exp_.datasets[item_named(section::datasets, reader_.get_string(f)).spec];
       spec.name = it.name;
+      inherit_dependent_keys(it, spec);
       const toml_field* dim_field = nullptr;
       const toml_field* manifold_field = nullptr;
       for (const toml_field& f : it.fields) {
@@ -474,8 +475,44 @@ class loader {
       } catch (const error& e) {
         reader_.fail(detail::blame(e.what(), it.fields, it.at()), about(it, e.what()));
       }
+      check_pca_fit(it, spec);
       exp_.datasets[it.spec] = std::move(spec);
     }
+  }
+
+  /// A key that only qualifies another (corruption of label_mode, pca_dim/pca_fit of transform) is not
+  /// inherited through `from` when this table sets the key it qualifies.
+  void inherit_dependent_keys(const item& it, dataset_spec& spec) const {
+    const auto sets = [&](const char* key) { return field_named(it, key) != nullptr; };
+    if (sets("label_mode") && !sets("corruption")) spec.corruption = dataset_spec{}.corruption;
+    if (sets("transform") && !sets("pca_dim")) spec.pca_dim = 0;
+    if (sets("transform") && !sets("pca_fit")) spec.pca_fit.clear();
+  }
+
+  /// pca_fit names a data set (built first) whose untransformed samples have this one's dimension.
+  void check_pca_fit(const item& it, const dataset_spec& spec) const {
+    if (spec.transform != "pca" || spec.pca_fit.empty()) return;
+    const toml_field* f = field_named(it, "pca_fit");
+    const source_position at = f != nullptr ? f->value_at() : it.at();
+    const auto untransformed = [](dataset_spec s) {
+      s.transform = "none";
+      s.pca_dim = 0;
+      s.pca_fit.clear();
+      return s;
+    };
+    const auto found = find_item(section::datasets, spec.pca_fit);
+    if (!found) reader_.fail(at, fmt::format("{}: pca_fit = \"{}\" names no data set", it.table(), spec.pca_fit));
+    dataset_shape own, fit;
+    try {
+      own = peek_dataset(untransformed(spec));
+      fit = peek_dataset(untransformed(exp_.datasets[items_[*found].spec]));
+    } catch (const error& e) {
+      reader_.fail(at, about(it, e.what()));
+    }
+    if (dim_of(own) != dim_of(fit))
+      reader_.fail(at, fmt::format("{}: pca_fit = \"{}\" has samples of dimension {}, but this data set has "
+                                   "dimension {} before the transform",
+                                   it.table(), spec.pca_fit, dim_of(fit), dim_of(own)));
   }
 
   const toml_field* field_named(const item& it, const std::string& name) const {

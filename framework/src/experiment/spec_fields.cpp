@@ -9,7 +9,7 @@ const std::vector<std::string>& dataset_keys() {
   static const std::vector<std::string> keys{
       "source",       "from",          "dir",        "split",      "images", "labels",     "samples", "dim",
       "manifold_dim", "classes",       "cluster_spread", "separation", "noise", "path",   "x",          "y",
-      "subset",       "label_mode",    "seed"};
+      "subset",       "label_mode",    "corruption", "seed", "transform", "pca_dim", "pca_fit"};
   return keys;
 }
 
@@ -58,8 +58,20 @@ void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const to
     spec.y = reader.get_string(f);
   else if (k == "subset")
     spec.subset = reader.get_count(f, 0);
-  else if (k == "label_mode")
-    spec.labels_mode = reader.get_choice(f, {"real", "random"}) == "random" ? label_mode::random : label_mode::real;
+  else if (k == "label_mode") {
+    const std::string mode = reader.get_choice(f, {"real", "random", "corrupt"});
+    spec.labels_mode = mode == "random" ? label_mode::random : mode == "corrupt" ? label_mode::corrupt : label_mode::real;
+  } else if (k == "corruption") {
+    spec.corruption = reader.get_real(f, real_range::non_negative);
+    if (spec.corruption > 1)
+      reader.fail(f.value_at(), fmt::format("{} = {} must be in [0, 1] (the fraction of labels changed)", f.path,
+                                            spec.corruption));
+  } else if (k == "transform")
+    spec.transform = reader.get_choice(f, {"none", "avgpool2", "avgpool4", "pca"});
+  else if (k == "pca_dim")
+    spec.pca_dim = reader.get_count(f, 1);
+  else if (k == "pca_fit")
+    spec.pca_fit = reader.get_string(f);
   else if (k == "seed")
     spec.seed = reader.get_seed(f);
   else
@@ -69,7 +81,8 @@ void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const to
 const std::vector<std::string>& train_keys() {
   static const std::vector<std::string> keys{"hidden", "optimizer",    "learning_rate", "momentum", "beta1",
                                              "beta2",  "epsilon",      "weight_decay",  "epochs",   "batch_size",
-                                             "init",   "init_scale",   "seed"};
+                                             "init",   "init_scale",   "seed",          "target_accuracy",
+                                             "checkpoints"};
   return keys;
 }
 
@@ -105,7 +118,17 @@ train_config read_train_config(const toml_reader& reader, const toml::table& tab
       c.init_scale = reader.get_real(f, real_range::positive);
     else if (k == "seed")
       c.seed = reader.get_seed(f);
-    else
+    else if (k == "target_accuracy") {
+      const double t = reader.get_real(f, real_range::any);  // refuses NaN and inf
+      if (!(t > 0 && t <= 1)) reader.fail(f.value_at(), fmt::format("'{}' must lie in (0, 1], not {}", f.path, t));
+      c.target_accuracy = t;
+    } else if (k == "checkpoints") {
+      c.checkpoints = reader.get_count_array(f, 1);
+      for (std::size_t i = 1; i < c.checkpoints.size(); ++i)
+        if (c.checkpoints[i] <= c.checkpoints[i - 1])
+          reader.fail(f.value_at(), fmt::format("'{}' must be strictly ascending: {} follows {}", f.path,
+                                                c.checkpoints[i], c.checkpoints[i - 1]));
+    } else
       reader.unknown_key(f, train_keys(), fmt::format("in [{}]", path));
   }
   return c;

@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -47,6 +48,10 @@ void write_training(const h5::group& g, const training_record& r) {
   g.set_attr("dataset_sha256", r.dataset_sha256);
   g.set_attr("test_dataset_sha256", r.test_dataset_sha256);
   g.set_attr("label_mode", r.label_mode);
+  if (c.target_accuracy) g.set_attr("target_accuracy", *c.target_accuracy);
+  if (!c.checkpoints.empty()) g.set_attr("checkpoints", to_ints(c.checkpoints));
+  if (!r.stop_reason.empty()) g.set_attr("stop_reason", r.stop_reason);
+  g.set_attr("epochs_run", static_cast<std::int64_t>(r.epochs_run));
   if (r.epochs.empty()) return;
   std::vector<std::int64_t> epoch;
   std::vector<double> train_loss, train_accuracy, test_loss, test_accuracy, seconds;
@@ -181,7 +186,13 @@ training_record read_training(const reader& rd, const h5::group& g) {
   r.dataset_sha256 = rd.text(g, "dataset_sha256");
   r.test_dataset_sha256 = rd.text(g, "test_dataset_sha256");
   r.label_mode = rd.text(g, "label_mode");
-  if (!g.has("epoch")) return r;
+  if (g.has_attr("target_accuracy")) c.target_accuracy = rd.real(g, "target_accuracy");
+  if (g.has_attr("checkpoints")) c.checkpoints = rd.counts(g, "checkpoints");
+  if (g.has_attr("stop_reason")) r.stop_reason = rd.text(g, "stop_reason");
+  if (!g.has("epoch")) {
+    r.epochs_run = g.has_attr("epochs_run") ? rd.count(g, "epochs_run") : 0;
+    return r;
+  }
   const std::vector<std::int64_t> epoch = g.read<std::int64_t>("epoch");
   const std::size_t n = epoch.size();
   const auto train_loss = rd.column<double>(g, "train_loss", n);
@@ -195,7 +206,46 @@ training_record read_training(const reader& rd, const h5::group& g) {
         {static_cast<std::size_t>(epoch[i]), train_loss[i], train_accuracy[i], test_loss[i], test_accuracy[i],
          seconds[i]});
   }
+  r.epochs_run = g.has_attr("epochs_run") ? rd.count(g, "epochs_run") : n;
   return r;
+}
+
+std::string checkpoint_group_name(std::size_t epoch) { return "epoch_" + std::to_string(epoch); }
+
+void write_layers(const h5::group& parent, const std::vector<dense_layer>& layers) {
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const dense_layer& layer = layers[l];
+    const h5::group g = parent.create_group(std::to_string(l));
+    g.write("weight", layer.weight.data, {layer.weight.rows, layer.weight.cols});
+    g.write("bias", layer.bias);
+  }
+}
+
+// The checkpoint list under /checkpoints (weights not read), ascending by epoch.
+std::vector<model_checkpoint> read_checkpoint_list(const reader& rd, const h5::group& root) {
+  std::vector<model_checkpoint> out;
+  if (!root.has("checkpoints")) return out;
+  const h5::group all = root.open_group("checkpoints");
+  for (const std::string& name : all.children()) {
+    const h5::group g = all.open_group(name);
+    model_checkpoint cp;
+    cp.epoch = rd.count(g, "epoch");
+    if (name != checkpoint_group_name(cp.epoch))
+      rd.fail("checkpoint group /checkpoints/" + name + " records epoch " + std::to_string(cp.epoch));
+    cp.train_accuracy = rd.real(g, "train_accuracy");
+    cp.test_accuracy = rd.real(g, "test_accuracy");
+    out.push_back(std::move(cp));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const model_checkpoint& a, const model_checkpoint& b) { return a.epoch < b.epoch; });
+  return out;
+}
+
+std::string epoch_list(const std::vector<model_checkpoint>& checkpoints) {
+  if (checkpoints.empty()) return "none";
+  std::string s;
+  for (const model_checkpoint& cp : checkpoints) s += (s.empty() ? "" : ", ") + std::to_string(cp.epoch);
+  return s;
 }
 
 }  // namespace
@@ -222,14 +272,32 @@ void save_model(const std::string& path, const mlp& net, const training_record& 
       root.set_attr("description", net.describe());
       root.set_attr("genscope_version", std::string(version()));
       root.set_attr("git_commit", std::string(git_commit()));
-      const h5::group layers = root.create_group("layers");
-      for (std::size_t l = 0; l < net.layers().size(); ++l) {
-        const dense_layer& layer = net.layers()[l];
-        const h5::group g = layers.create_group(std::to_string(l));
-        g.write("weight", layer.weight.data, {layer.weight.rows, layer.weight.cols});
-        g.write("bias", layer.bias);
-      }
+      write_layers(root.create_group("layers"), net.layers());
       write_training(root.create_group("training"), record);
+      bool any_checkpoint = false;
+      for (const model_checkpoint& cp : record.checkpoints) any_checkpoint = any_checkpoint || !cp.layers.empty();
+      if (any_checkpoint) {
+        const h5::group all = root.create_group("checkpoints");
+        for (const model_checkpoint& cp : record.checkpoints) {
+          if (cp.layers.empty()) continue;  // a listing read back by load_model: no weights to write
+          const std::string name = checkpoint_group_name(cp.epoch);
+          if (cp.epoch == 0) throw io_error(path, "checkpoint epoch is 0");
+          if (all.has(name)) throw io_error(path, "checkpoint epoch " + std::to_string(cp.epoch) + " appears twice");
+          bool same = cp.layers.size() == net.layers().size();
+          for (std::size_t l = 0; same && l < cp.layers.size(); ++l)
+            same = cp.layers[l].weight.rows == net.layers()[l].weight.rows &&
+                   cp.layers[l].weight.cols == net.layers()[l].weight.cols &&
+                   cp.layers[l].weight.data.size() == cp.layers[l].weight.rows * cp.layers[l].weight.cols &&
+                   cp.layers[l].bias.size() == net.layers()[l].bias.size();
+          if (!same)
+            throw io_error(path, "checkpoint epoch " + std::to_string(cp.epoch) + " has other layer shapes than the network");
+          const h5::group g = all.create_group(name);
+          g.set_attr("epoch", static_cast<std::int64_t>(cp.epoch));
+          g.set_attr("train_accuracy", cp.train_accuracy);
+          g.set_attr("test_accuracy", cp.test_accuracy);
+          write_layers(g, cp.layers);
+        }
+      }
     }
     f.close();
   } catch (...) {
@@ -244,7 +312,9 @@ void save_model(const std::string& path, const mlp& net, const training_record& 
   }
 }
 
-loaded_model load_model(const std::string& path) {
+loaded_model load_model(const std::string& path) { return load_model(path, 0); }
+
+loaded_model load_model(const std::string& path, std::size_t checkpoint) {
   const reader rd(path);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) rd.fail("model file not found");
@@ -271,15 +341,26 @@ loaded_model load_model(const std::string& path) {
   const std::size_t layer_count = rd.count(root, "layer_count");
   if (layer_count == 0) rd.fail("layer_count is 0");
 
-  const h5::group layers_group = rd.open_group(root, "layers", "layer list");
+  const std::vector<model_checkpoint> checkpoints = read_checkpoint_list(rd, root);
+  std::string prefix;  // "" for the final weights, "checkpoint epoch N " for a checkpoint's
+  h5::group layers_group = rd.open_group(root, "layers", "layer list");
+  if (checkpoint != 0) {
+    const std::string name = checkpoint_group_name(checkpoint);
+    if (!root.has("checkpoints") || !root.open_group("checkpoints").has(name))
+      rd.fail("no checkpoint of epoch " + std::to_string(checkpoint) + " (saved epochs: " + epoch_list(checkpoints) +
+              ")");
+    layers_group = root.open_group("checkpoints").open_group(name);
+    prefix = "checkpoint epoch " + std::to_string(checkpoint) + " ";
+  }
   const std::size_t stored = layers_group.children().size();
   if (stored != layer_count)
-    rd.fail("/layers holds " + std::to_string(stored) + " entries, layer_count is " + std::to_string(layer_count));
+    rd.fail(layers_group.path() + " holds " + std::to_string(stored) + " entries, layer_count is " +
+            std::to_string(layer_count));
 
   std::vector<dense_layer> layers(layer_count);
   std::size_t in = input_dim;
   for (std::size_t l = 0; l < layer_count; ++l) {
-    const std::string name = "layer " + std::to_string(l);
+    const std::string name = prefix + "layer " + std::to_string(l);
     const h5::group g = rd.open_group(layers_group, std::to_string(l), name);
     std::vector<std::size_t> wdims, bdims;
     std::vector<float> weight = rd.floats(g, "weight", 2, name + " weight", wdims);
@@ -301,6 +382,7 @@ loaded_model load_model(const std::string& path) {
 
   loaded_model out;
   if (root.has("training")) out.record = read_training(rd, root.open_group("training"));
+  out.record.checkpoints = checkpoints;
   try {
     out.net = mlp(std::move(layers), input_shape);
   } catch (const io_error&) {

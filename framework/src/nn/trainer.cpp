@@ -59,6 +59,16 @@ void check_config(const train_config& c) {
           fmt::format("must be a positive number, not {}", c.learning_rate));
   require(c.batch_size > 0, "batch_size", "is 0");
   require(c.epochs > 0, "epochs", "is 0");
+  if (c.target_accuracy) {
+    const double t = *c.target_accuracy;
+    require(t > 0 && t <= 1, "target_accuracy", fmt::format("must lie in (0, 1], not {}", t));  // false for NaN
+  }
+  for (std::size_t i = 0; i < c.checkpoints.size(); ++i) {
+    if (c.checkpoints[i] == 0) throw error(field("checkpoints") + "[" + std::to_string(i) + "] is 0");
+    if (i > 0 && c.checkpoints[i] <= c.checkpoints[i - 1])
+      throw error(fmt::format("{}[{}] = {} is not above the previous epoch {} (must be strictly ascending)",
+                              field("checkpoints"), i, c.checkpoints[i], c.checkpoints[i - 1]));
+  }
   require(std::isfinite(c.weight_decay) && c.weight_decay >= 0, "weight_decay",
           fmt::format("must be a finite number >= 0, not {}", c.weight_decay));
   if (c.optimizer == "sgd") {
@@ -389,6 +399,9 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
   record.dataset_sha256 = train.sha256;
   record.test_dataset_sha256 = test != nullptr ? test->sha256 : std::string();
   record.epochs.clear();
+  record.checkpoints.clear();
+  record.epochs_run = 0;
+  record.stop_reason = "epoch_cap";
 
   const std::size_t n = train.size();
   const std::size_t dim = train.dim();
@@ -399,6 +412,7 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
   std::vector<float> xb(batch * dim);
   std::vector<std::int32_t> yb(batch);
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto next_checkpoint = config.checkpoints.begin();
 
   for (std::size_t epoch = 1; epoch <= config.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -426,7 +440,16 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
     }
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record.epochs.push_back(rec);
+    record.epochs_run = epoch;
+    if (next_checkpoint != config.checkpoints.end() && *next_checkpoint == epoch) {
+      record.checkpoints.push_back({epoch, rec.train_accuracy, rec.test_accuracy, layers});
+      ++next_checkpoint;
+    }
     if (on_epoch) on_epoch(rec);
+    if (config.target_accuracy && rec.train_accuracy >= *config.target_accuracy) {
+      record.stop_reason = "target_accuracy";
+      break;
+    }
   }
   return mlp(std::move(layers), std::move(input_shape));
 }

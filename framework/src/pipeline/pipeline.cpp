@@ -59,8 +59,6 @@ const Spec& find_item(const std::vector<Spec>& items, const std::string& name) {
   throw error("internal error: experiment item '" + name + "' missing after validation");
 }
 
-const char* label_mode_name(label_mode m) { return m == label_mode::random ? "random" : "real"; }
-
 /// Everything a run needs, built once per experiment.
 struct context {
   const experiment& exp;
@@ -73,7 +71,21 @@ struct context {
 };
 
 void build_data(context& c, const dataset_spec& spec) {
-  auto d = std::make_shared<dataset>(build_dataset(spec));
+  // pca_fit: the fitting data set's samples before its own transform (built earlier, in build order).
+  std::shared_ptr<const dataset> fit;
+  if (spec.transform == "pca" && !spec.pca_fit.empty()) {
+    const dataset_spec& fit_spec = find_item(c.exp.datasets, spec.pca_fit);
+    if (fit_spec.transform == "none") {
+      fit = c.data.at(spec.pca_fit);
+    } else {
+      dataset_spec raw = fit_spec;
+      raw.transform = "none";
+      raw.pca_dim = 0;
+      raw.pca_fit.clear();
+      fit = std::make_shared<dataset>(build_dataset(raw));
+    }
+  }
+  auto d = std::make_shared<dataset>(build_dataset(spec, fit.get()));
   d->name = spec.name;
   if (!c.options.quiet)
     c.log << fmt::format("dataset {}: {} samples of {}, {} classes, {} labels, sha256 {}\n", spec.name, d->size(),
@@ -86,8 +98,38 @@ void build_data(context& c, const dataset_spec& spec) {
   g.set_attr("dim", static_cast<std::int64_t>(d->dim()));
   g.set_attr("class_count", static_cast<std::int64_t>(d->class_count));
   g.set_attr("label_mode", std::string(label_mode_name(spec.labels_mode)));
+  if (spec.labels_mode == label_mode::corrupt) g.set_attr("corruption", spec.corruption);
+  std::vector<std::uint8_t> changed(d->size());
+  std::size_t changed_count = 0;
+  for (std::size_t i = 0; i < d->size(); ++i) {
+    changed[i] = d->labels[i] != d->true_labels[i];
+    changed_count += changed[i];
+  }
+  g.set_attr("changed_fraction",
+             d->size() == 0 ? 0.0 : static_cast<double>(changed_count) / static_cast<double>(d->size()));
+  g.set_attr("transform", spec.transform);
+  if (spec.transform == "pca") {
+    g.set_attr("pca_dim", static_cast<std::int64_t>(spec.pca_dim));
+    g.set_attr("pca_fit", spec.pca_fit.empty() ? spec.name : spec.pca_fit);
+  }
+  g.set_attr("shape", std::vector<std::int64_t>(d->shape.begin(), d->shape.end()));
+  g.write("labels", d->labels);
+  g.write("true_labels", d->true_labels);
+  g.write("label_changed", changed);
+  g.write("source_index", d->source_index);
   g.set_attr("seed", static_cast<std::uint64_t>(spec.seed));
   c.data[spec.name] = std::move(d);
+}
+
+/// A warning line (printed even when quiet) when a model with a target accuracy hit its epoch cap first.
+void warn_if_capped(context& c, const model_spec& spec, const training_record& record) {
+  const train_config& config = *spec.train;
+  if (!config.target_accuracy || record.stop_reason != "epoch_cap") return;
+  const double reached = record.epochs.empty() ? 0.0 : record.epochs.back().train_accuracy;
+  c.log << fmt::format(
+      "warning: model {}: did not reach target_accuracy {:.2f}% within {} epochs (train accuracy reached "
+      "{:.2f}%); the model is kept\n",
+      spec.name, 100 * *config.target_accuracy, record.epochs_run, 100 * reached);
 }
 
 /// Trains the model unless the cache holds one of the same configuration and data; returns its path.
@@ -99,6 +141,7 @@ std::string trained_model_path(context& c, const model_spec& spec) {
   const std::string path = (std::filesystem::path(c.exp.model_cache) / (spec.name + "-" + key.substr(0, 16) + ".h5")).string();
   if (std::filesystem::exists(path)) {
     if (!c.options.quiet) c.log << fmt::format("model {}: reusing {} (same configuration and data)\n", spec.name, path);
+    if (config.target_accuracy) warn_if_capped(c, spec, load_model(path).record);
     return path;
   }
   training_record record;
@@ -118,7 +161,16 @@ std::string trained_model_path(context& c, const model_spec& spec) {
   };
   const mlp net = train_mlp(train, test, config, record, on_epoch);
   save_model(path, net, record);
-  if (!c.options.quiet) c.log << fmt::format("model {}: saved {}\n", spec.name, path);
+  if (!c.options.quiet) {
+    const std::string why = record.stop_reason == "target_accuracy"
+                                ? fmt::format(" (target_accuracy reached after {} epochs)", record.epochs_run)
+                                : std::string();
+    std::string saved;
+    for (const model_checkpoint& cp : record.checkpoints) saved += (saved.empty() ? "" : ", ") + std::to_string(cp.epoch);
+    if (!saved.empty()) saved = "; checkpoints of epochs " + saved;
+    c.log << fmt::format("model {}: saved {}{}{}\n", spec.name, path, why, saved);
+  }
+  warn_if_capped(c, spec, record);
   return path;
 }
 
@@ -251,7 +303,7 @@ void execute_run(context& c, const run_spec& run) {
   });
   flow::sequencer_node<job_ptr> order(graph, [](const job_ptr& job) { return job->index; });
   flow::function_node<job_ptr, flow::continue_msg> write(graph, flow::serial, [&](const job_ptr& job) {
-    writer.append(job->probes, job->results, data.labels);
+    writer.append(job->probes, job->results, data.labels, data.true_labels);
     bar.advance(job->probes.size());
     return flow::continue_msg();
   });
@@ -289,6 +341,13 @@ std::string model_cache_key(const train_config& config, const std::string& train
                       config.weight_decay, config.epochs, config.batch_size, config.init, config.init_scale,
                       config.seed);
   text += "train=" + train_sha256 + "\ntest=" + test_sha256 + "\n";
+  // Appended only when set, so the keys of configurations without them are unchanged.
+  if (config.target_accuracy) text += fmt::format("target_accuracy={:a}\n", *config.target_accuracy);
+  if (!config.checkpoints.empty()) {
+    text += "checkpoints=";
+    for (std::size_t i = 0; i < config.checkpoints.size(); ++i) text += (i ? "," : "") + std::to_string(config.checkpoints[i]);
+    text += "\n";
+  }
   return sha256_hex(text.data(), text.size());
 }
 

@@ -13,7 +13,7 @@ namespace genscope {
 struct run_writer::columns {
   explicit columns(const h5::group& g)
       : probe(g, "probe"), anchor(g, "anchor"), partner_1(g, "partner_1"), partner_2(g, "partner_2"),
-        kind(g, "kind"), anchor_label(g, "anchor_label"), d_norm(g, "d_norm"), t_lo(g, "t_lo"), t_hi(g, "t_hi"),
+        kind(g, "kind"), anchor_label(g, "anchor_label"), anchor_corrupted(g, "anchor_corrupted"), d_norm(g, "d_norm"), t_lo(g, "t_lo"), t_hi(g, "t_hi"),
         length(g, "length"), class0(g, "class"), class_lo(g, "class_lo"), class_hi(g, "class_hi"),
         clipped_lo(g, "clipped_lo"), clipped_hi(g, "clipped_hi"), status(g, "status"), cost(g, "cost"),
         regions_lo(g, "regions_lo"), regions_hi(g, "regions_hi"), flips_lo(g, "flips_lo"), flips_hi(g, "flips_hi"),
@@ -23,6 +23,7 @@ struct run_writer::columns {
   h5::column<std::int64_t> anchor, partner_1, partner_2;
   h5::column<std::string> kind;
   h5::column<std::int32_t> anchor_label;
+  h5::column<std::int8_t> anchor_corrupted;
   h5::column<double> d_norm, t_lo, t_hi, length;
   h5::column<std::int32_t> class0, class_lo, class_hi;
   h5::column<std::uint8_t> clipped_lo, clipped_hi;
@@ -48,7 +49,7 @@ run_writer::run_writer(run_writer&&) noexcept = default;
 std::size_t run_writer::rows() const noexcept { return columns_->probe.size(); }
 
 void run_writer::append(const probe_batch& probes, const interval_batch& results,
-                        const std::vector<std::int32_t>& labels) {
+                        const std::vector<std::int32_t>& labels, const std::vector<std::int32_t>& true_labels) {
   const std::size_t n = probes.size();
   if (probes.tangent_dim.size() != n || probes.explained_variance.size() != n)
     throw error(group_.file_path() + ": sampler returned tangent_dim/explained_variance for " +
@@ -60,6 +61,7 @@ void run_writer::append(const probe_batch& probes, const interval_batch& results
   std::vector<std::uint64_t> index(n);
   std::vector<std::int64_t> p1(n), p2(n);
   std::vector<std::int32_t> label(n);
+  std::vector<std::int8_t> corrupted(n);
   std::vector<double> norm(n), length(n);
   std::vector<std::uint8_t> clo(n), chi(n);
   for (std::size_t k = 0; k < n; ++k) {
@@ -67,7 +69,12 @@ void run_writer::append(const probe_batch& probes, const interval_batch& results
     p1[k] = probes.partners[k][0];
     p2[k] = probes.partners[k][1];
     const std::int64_t a = probes.anchor[k];
-    label[k] = (a >= 0 && static_cast<std::size_t>(a) < labels.size()) ? labels[static_cast<std::size_t>(a)] : -1;
+    const bool has_anchor = a >= 0 && static_cast<std::size_t>(a) < labels.size();
+    label[k] = has_anchor ? labels[static_cast<std::size_t>(a)] : -1;
+    corrupted[k] = !has_anchor ? std::int8_t{-1}
+                   : static_cast<std::size_t>(a) < true_labels.size()
+                       ? static_cast<std::int8_t>(true_labels[static_cast<std::size_t>(a)] != label[k])
+                       : std::int8_t{0};
     double s = 0;
     const float* d = probes.d.row(k);
     for (std::size_t j = 0; j < probes.d.cols; ++j) s += static_cast<double>(d[j]) * d[j];
@@ -83,6 +90,7 @@ void run_writer::append(const probe_batch& probes, const interval_batch& results
   c.partner_2.append(p2);
   c.kind.append(probes.kind);
   c.anchor_label.append(label);
+  c.anchor_corrupted.append(corrupted);
   c.d_norm.append(norm);
   c.t_lo.append(results.t_lo);
   c.t_hi.append(results.t_hi);

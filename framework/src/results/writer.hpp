@@ -25,8 +25,11 @@ class GENSCOPE_API run_writer {
   run_writer(run_writer&&) noexcept;
   run_writer& operator=(run_writer&&) = delete;
 
-  /// `labels` are the sampler's data set labels (anchor_label column; -1 when anchor < 0).
-  void append(const probe_batch& probes, const interval_batch& results, const std::vector<std::int32_t>& labels);
+  /// `labels` are the sampler's data set labels (anchor_label column; -1 when anchor < 0) and
+  /// `true_labels` its source labels before relabelling (anchor_corrupted column: 1 when the anchor's
+  /// label differs from its true label, 0 when not, -1 when anchor < 0).
+  void append(const probe_batch& probes, const interval_batch& results, const std::vector<std::int32_t>& labels,
+              const std::vector<std::int32_t>& true_labels);
   std::size_t rows() const noexcept;
   const h5::group& group() const noexcept { return group_; }
 

@@ -5,6 +5,7 @@
 #include <genscope/options.hpp>
 #include <genscope/plugin.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,16 +37,23 @@ class native_backend final : public genscope::network_backend {
 };
 
 genscope::plugin_object* create(const genscope::option_set& options) {
-  return new native_backend(genscope::load_model(options.get_string("path")).net);
+  const std::string& path = options.get_string("path");
+  const std::int64_t checkpoint = options.get_int("checkpoint");
+  if (checkpoint < 0)
+    throw genscope::error("native backend: option 'checkpoint' must be >= 0 (0 = final weights), not " +
+                          std::to_string(checkpoint) + " (model file '" + path + "')");
+  return new native_backend(genscope::load_model(path, static_cast<std::size_t>(checkpoint)).net);
 }
 
 constexpr genscope::option_spec options_table[] = {
     {"path", genscope::option_type::string, nullptr, "HDF5 model file (docs/model-format.md)"},
+    {"checkpoint", genscope::option_type::integer, "0",
+     "epoch whose saved checkpoint weights to serve instead of the final ones (0 = final weights)"},
 };
 
 }  // namespace
 
 GENSCOPE_PLUGIN_WITH_CAPABILITIES(
-    genscope::plugin_kind::backend, "native", "1.1.0",
+    genscope::plugin_kind::backend, "native", "1.2.0",
     "dense ReLU MLP in float32 from a GenScope HDF5 model file (Eigen, AVX-512 when built for it); piecewise-linear",
     options_table, &create, genscope::capability_piecewise_linear)

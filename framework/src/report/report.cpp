@@ -1,0 +1,742 @@
+// `genscope report`: reads a results file, computes the tables and statistics, draws figures with gnuplot
+// and writes a self-contained index.html (docs/report.md).
+#include "report/report.hpp"
+
+#include "h5/h5.hpp"
+#include "report/stats.hpp"
+#include "results/summary.hpp"
+
+#include <genscope/error.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace genscope::report {
+
+namespace {
+
+struct run_data {
+  std::string name, dataset, model, sampler, sampler_plugin, estimator, estimator_plugin;
+  std::string regime;  ///< "real", "random", "corrupt p=0.2", or "unknown"
+  std::vector<std::string> kind;
+  std::vector<double> length, t_hi;
+  std::vector<std::int64_t> regions_lo, regions_hi;
+  std::vector<std::int8_t> corrupted;  ///< anchor_corrupted; empty when the column is absent
+};
+
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";
+  return fmt::format("{:.6g}", v);
+}
+
+std::string attr_text(const h5::group& g, const char* name) {
+  if (!g.has_attr(name)) return "";
+  try {
+    return g.attr_string(name);
+  } catch (const std::exception&) {
+  }
+  try {
+    return std::to_string(g.attr_int(name));
+  } catch (const std::exception&) {
+  }
+  try {
+    return num(g.attr_double(name));
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+
+// A string for a gnuplot single-quoted literal.
+std::string gp_quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
+  return o + "'";
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) throw io_error(path.string(), "cannot write file");
+}
+
+std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool quiet) {
+  std::vector<run_data> runs;
+  const h5::group prov = root.open_group("provenance");
+  const bool has_datasets = prov.has("datasets");
+  const h5::group runs_g = root.open_group("runs");
+  for (const std::string& name : runs_g.children()) {
+    const h5::group g = runs_g.open_group(name);
+    run_data r;
+    r.name = name;
+    r.dataset = attr_text(g, "dataset");
+    r.model = attr_text(g, "model");
+    r.sampler = attr_text(g, "sampler");
+    r.sampler_plugin = attr_text(g, "sampler_plugin");
+    r.estimator = attr_text(g, "estimator");
+    r.estimator_plugin = attr_text(g, "estimator_plugin");
+    r.regime = "unknown";
+    if (has_datasets && !r.dataset.empty()) {
+      const h5::group ds = prov.open_group("datasets");
+      if (ds.has(r.dataset)) {
+        const h5::group d = ds.open_group(r.dataset);
+        const std::string mode = attr_text(d, "label_mode");
+        if (!mode.empty()) r.regime = mode;
+        if (mode == "corrupt" && d.has_attr("corruption")) r.regime = "corrupt p=" + attr_text(d, "corruption");
+      }
+    }
+    r.kind = g.read_strings("kind");
+    r.length = g.read<double>("length");
+    r.t_hi = g.read<double>("t_hi");
+    r.regions_lo = g.read<std::int64_t>("regions_lo");
+    r.regions_hi = g.read<std::int64_t>("regions_hi");
+    if (g.has("anchor_corrupted")) r.corrupted = g.read<std::int8_t>("anchor_corrupted");
+    if (!quiet)
+      log << fmt::format("report: run {}: {} probes, labels {}, sampler {} ({}), estimator {} ({})\n", name,
+                         r.kind.size(), r.regime, r.sampler, r.sampler_plugin, r.estimator, r.estimator_plugin);
+    runs.push_back(std::move(r));
+  }
+  return runs;
+}
+
+std::vector<double> select(const run_data& r, const std::string& kind, int corrupted = -2) {
+  std::vector<double> v;
+  for (std::size_t i = 0; i < r.kind.size(); ++i)
+    if (r.kind[i] == kind && (corrupted == -2 || (!r.corrupted.empty() && r.corrupted[i] == corrupted)))
+      v.push_back(r.length[i]);
+  return v;
+}
+
+std::vector<std::string> kinds_of(const run_data& r) {
+  std::vector<std::string> k;
+  for (const auto& s : r.kind)
+    if (std::find(k.begin(), k.end(), s) == k.end()) k.push_back(s);
+  return k;
+}
+
+// Real labels first, then random, then the rest alphabetically.
+int regime_rank(const std::string& regime) { return regime == "real" ? 0 : regime == "random" ? 1 : 2; }
+
+struct group_key {
+  std::string sampler_plugin, estimator_plugin, kind;
+  auto operator<=>(const group_key&) const = default;
+};
+
+struct member {
+  const run_data* run;
+  std::vector<double> lengths;
+};
+
+struct figure_writer {
+  fs::path dir;
+  std::string gnuplot;
+  std::vector<std::string> figures;
+
+  // Writes data/<stem>.dat and gnuplot/<stem>.gp, then runs gnuplot to make <stem>.png and <stem>.svg.
+  void draw(const std::string& stem, const std::string& data, const std::string& body) {
+    write_text(dir / "data" / (stem + ".dat"), data);
+    const fs::path script = dir / "gnuplot" / (stem + ".gp");
+    std::string text = "# genscope report: " + stem + "\nset datafile missing '?'\nset key outside bottom center horizontal noenhanced\n"
+                       "set grid\nset terminal pngcairo size 900,540 noenhanced font 'sans,10'\nset output " +
+                       gp_quote(stem + ".png") + "\ndat = " + gp_quote("data/" + stem + ".dat") + "\n" + body +
+                       "\nset terminal svg size 900,540 noenhanced font 'sans,10'\nset output " +
+                       gp_quote(stem + ".svg") + "\nreplot\nunset output\n";
+    write_text(script, text);
+    const fs::path log = dir / "gnuplot" / (stem + ".log");
+    const std::string cmd = "cd " + shell_quote(dir.string()) + " && " + shell_quote(gnuplot) + " " +
+                            shell_quote("gnuplot/" + stem + ".gp") + " > " + shell_quote(log.string()) + " 2>&1";
+    const int status = std::system(cmd.c_str());
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    if (rc == 127 || rc == 126)
+      throw io_error(script.string(), "cannot run gnuplot ('" + gnuplot + "' not found or not executable; install gnuplot-nox)");
+    if (rc != 0) {
+      std::ifstream in(log);
+      std::string first, line;
+      while (std::getline(in, line))
+        if (!line.empty() && line.find_first_not_of(" ^") != std::string::npos) first = line;
+      throw io_error(script.string(), fmt::format("gnuplot failed (exit {}): {}", rc, first));
+    }
+    for (const char* ext : {".png", ".svg"})
+      if (!fs::exists(dir / (stem + ext)) || fs::file_size(dir / (stem + ext)) == 0)
+        throw io_error(script.string(), std::string("gnuplot wrote no ") + ext + " file");
+    figures.push_back(stem);
+  }
+};
+
+std::string label_of(const run_data& r) { return r.name + " (" + r.regime + ")"; }
+
+// Histogram (log-spaced bins) and empirical CDF (log x) of several samples, overlaid.
+void draw_distributions(figure_writer& fw, const std::string& stem, const std::string& title,
+                        const std::vector<std::pair<std::string, std::vector<double>>>& samples) {
+  double lo = INFINITY, hi = 0;
+  for (const auto& [label, v] : samples)
+    for (double x : v)
+      if (x > 0 && std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+  if (!(hi > 0)) return;
+  if (hi <= lo * 1.0001) lo /= 1.5, hi *= 1.5;
+  const int bins = 30;
+  const double llo = std::log10(lo), lhi = std::log10(hi) + 1e-9;
+  std::string hist, cdf, hist_plot, cdf_plot;
+  for (std::size_t s = 0; s < samples.size(); ++s) {
+    const auto& [label, v] = samples[s];
+    std::vector<double> count(bins, 0);
+    for (double x : v)
+      if (x > 0 && std::isfinite(x))
+        count[std::clamp(static_cast<int>((std::log10(x) - llo) / (lhi - llo) * bins), 0, bins - 1)] += 1;
+    hist += "# " + label + "\n";
+    const double n = static_cast<double>(v.size());
+    for (int b = 0; b <= bins; ++b)
+      hist += fmt::format("{:.9g} {:.9g}\n", std::pow(10.0, llo + (lhi - llo) * b / bins),
+                          count[static_cast<std::size_t>(std::min(b, bins - 1))] / n);
+    hist += "\n\n";
+    std::vector<double> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    cdf += "# " + label + "\n";
+    for (std::size_t i = 0; i < sorted.size(); ++i)
+      if (sorted[i] > 0 && std::isfinite(sorted[i])) cdf += fmt::format("{:.9g} {:.9g}\n", sorted[i], (i + 1) / n);
+    cdf += "\n\n";
+    const std::string sep = s == 0 ? "plot " : ", \\\n     ";
+    hist_plot += sep + fmt::format("dat index {} using 1:2 with steps lw 2 title {}", s, gp_quote(label));
+    cdf_plot += sep + fmt::format("dat index {} using 1:2 with steps lw 2 title {}", s, gp_quote(label));
+  }
+  fw.draw(stem + "-hist", hist,
+          "set title " + gp_quote(title + ": histogram of interval lengths") +
+              "\nset logscale x\nset xlabel 'interval length (input units, log scale)'\nset ylabel 'fraction of probes'\n" +
+              hist_plot);
+  fw.draw(stem + "-cdf", cdf,
+          "set title " + gp_quote(title + ": empirical CDF of interval lengths") +
+              "\nset logscale x\nset yrange [0:1]\nset xlabel 'interval length (input units, log scale)'\n"
+              "set ylabel 'fraction of probes with length <= x'\n" +
+              cdf_plot);
+}
+
+struct comparison_row {
+  std::string id, kind;
+  std::string label_a, label_b;
+  std::size_t n_a = 0, n_b = 0;
+  stats::median_interval med_a, med_b;
+  stats::test_result mw, ks;
+};
+
+comparison_row compare(const std::string& id, const std::string& kind, const std::string& a_label,
+                       const std::vector<double>& a, const std::string& b_label, const std::vector<double>& b,
+                       const options& opt) {
+  comparison_row c;
+  c.id = id;
+  c.kind = kind;
+  c.label_a = a_label;
+  c.label_b = b_label;
+  c.n_a = a.size();
+  c.n_b = b.size();
+  c.med_a = stats::bootstrap_median(a, opt.bootstrap, opt.seed);
+  c.med_b = stats::bootstrap_median(b, opt.bootstrap, opt.seed);
+  c.mw = stats::mann_whitney(a, b);
+  c.ks = stats::kolmogorov_smirnov(a, b);
+  return c;
+}
+
+std::vector<std::string> comparison_cells(const comparison_row& c) {
+  return {c.id,
+          c.kind,
+          c.label_a,
+          std::to_string(c.n_a),
+          num(c.med_a.median),
+          num(c.med_a.lo),
+          num(c.med_a.hi),
+          c.label_b,
+          std::to_string(c.n_b),
+          num(c.med_b.median),
+          num(c.med_b.lo),
+          num(c.med_b.hi),
+          num(c.mw.statistic),
+          num(c.mw.z),
+          fmt::format("{:.4g}", c.mw.p),
+          num(c.ks.statistic),
+          fmt::format("{:.4g}", c.ks.p)};
+}
+
+const std::vector<std::string> comparison_header = {
+    "comparison", "kind",    "a",    "n_a",  "median_a", "ci_lo_a", "ci_hi_a", "b",    "n_b",
+    "median_b",   "ci_lo_b", "ci_hi_b", "mw_u", "mw_z",  "mw_p",    "ks_d",    "ks_p"};
+
+std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::string h = "<div class=\"tw\"><table>\n<tr>";
+  for (const auto& c : header) h += "<th>" + html_escape(c) + "</th>";
+  h += "</tr>\n";
+  for (const auto& r : rows) {
+    h += "<tr>";
+    for (const auto& c : r) h += "<td>" + html_escape(c) + "</td>";
+    h += "</tr>\n";
+  }
+  return h + "</table></div>\n";
+}
+
+std::string html_figure(const std::string& stem, const std::string& caption) {
+  return "<figure><a href=\"" + stem + ".svg\"><img id=\"fig-" + stem + "\" src=\"" + stem + ".png\" alt=\"" +
+         html_escape(caption) + "\"></a><figcaption>" + html_escape(caption) + " (<a href=\"" + stem +
+         ".svg\">SVG</a>)</figcaption></figure>\n";
+}
+
+void write_csv(const fs::path& path, const table& t) {
+  std::string text;
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (i > 0) text += ',';
+      text += csv_field(cells[i]);
+    }
+    text += '\n';
+  };
+  line(t.header);
+  for (const auto& r : t.rows) line(r);
+  write_text(path, text);
+}
+
+}  // namespace
+
+void print_table(const table& t, std::ostream& out) {
+  std::vector<std::size_t> w(t.header.size(), 0);
+  for (std::size_t i = 0; i < t.header.size(); ++i) w[i] = t.header[i].size();
+  for (const auto& r : t.rows)
+    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  out << t.title << " (" << t.name << ".csv)\n";
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (std::size_t i = 0; i < cells.size() && i < w.size(); ++i)
+      s += fmt::format("{}{:<{}}", i ? "  " : "", cells[i], w[i]);
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    out << s << "\n";
+  };
+  line(t.header);
+  for (const auto& r : t.rows) line(r);
+  if (t.rows.empty()) out << "(no rows)\n";
+  out << "\n";
+}
+
+result write_report(const options& opt, std::ostream& log) {
+  if (!fs::exists(opt.results)) throw io_error(opt.results, "no such results file");
+  const h5::file f = h5::file::open(opt.results);
+  const h5::group root = f.root();
+  if (!root.has_attr("format") || root.attr_string("format") != "genscope-results")
+    throw io_error(opt.results, "not a GenScope results file (no format = \"genscope-results\" attribute)");
+  if (!root.has("runs") || !root.has("provenance"))
+    throw io_error(opt.results, "not a GenScope results file (no /runs or /provenance group)");
+
+  const fs::path dir = opt.out_dir;
+  std::error_code ec;
+  fs::create_directories(dir / "data", ec);
+  if (!ec) fs::create_directories(dir / "gnuplot", ec);
+  if (ec || !fs::is_directory(dir)) throw io_error(dir.string(), "cannot create the report folder: " + ec.message());
+  {
+    const fs::path probe = dir / ".genscope-write-test";
+    std::ofstream t(probe);
+    if (!t) throw io_error(dir.string(), "the report folder is not writable");
+    t.close();
+    fs::remove(probe, ec);
+  }
+
+  const std::vector<run_data> runs = read_runs(root, log, opt.quiet);
+  figure_writer fw{dir, opt.gnuplot, {}};
+  result res;
+  std::vector<std::string> notes;
+  auto note = [&](const std::string& s) {
+    notes.push_back(s);
+    if (!opt.quiet) log << "report: note: " << s << "\n";
+  };
+
+  // ---- per run and kind: the length distribution --------------------------------------------
+  table lengths{"lengths", "Interval length (input units) per run and direction kind, median with bootstrap 95% interval",
+                {"run", "labels", "sampler", "estimator", "kind", "anchors", "n", "median", "ci_lo", "ci_hi", "q1", "q3"},
+                {}};
+  for (const run_data& r : runs)
+    for (const std::string& k : kinds_of(r)) {
+      std::vector<std::pair<std::string, int>> subsets = {{"all", -2}};
+      if (!r.corrupted.empty()) subsets.insert(subsets.end(), {{"clean", 0}, {"corrupted", 1}});
+      for (const auto& [what, flag] : subsets) {
+        std::vector<double> v = select(r, k, flag);
+        if (v.empty()) continue;
+        const auto m = stats::bootstrap_median(v, opt.bootstrap, opt.seed);
+        std::sort(v.begin(), v.end());
+        lengths.rows.push_back({r.name, r.regime, r.sampler_plugin, r.estimator_plugin, k, what,
+                                std::to_string(v.size()), num(m.median), num(m.lo), num(m.hi), num(quantile(v, 0.25)),
+                                num(quantile(v, 0.75))});
+      }
+    }
+
+  // ---- comparisons: same sampler plugin, estimator plugin and kind ----------------------------
+  std::map<group_key, std::vector<member>> groups;
+  for (const run_data& r : runs)
+    for (const std::string& k : kinds_of(r)) groups[{r.sampler_plugin, r.estimator_plugin, k}].push_back({&r, select(r, k)});
+  table comparisons{"comparisons",
+                    "Two-sample comparisons of interval lengths (Mann-Whitney U and Kolmogorov-Smirnov, two-sided)",
+                    comparison_header,
+                    {}};
+  struct section {
+    std::string title, anchor;
+    std::vector<std::string> figs;  // stems
+    std::vector<std::string> captions;
+    std::vector<std::vector<std::string>> stats_rows;
+    std::string text;
+  };
+  std::vector<section> sections;
+  int gi = 0;
+  for (auto& [key, members] : groups) {
+    ++gi;
+    std::stable_sort(members.begin(), members.end(), [](const member& a, const member& b) {
+      return regime_rank(a.run->regime) < regime_rank(b.run->regime);
+    });
+    section s;
+    s.anchor = fmt::format("cmp{}", gi);
+    s.title = fmt::format("{}: sampler {}, estimator {}", key.kind, key.sampler_plugin, key.estimator_plugin);
+    std::set<std::string> regimes;
+    for (const auto& m : members) regimes.insert(m.run->regime);
+    s.text = regimes.size() >= 2 ? fmt::format("{} runs, label regimes compared: ", members.size())
+                                 : fmt::format("{} run(s), a single label regime (no comparison): ", members.size());
+    for (auto it = regimes.begin(); it != regimes.end(); ++it) {
+      if (it != regimes.begin()) s.text += ", ";
+      s.text += *it;
+    }
+    std::vector<std::pair<std::string, std::vector<double>>> samples;
+    for (const auto& m : members) samples.push_back({label_of(*m.run), m.lengths});
+    if (!opt.quiet) log << "report: drawing " << s.title << "\n";
+    const std::size_t before = fw.figures.size();
+    draw_distributions(fw, s.anchor, key.kind + " (" + key.sampler_plugin + ", " + key.estimator_plugin + ")", samples);
+    if (fw.figures.size() == before) note(s.title + ": no positive interval lengths, no figure");
+    for (std::size_t i = before; i < fw.figures.size(); ++i) {
+      s.figs.push_back(fw.figures[i]);
+      s.captions.push_back(fw.figures[i].ends_with("hist") ? "Histogram of interval lengths (log-spaced bins)"
+                                                            : "Empirical CDF of interval lengths");
+    }
+    for (std::size_t i = 0; i < members.size(); ++i)
+      for (std::size_t j = i + 1; j < members.size(); ++j) {
+        if (members[i].run->regime == members[j].run->regime) continue;
+        if (members[i].lengths.empty() || members[j].lengths.empty()) continue;
+        const auto row = comparison_cells(compare(s.anchor, key.kind, label_of(*members[i].run), members[i].lengths,
+                                                  label_of(*members[j].run), members[j].lengths, opt));
+        comparisons.rows.push_back(row);
+        s.stats_rows.push_back(row);
+      }
+    sections.push_back(std::move(s));
+  }
+
+  // ---- clean vs corrupted anchors within a run ----------------------------------------------
+  section cr;
+  cr.anchor = "corrupted";
+  cr.title = "Clean vs corrupted anchors";
+  cr.text = "Runs whose results have an anchor_corrupted column: intervals at anchors whose training label was kept "
+            "(clean) vs changed (corrupted).";
+  for (std::size_t ri = 0; ri < runs.size(); ++ri) {
+    const run_data& r = runs[ri];
+    if (r.corrupted.empty()) continue;
+    int ki = 0;
+    for (const std::string& k : kinds_of(r)) {
+      ++ki;
+      const auto clean = select(r, k, 0), bad = select(r, k, 1);
+      if (clean.empty() || bad.empty()) continue;
+      const std::string stem = fmt::format("corrupted{}-{}", ri + 1, ki);
+      const std::size_t before = fw.figures.size();
+      draw_distributions(fw, stem, label_of(r) + ", " + k + ": clean vs corrupted anchors",
+                         {{"clean anchors", clean}, {"corrupted anchors", bad}});
+      for (std::size_t i = before; i < fw.figures.size(); ++i) {
+        cr.figs.push_back(fw.figures[i]);
+        cr.captions.push_back(label_of(r) + ", " + k + (fw.figures[i].ends_with("hist") ? ": histogram" : ": empirical CDF"));
+      }
+      const auto row = comparison_cells(
+          compare("corrupted:" + r.name, k, r.name + " clean anchors", clean, r.name + " corrupted anchors", bad, opt));
+      comparisons.rows.push_back(row);
+      cr.stats_rows.push_back(row);
+    }
+  }
+
+  // ---- tangent vs normal -------------------------------------------------------------------
+  section tn;
+  tn.anchor = "tangent-normal";
+  tn.title = "Tangent vs normal directions";
+  tn.text = "Finding 2: with real labels the class should change much less along tangent than along normal directions.";
+  for (std::size_t ri = 0; ri < runs.size(); ++ri) {
+    const run_data& r = runs[ri];
+    const auto t = select(r, "tangent"), n = select(r, "normal");
+    if (t.empty() || n.empty()) continue;
+    const std::string stem = fmt::format("tn{}", ri + 1);
+    const std::size_t before = fw.figures.size();
+    draw_distributions(fw, stem, r.name + " (" + r.regime + "): tangent vs normal", {{"tangent", t}, {"normal", n}});
+    for (std::size_t i = before; i < fw.figures.size(); ++i) {
+      tn.figs.push_back(fw.figures[i]);
+      tn.captions.push_back(label_of(r) + (fw.figures[i].ends_with("hist") ? ": histogram" : ": empirical CDF"));
+    }
+    const auto row =
+        comparison_cells(compare(stem, "tangent/normal", r.name + " tangent", t, r.name + " normal", n, opt));
+    comparisons.rows.push_back(row);
+    tn.stats_rows.push_back(row);
+  }
+  if (tn.figs.empty()) tn.text = "No run has both tangent and normal directions.";
+
+  // ---- regions crossed vs length -----------------------------------------------------------
+  section rg;
+  rg.anchor = "regions";
+  rg.title = "Linear regions crossed vs interval length";
+  rg.text = "regions = regions_lo + regions_hi - 1 (exact estimator only; runs without region counts are skipped).";
+  for (std::size_t ri = 0; ri < runs.size(); ++ri) {
+    const run_data& r = runs[ri];
+    std::string data, plot;
+    int block = 0;
+    for (const std::string& k : kinds_of(r)) {
+      std::string part;
+      for (std::size_t i = 0; i < r.kind.size(); ++i)
+        if (r.kind[i] == k && r.regions_lo[i] >= 0 && r.regions_hi[i] >= 0 && r.length[i] > 0)
+          part += fmt::format("{:.9g} {}\n", r.length[i], r.regions_lo[i] + r.regions_hi[i] - 1);
+      if (part.empty()) continue;
+      data += "# " + k + "\n" + part + "\n\n";
+      plot += (block == 0 ? "plot " : ", \\\n     ") +
+              fmt::format("dat index {} using 1:2 with points pt 7 ps 0.5 title {}", block, gp_quote(k));
+      ++block;
+    }
+    if (block == 0) continue;
+    const std::string stem = fmt::format("regions{}", ri + 1);
+    fw.draw(stem, data,
+            "set title " + gp_quote(label_of(r) + ": regions crossed vs interval length") +
+                "\nset logscale x\nset logscale y\nset xlabel 'interval length (input units, log scale)'\n"
+                "set ylabel 'linear regions crossed (log scale)'\n" +
+                plot);
+    rg.figs.push_back(stem);
+    rg.captions.push_back(label_of(r) + ": regions crossed vs interval length");
+  }
+  if (rg.figs.empty()) rg.text = "No run measured linear regions (bisection does not count them).";
+
+  // ---- interpolated pairs -------------------------------------------------------------------
+  table interp{"interpolated", "Fraction of pairwise and midline probes interpolated (t_hi >= 1)",
+               {"run", "labels", "kind", "n", "interpolated", "fraction"}, {}};
+  std::string bars;
+  for (const run_data& r : runs)
+    for (const std::string& k : kinds_of(r)) {
+      if (k.rfind("pairwise", 0) != 0 && k.rfind("midline", 0) != 0) continue;
+      std::size_t n = 0, yes = 0;
+      for (std::size_t i = 0; i < r.kind.size(); ++i)
+        if (r.kind[i] == k) ++n, yes += r.t_hi[i] >= 1.0;
+      const double frac = static_cast<double>(yes) / static_cast<double>(n);
+      interp.rows.push_back({r.name, r.regime, k, std::to_string(n), std::to_string(yes), num(frac)});
+      bars += fmt::format("{} {:.9g}\n", "\"" + r.name + " / " + k + "\"", frac);
+    }
+  section ip;
+  ip.anchor = "interpolated";
+  ip.title = "Interpolated pairs";
+  ip.text = "Fraction of probes with t_hi >= 1: the network classifies the whole segment (pairwise) or midline alike.";
+  if (!interp.rows.empty()) {
+    fw.draw("interpolated", bars,
+            "set title 'Fraction of probes interpolated (t_hi >= 1)'\nset style fill solid 0.6\nset boxwidth 0.6\n"
+            "set yrange [0:1]\nset ylabel 'fraction'\nset xtics rotate by -30 noenhanced\nunset key\n"
+            "plot dat using 0:2:xtic(1) with boxes");
+    ip.figs.push_back("interpolated");
+    ip.captions.push_back("Fraction of pairwise and midline probes interpolated, per run");
+  } else {
+    ip.text = "No pairwise or midline probes.";
+  }
+  ip.stats_rows = interp.rows;
+
+  // ---- training curves ------------------------------------------------------------------------
+  table training{"training", "Training of each model (last epoch)",
+                 {"model", "model_file", "epochs", "train_accuracy", "test_accuracy", "note"}, {}};
+  section tr;
+  tr.anchor = "training";
+  tr.title = "Training curves";
+  const h5::group prov = root.open_group("provenance");
+  if (prov.has("models")) {
+    const h5::group models = prov.open_group("models");
+    int mi = 0;
+    for (const std::string& m : models.children()) {
+      ++mi;
+      const std::string file = attr_text(models.open_group(m), "model_file");
+      auto skip = [&](const std::string& why) {
+        training.rows.push_back({m, file, "-", "-", "-", why});
+        note("model " + m + ": " + why);
+      };
+      if (file.empty()) {
+        skip("no model_file attribute: no training curve");
+        continue;
+      }
+      // A relative path is relative to the folder `genscope run` ran in: try the current folder, then the
+      // results file's folder and its parent (results/<name>.h5 in a project folder).
+      fs::path mpath = file;
+      if (mpath.is_relative() && !fs::exists(mpath)) {
+        const fs::path results_dir = fs::absolute(opt.results).parent_path();
+        for (const fs::path& base : {results_dir, results_dir.parent_path()})
+          if (fs::exists(base / file)) {
+            mpath = base / file;
+            break;
+          }
+      }
+      if (!fs::exists(mpath)) {
+        skip("model file " + file + " is gone: training curve skipped" +
+             (mpath.is_relative() ? " (a relative path: run genscope report where genscope run ran)" : ""));
+        continue;
+      }
+      std::vector<std::int64_t> epoch;
+      std::vector<double> train_acc, test_acc;
+      try {
+        const h5::file mf = h5::file::open(mpath.string());
+        const h5::group mr = mf.root();
+        if (!mr.has("training") || !mr.open_group("training").has("epoch")) {
+          skip("model file has no training curve");
+          continue;
+        }
+        const h5::group t = mr.open_group("training");
+        epoch = t.read<std::int64_t>("epoch");
+        train_acc = t.read<double>("train_accuracy");
+        test_acc = t.read<double>("test_accuracy");
+      } catch (const std::exception& e) {
+        skip(std::string("cannot read the training curve: ") + e.what());
+        continue;
+      }
+      if (epoch.empty() || train_acc.size() != epoch.size() || test_acc.size() != epoch.size()) {
+        skip("empty or inconsistent training curve");
+        continue;
+      }
+      std::string data;
+      bool has_test = false;
+      for (std::size_t i = 0; i < epoch.size(); ++i) {
+        has_test = has_test || !std::isnan(test_acc[i]);
+        data += fmt::format("{} {:.9g} {}\n", epoch[i], train_acc[i],
+                            std::isnan(test_acc[i]) ? std::string("?") : fmt::format("{:.9g}", test_acc[i]));
+      }
+      const std::string stem = fmt::format("training{}", mi);
+      fw.draw(stem, data,
+              "set title " + gp_quote("model " + m + ": accuracy per epoch") +
+                  "\nset yrange [0:1.02]\nset xlabel 'epoch'\nset ylabel 'accuracy'\n"
+                  "plot dat using 1:2 with lines lw 2 title 'train'" +
+                  (has_test ? std::string(", dat using 1:3 with lines lw 2 title 'test'") : std::string()));
+      tr.figs.push_back(stem);
+      tr.captions.push_back("model " + m + ": train and test accuracy per epoch");
+      training.rows.push_back({m, file, std::to_string(epoch.size()), num(train_acc.back()),
+                               std::isnan(test_acc.back()) ? "-" : num(test_acc.back()), ""});
+    }
+  }
+  tr.stats_rows = training.rows;
+
+  // ---- tables -------------------------------------------------------------------------------
+  res.tables = {lengths, comparisons, interp, training};
+  for (const table& t : res.tables) write_csv(dir / (t.name + ".csv"), t);
+  res.figures = fw.figures;
+
+  // ---- index.html ---------------------------------------------------------------------------
+  std::string h = R"(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>GenScope report</title>
+<style>
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { border-bottom: 2px solid #444; } h2 { border-bottom: 1px solid #aaa; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: right; } th { background: #eee; }
+td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0.5em; } figure img { max-width: 560px; border: 1px solid #ddd; }
+figcaption { font-size: 0.85em; color: #555; } .note { color: #a50; } .tw { overflow-x: auto; }
+dl.prov { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dl.prov dt { font-weight: bold; }
+</style>
+<script>
+window.addEventListener('load', function () {
+  var n = 0;
+  document.querySelectorAll('img').forEach(function (img) {
+    if (img.complete && img.naturalWidth > 0) { img.setAttribute('data-rendered', 'yes'); n++; }
+    else img.setAttribute('data-rendered', 'no');
+  });
+  document.body.setAttribute('data-rendered-images', String(n));
+});
+</script>
+</head><body>
+<h1>GenScope report</h1>
+<dl class="prov">
+)";
+  auto prov_item = [&](const std::string& label, const std::string& value) {
+    h += "<dt>" + html_escape(label) + "</dt><dd>" + html_escape(value.empty() ? "-" : value) + "</dd>\n";
+  };
+  prov_item("results file", opt.results);
+  prov_item("experiment file", attr_text(root, "experiment_file"));
+  prov_item("git commit", attr_text(root, "git_commit"));
+  prov_item("genscope version", attr_text(root, "genscope_version"));
+  prov_item("seed", attr_text(root, "seed"));
+  prov_item("start time", attr_text(root, "start_time"));
+  prov_item("end time", attr_text(root, "end_time"));
+  prov_item("status", attr_text(root, "status"));
+  prov_item("host", attr_text(root, "host"));
+  h += "</dl>\n<p>Comparisons group runs with the same sampler plugin, estimator plugin and direction kind; their "
+       "label regime comes from the data set's <code>label_mode</code>. Medians carry a percentile bootstrap 95% "
+       "interval (" +
+       std::to_string(opt.bootstrap) + " resamples, seed " + std::to_string(opt.seed) +
+       "); p-values are two-sided (Mann-Whitney U, normal approximation with tie correction; two-sample "
+       "Kolmogorov-Smirnov, asymptotic). Tables: <a href=\"lengths.csv\">lengths.csv</a>, <a "
+       "href=\"comparisons.csv\">comparisons.csv</a>, <a href=\"interpolated.csv\">interpolated.csv</a>, <a "
+       "href=\"training.csv\">training.csv</a>.</p>\n<ul>\n";
+  std::vector<section*> all_sections;
+  for (auto& s : sections) all_sections.push_back(&s);
+  all_sections.push_back(&tn);
+  if (!cr.stats_rows.empty()) all_sections.push_back(&cr);
+  all_sections.insert(all_sections.end(), {&rg, &ip, &tr});
+  for (section* s : all_sections)
+    h += "<li><a href=\"#" + s->anchor + "\">" + html_escape(s->title) + "</a></li>\n";
+  h += "</ul>\n";
+  for (section* s : all_sections) {
+    h += "<section id=\"" + s->anchor + "\"><h2>" + html_escape(s->title) + "</h2>\n";
+    if (!s->text.empty()) h += "<p>" + html_escape(s->text) + "</p>\n";
+    for (std::size_t i = 0; i < s->figs.size(); ++i) h += html_figure(s->figs[i], s->captions[i]);
+    if (!s->stats_rows.empty()) {
+      if (s == &ip)
+        h += html_table(interp.header, s->stats_rows);
+      else if (s == &tr)
+        h += html_table(training.header, s->stats_rows);
+      else
+        h += html_table(comparison_header, s->stats_rows);
+    }
+    h += "</section>\n";
+  }
+  h += "<section id=\"all-lengths\"><h2>Interval lengths per run and kind</h2>\n" +
+       html_table(lengths.header, lengths.rows) + "</section>\n";
+  if (!notes.empty()) {
+    h += "<section id=\"notes\"><h2>Notes</h2><ul>\n";
+    for (const auto& n : notes) h += "<li class=\"note\">" + html_escape(n) + "</li>\n";
+    h += "</ul></section>\n";
+  }
+  h += "</body></html>\n";
+  write_text(dir / "index.html", h);
+  if (!opt.quiet)
+    log << fmt::format("report: wrote {} with {} figures and {} tables\n", (dir / "index.html").string(),
+                       res.figures.size(), res.tables.size());
+  return res;
+}
+
+}  // namespace genscope::report
