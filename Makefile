@@ -1,4 +1,4 @@
-# GenScope quick start: `make run` and `make test` (each installs missing Debian packages first).
+# GenScope quick start: `make run` (the reduced paper study and its report) and `make test` (each installs missing Debian packages first).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
@@ -17,8 +17,11 @@ build: configure
 runtime: configure
 	@cmake --build $(BUILD) --target genscope_runtime -j $(JOBS)
 
+# The reduced paper study: both networks, every direction kind, the exact walk, then the report.
 run: runtime
-	$(BUILD)/bin/genscope run experiments/quickstart.toml
+	$(BUILD)/bin/genscope run experiments/paper/quick.toml
+	$(BUILD)/bin/genscope report results/paper-quick.h5 -o results/paper-quick-report
+	@echo "report: open results/paper-quick-report/index.html"
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -360,7 +360,8 @@ result write_report(const options& opt, std::ostream& log) {
   if (!root.has("runs") || !root.has("provenance"))
     throw io_error(opt.results, "not a GenScope results file (no /runs or /provenance group)");
 
-  const fs::path dir = opt.out_dir;
+  // Absolute: gnuplot runs inside DIR, and its log is written by a shell started there.
+  const fs::path dir = fs::absolute(opt.out_dir);
   std::error_code ec;
   fs::create_directories(dir / "data", ec);
   if (!ec) fs::create_directories(dir / "gnuplot", ec);
