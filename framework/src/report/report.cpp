@@ -29,6 +29,9 @@ namespace {
 
 struct run_data {
   std::string name, dataset, model, sampler, sampler_plugin, estimator, estimator_plugin;
+  /// What must match for two runs to be compared: sampler and estimator options, input dimension
+  /// and data transform (everything but the label regime).
+  std::string setting;
   std::string regime;  ///< "real", "random", "corrupt p=0.2", or "unknown"
   std::vector<std::string> kind;
   std::vector<double> length, t_hi;
@@ -122,8 +125,14 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
         const std::string mode = attr_text(d, "label_mode");
         if (!mode.empty()) r.regime = mode;
         if (mode == "corrupt" && d.has_attr("corruption")) r.regime = "corrupt p=" + attr_text(d, "corruption");
+        r.setting = fmt::format("data dim {}{}", attr_text(d, "dim"),
+                                d.has_attr("transform") && attr_text(d, "transform") != "none"
+                                    ? " (" + attr_text(d, "transform") + ")"
+                                    : std::string());
       }
     }
+    r.setting = fmt::format("{}; sampler options: {}; estimator options: {}", r.setting,
+                            attr_text(g, "sampler_options"), attr_text(g, "estimator_options"));
     r.kind = g.read_strings("kind");
     r.length = g.read<double>("length");
     r.t_hi = g.read<double>("t_hi");
@@ -157,7 +166,7 @@ std::vector<std::string> kinds_of(const run_data& r) {
 int regime_rank(const std::string& regime) { return regime == "real" ? 0 : regime == "random" ? 1 : 2; }
 
 struct group_key {
-  std::string sampler_plugin, estimator_plugin, kind;
+  std::string sampler_plugin, estimator_plugin, kind, setting;
   auto operator<=>(const group_key&) const = default;
 };
 
@@ -405,7 +414,7 @@ result write_report(const options& opt, std::ostream& log) {
   // ---- comparisons: same sampler plugin, estimator plugin and kind ----------------------------
   std::map<group_key, std::vector<member>> groups;
   for (const run_data& r : runs)
-    for (const std::string& k : kinds_of(r)) groups[{r.sampler_plugin, r.estimator_plugin, k}].push_back({&r, select(r, k)});
+    for (const std::string& k : kinds_of(r)) groups[{r.sampler_plugin, r.estimator_plugin, k, r.setting}].push_back({&r, select(r, k)});
   table comparisons{"comparisons",
                     "Two-sample comparisons of interval lengths (Mann-Whitney U and Kolmogorov-Smirnov, two-sided)",
                     comparison_header,
@@ -435,6 +444,7 @@ result write_report(const options& opt, std::ostream& log) {
       if (it != regimes.begin()) s.text += ", ";
       s.text += *it;
     }
+    s.text += ". Same setting: " + key.setting + ".";
     std::vector<std::pair<std::string, std::vector<double>>> samples;
     for (const auto& m : members) samples.push_back({label_of(*m.run), m.lengths});
     if (!opt.quiet) log << "report: drawing " << s.title << "\n";
