@@ -412,6 +412,19 @@ TEST_CASE("report notes a model file that is gone and still writes the rest", "[
   CHECK(fs::exists(copy / "out/index.html"));
 }
 
+TEST_CASE("report accepts an output folder relative to the working directory", "[report]") {
+  const temp_dir& dir = experiment();
+  temp_dir work("report-relative");
+  // `make run` writes its report as results/paper-quick-report: gnuplot runs inside that folder, so the
+  // relative path must be resolved before it does.
+  const cli_result r =
+      run_cli("report --quiet " + (dir / "results.h5") + " -o nested/out --bootstrap 50", "cd " + work.path().string() + " &&");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(fs::exists(work / "nested/out/index.html"));
+  CHECK(fs::exists(work / "nested/out/interpolated.png"));
+}
+
 TEST_CASE("report refuses a missing results file", "[report][negative]") {
   temp_dir dir("report-missing");
   require_one_line_error(run_cli("report " + (dir / "nope.h5") + " -o " + (dir / "out")), {"nope.h5", "no such"});
