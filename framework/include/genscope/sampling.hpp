@@ -1,6 +1,7 @@
 // Building blocks shared by sampler plugins: label groups, seeded anchor choice, random unit vectors.
 #pragma once
 
+#include <genscope/dataset.hpp>
 #include <genscope/export.hpp>
 #include <genscope/random.hpp>
 
@@ -43,6 +44,9 @@ class GENSCOPE_API label_groups {
   std::size_t label_count_ = 0;
   std::size_t largest_ = 0;
 };
+
+/// Throws error when data.labels does not hold one label per sample (names the data set).
+GENSCOPE_API void require_labels(const dataset& data);
 
 /// The first `count` entries of a seeded Fisher-Yates shuffle of 0..n-1, in shuffle
 /// order: a seeded choice of distinct samples that depends only on (n, seed, stream),

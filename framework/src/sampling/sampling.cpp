@@ -60,6 +60,12 @@ std::size_t label_groups::other_label(std::size_t i, std::size_t r, std::span<co
   return order_[skip_holes(r, holes)];
 }
 
+void require_labels(const dataset& data) {
+  if (data.labels.size() != data.size())
+    throw error("data set '" + data.name + "' has " + std::to_string(data.labels.size()) + " labels for " +
+                std::to_string(data.size()) + " samples");
+}
+
 std::vector<std::size_t> choose_samples(std::size_t n, std::size_t count, std::uint64_t seed,
                                         std::string_view stream) {
   if (count > n)

@@ -86,9 +86,7 @@ class local_pca_sampler final : public genscope::direction_sampler {
   void prepare(const genscope::dataset& data, std::uint64_t seed) override {
     const std::size_t n = data.size();
     check_sizes(n, data.dim(), "data set '" + data.name + "'");
-    if (data.labels.size() != n)
-      throw std::runtime_error("data set '" + data.name + "' has " + std::to_string(data.labels.size()) +
-                               " labels for " + std::to_string(n) + " samples");
+    genscope::require_labels(data);
     if (s_.same_label) {
       // Every sample needs k neighbours of its own label: say which option to change.
       std::map<std::int32_t, std::size_t> counts;

@@ -29,9 +29,7 @@ class midline_sampler final : public genscope::direction_sampler {
 
   void prepare(const genscope::dataset& data, std::uint64_t seed) override {
     const std::size_t n = data.size();
-    if (data.labels.size() != n)
-      throw std::runtime_error("midline: data set '" + data.name + "' has " + std::to_string(data.labels.size()) +
-                               " labels for " + std::to_string(n) + " samples");
+    genscope::require_labels(data);
     groups_ = genscope::label_groups(data.labels);
     eligible_.clear();
     for (std::size_t i = 0; i < n; ++i) {

@@ -28,9 +28,7 @@ class pairwise_sampler final : public genscope::direction_sampler {
 
   void prepare(const genscope::dataset& data, std::uint64_t seed) override {
     const std::size_t n = data.size();
-    if (data.labels.size() != n)
-      throw std::runtime_error("pairwise: data set '" + data.name + "' has " + std::to_string(data.labels.size()) +
-                               " labels for " + std::to_string(n) + " samples");
+    genscope::require_labels(data);
     // Samples grouped by label: "the r-th other sample of the same label" and "the r-th
     // sample of another label" are index computations instead of rejection loops.
     groups_ = genscope::label_groups(data.labels);
