@@ -3,8 +3,8 @@
 # Works in the GenScope tree and, through find_package(genscope), out of tree.
 function(genscope_add_plugin kind name)
   cmake_parse_arguments(PARSE_ARGV 2 arg "NO_INSTALL" "OUTPUT_DIRECTORY" "")
-  if(NOT kind MATCHES "^(backend|sampler|estimator)$")
-    message(FATAL_ERROR "genscope_add_plugin: kind must be backend, sampler or estimator, not '${kind}'")
+  if(NOT kind MATCHES "^(backend|sampler|estimator|analysis)$")
+    message(FATAL_ERROR "genscope_add_plugin: kind must be backend, sampler, estimator or analysis, not '${kind}'")
   endif()
   if(NOT name MATCHES "^[a-z0-9_]+$")
     message(FATAL_ERROR "genscope_add_plugin: name '${name}' must match [a-z0-9_]+")

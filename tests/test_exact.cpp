@@ -82,6 +82,14 @@ class loop_affine final : public affine_operator {
   void add_column(std::size_t j, double scale, double* y) const override {
     for (std::size_t i = 0; i < l_.out; ++i) y[i] += scale * l_.w[i * l_.in + j];
   }
+  void apply_transposed(const double* y, std::size_t rows, double* x) const override {
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < l_.in; ++j) {
+        double s = 0;
+        for (std::size_t i = 0; i < l_.out; ++i) s += l_.w[i * l_.in + j] * y[r * l_.out + i];
+        x[r * l_.in + j] = s;
+      }
+  }
 
  private:
   affine_layer_d l_;
@@ -777,7 +785,7 @@ TEST_CASE("exact applies the right-limit rule to a unit exactly at zero at t = 0
   }
   // No breakpoint is reported at t = 0 itself (open intervals on each side).
   const auto rec = estimate(*make_exact({4.0, 100000, true}), net, p);
-  for (double b : rec.breakpoints) CHECK(b != 0.0);
+  for (double b : rec.extra.reals("breakpoints")) CHECK(b != 0.0);
 }
 
 TEST_CASE("exact handles units that are constant along the direction", "[boundary]") {
@@ -946,8 +954,8 @@ TEST_CASE("exact reports a zero direction without walking", "[boundary]") {
   testing::naive_forward(net.layers(), x.data(), f);
   CHECK(out.class0[0] == testing::argmax_low(f));
   CHECK(out.cost[0] <= 1);
-  REQUIRE(out.breakpoint_count.size() == 2);
-  CHECK(out.breakpoint_count[0] == 0);
+  REQUIRE(out.extra.counts("breakpoints").size() == 2);
+  CHECK(out.extra.counts("breakpoints")[0] == 0);
   // Its neighbour is unaffected.
   CHECK((out.status[1] & status_zero_direction) == 0);
   CHECK(out.t_hi[1] > 0);
@@ -961,8 +969,8 @@ TEST_CASE("exact results do not depend on the batching", "[regression]") {
   const auto e = make_exact({4.0, 100000, true});
   const auto whole = estimate(*e, *backend, p);
   std::vector<std::uint64_t> offsets{0};
-  for (std::size_t k = 0; k < p.size(); ++k) offsets.push_back(offsets.back() + whole.breakpoint_count[k]);
-  REQUIRE(offsets.back() == whole.breakpoints.size());
+  for (std::size_t k = 0; k < p.size(); ++k) offsets.push_back(offsets.back() + whole.extra.counts("breakpoints")[k]);
+  REQUIRE(offsets.back() == whole.extra.reals("breakpoints").size());
   const auto same = [&](std::size_t first, std::size_t count) {
     probe_batch part;
     part.resize(count, p.x.cols);
@@ -973,7 +981,7 @@ TEST_CASE("exact results do not depend on the batching", "[regression]") {
         part.d(k, j) = p.d(first + k, j);
       }
     const auto out = estimate(*e, *backend, part);
-    REQUIRE(out.breakpoint_count.size() == count);
+    REQUIRE(out.extra.counts("breakpoints").size() == count);
     std::size_t at = 0;
     for (std::size_t k = 0; k < count; ++k) {
       const std::size_t g = first + k;
@@ -989,10 +997,10 @@ TEST_CASE("exact results do not depend on the batching", "[regression]") {
       CHECK(out.regions_hi[k] == whole.regions_hi[g]);
       CHECK(out.flips_lo[k] == whole.flips_lo[g]);
       CHECK(out.flips_hi[k] == whole.flips_hi[g]);
-      REQUIRE(out.breakpoint_count[k] == whole.breakpoint_count[g]);
-      for (std::uint64_t i = 0; i < out.breakpoint_count[k]; ++i)
-        CHECK(out.breakpoints[at + i] == whole.breakpoints[offsets[g] + i]);
-      at += out.breakpoint_count[k];
+      REQUIRE(out.extra.counts("breakpoints")[k] == whole.extra.counts("breakpoints")[g]);
+      for (std::uint64_t i = 0; i < out.extra.counts("breakpoints")[k]; ++i)
+        CHECK(out.extra.reals("breakpoints")[at + i] == whole.extra.reals("breakpoints")[offsets[g] + i]);
+      at += out.extra.counts("breakpoints")[k];
     }
   };
   for (std::size_t k = 0; k < p.size(); ++k) same(k, 1);
@@ -1041,16 +1049,16 @@ TEST_CASE("exact records the partition's breakpoints inside the interval", "[int
     const auto backend = native_backend(dir, "net" + std::to_string(seed), layers);
     const probe_batch p = random_probes(40, 4 + seed, 400 + seed, 2.0);
     const auto out = estimate(*e, *backend, p);
-    REQUIRE(out.breakpoint_count.size() == p.size());
+    REQUIRE(out.extra.counts("breakpoints").size() == p.size());
     std::size_t at = 0;
     for (std::size_t k = 0; k < p.size(); ++k) {
       ++lines;
-      const std::vector<double> rec(out.breakpoints.begin() + static_cast<std::ptrdiff_t>(at),
-                                    out.breakpoints.begin() + static_cast<std::ptrdiff_t>(at + out.breakpoint_count[k]));
-      at += out.breakpoint_count[k];
+      const std::vector<double> rec(out.extra.reals("breakpoints").begin() + static_cast<std::ptrdiff_t>(at),
+                                    out.extra.reals("breakpoints").begin() + static_cast<std::ptrdiff_t>(at + out.extra.counts("breakpoints")[k]));
+      at += out.extra.counts("breakpoints")[k];
       INFO("network " << seed << " probe " << k << "\n" << describe_line(out, k) << "\nrecorded "
                       << fmt::format("{}", fmt::join(rec, ", ")));
-      CHECK(static_cast<std::int64_t>(out.breakpoint_count[k]) == out.regions_lo[k] + out.regions_hi[k] - 2);
+      CHECK(static_cast<std::int64_t>(out.extra.counts("breakpoints")[k]) == out.regions_lo[k] + out.regions_hi[k] - 2);
       CHECK(std::is_sorted(rec.begin(), rec.end()));
       const auto below = std::count_if(rec.begin(), rec.end(), [](double b) { return b < 0; });
       CHECK(below == out.regions_lo[k] - 1);
@@ -1068,7 +1076,7 @@ TEST_CASE("exact records the partition's breakpoints inside the interval", "[int
       REQUIRE(rec.size() == want.size());
       for (std::size_t i = 0; i < rec.size(); ++i) CHECK(close_end(rec[i], want[i]));
     }
-    CHECK(at == out.breakpoints.size());
+    CHECK(at == out.extra.reals("breakpoints").size());
   }
   CHECK(compared * 10 >= lines * 9);
 }
@@ -1078,8 +1086,8 @@ TEST_CASE("exact records nothing unless asked", "[interface]") {
   const auto layers = random_layers(4, {8, 3}, 5);
   const auto backend = native_backend(dir, "net", layers);
   const auto out = estimate(*make_exact({}), *backend, random_probes(5, 4, 6));
-  CHECK(out.breakpoint_count.empty());
-  CHECK(out.breakpoints.empty());
+  CHECK(out.extra.column_count() == 0);
+  CHECK(make_exact({})->extra_columns().empty());
 }
 
 // ---- misuse -----------------------------------------------------------------------------------------

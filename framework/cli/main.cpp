@@ -201,18 +201,35 @@ int cmd_train(const std::vector<std::string>& args) {
   return 0;
 }
 
+/// The tables an analysis writes with its default options (when every option has a default).
+void print_analysis_tables(const plugin_registry& plugins, const plugin_info& p) {
+  if (std::any_of(p.options.begin(), p.options.end(), [](const option_spec& o) { return o.default_value == nullptr; }))
+    return;
+  for (const table_spec& t : plugins.create_analysis(p.name, option_set())->tables()) {
+    std::cout << fmt::format("  table {}: {}\n", t.name, t.description);
+    for (const column_spec& c : t.columns) {
+      const std::string type = c.width == ragged  ? fmt::format("{}[]", to_string(c.type))
+                               : c.width == 1     ? std::string(to_string(c.type))
+                                                  : fmt::format("{}[{}]", to_string(c.type), c.width);
+      std::cout << fmt::format("    {:<22} {:<11} {}\n", c.name, type, c.description);
+    }
+  }
+}
+
 int cmd_plugins(const std::vector<std::string>& args) {
   auto desc = common_options("genscope plugins [options]");
-  desc.add_options()("kind", po::value<std::string>(), "only this kind: backend, sampler or estimator");
+  desc.add_options()("kind", po::value<std::string>(), "only this kind: backend, sampler, estimator or analysis");
   po::variables_map vm;
   if (!parse(args, desc, {}, vm, "Lists every plugin found (GENSCOPE_PLUGIN_PATH, the build's or install's plugin "
                                  "folder) with its options."))
     return 0;
   const plugin_registry plugins = plugin_registry::discover();
   const std::string only = vm.count("kind") != 0 ? vm["kind"].as<std::string>() : "";
-  if (!only.empty() && only != "backend" && only != "sampler" && only != "estimator")
-    throw usage_error("--kind must be backend, sampler or estimator, not '" + only + "'");
-  for (plugin_kind kind : {plugin_kind::backend, plugin_kind::sampler, plugin_kind::estimator}) {
+  constexpr plugin_kind kinds[] = {plugin_kind::backend, plugin_kind::sampler, plugin_kind::estimator,
+                                   plugin_kind::analysis};
+  if (!only.empty() && std::none_of(std::begin(kinds), std::end(kinds), [&](plugin_kind k) { return only == to_string(k); }))
+    throw usage_error("--kind must be backend, sampler, estimator or analysis, not '" + only + "'");
+  for (plugin_kind kind : kinds) {
     if (!only.empty() && only != to_string(kind)) continue;
     for (const std::string& name : plugins.names(kind)) {
       const plugin_info& p = *plugins.find(kind, name);
@@ -226,6 +243,7 @@ int cmd_plugins(const std::vector<std::string>& args) {
       for (const option_spec& o : p.options)
         std::cout << fmt::format("  {:<{}} {:<7} {:<{}} {}\n", o.name, name_w, to_string(o.type),
                                  o.default_value ? o.default_value : "(required)", default_w, o.help);
+      if (kind == plugin_kind::analysis) print_analysis_tables(plugins, p);
     }
   }
   for (const auto& r : plugins.refusals()) std::cerr << "genscope: error: " << r.reason << "\n";

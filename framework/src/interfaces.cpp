@@ -1,4 +1,5 @@
 // One home for the plugin interfaces' vtables and their small shared helpers.
+#include <genscope/analysis.hpp>
 #include <genscope/direction_sampler.hpp>
 #include <genscope/error.hpp>
 #include <genscope/interval_estimator.hpp>
@@ -16,6 +17,7 @@ const char* to_string(plugin_kind k) noexcept {
     case plugin_kind::backend: return "backend";
     case plugin_kind::sampler: return "sampler";
     case plugin_kind::estimator: return "estimator";
+    case plugin_kind::analysis: return "analysis";
   }
   return "?";
 }
@@ -25,6 +27,9 @@ network_backend::~network_backend() = default;
 direction_sampler::~direction_sampler() = default;
 void direction_sampler::check(const dataset_shape&) const {}
 interval_estimator::~interval_estimator() = default;
+std::vector<column_spec> interval_estimator::extra_columns() const { return {}; }
+analysis::~analysis() = default;
+void analysis::check(const std::vector<dataset_shape>&, std::size_t) const {}
 
 affine_operator::~affine_operator() = default;
 piecewise_linear_network::~piecewise_linear_network() = default;
@@ -71,8 +76,7 @@ void interval_batch::resize(std::size_t n) {
   regions_hi.assign(n, -1);
   flips_lo.assign(n, -1);
   flips_hi.assign(n, -1);
-  breakpoint_count.clear();
-  breakpoints.clear();
+  extra = table_batch();
 }
 
 }  // namespace genscope

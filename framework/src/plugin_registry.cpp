@@ -69,7 +69,7 @@ file_identity parse_file_name(const std::string& file) {
   std::string_view rest = file;
   if (!rest.starts_with(prefix) || !rest.ends_with(suffix)) return id;
   rest = rest.substr(prefix.size(), rest.size() - prefix.size() - suffix.size());
-  for (plugin_kind k : {plugin_kind::backend, plugin_kind::sampler, plugin_kind::estimator}) {
+  for (plugin_kind k : {plugin_kind::backend, plugin_kind::sampler, plugin_kind::estimator, plugin_kind::analysis}) {
     const std::string kind_prefix = std::string(to_string(k)) + "_";
     if (rest.starts_with(kind_prefix) && valid_name(rest.substr(kind_prefix.size()))) {
       id.valid = true;
@@ -274,7 +274,7 @@ void plugin_registry::add_library(const std::string& path) {
   if (!id.valid) {
     impl_->refusals.push_back({path, plugin_kind{}, fs::path(file).stem().string(),
                                fmt::format("{} is not named libgenscope_<kind>_<name>.so with kind backend, "
-                                           "sampler or estimator and name [a-z0-9_]+",
+                                           "sampler, estimator or analysis and name [a-z0-9_]+",
                                            file)});
     return;
   }
@@ -372,6 +372,10 @@ std::shared_ptr<direction_sampler> plugin_registry::create_sampler(std::string_v
 std::shared_ptr<interval_estimator> plugin_registry::create_estimator(std::string_view name,
                                                                       const option_set& options) const {
   return impl_->create<interval_estimator>(*this, plugin_kind::estimator, name, options);
+}
+
+std::shared_ptr<analysis> plugin_registry::create_analysis(std::string_view name, const option_set& options) const {
+  return impl_->create<analysis>(*this, plugin_kind::analysis, name, options);
 }
 
 }  // namespace genscope

@@ -54,6 +54,16 @@ struct run_spec {
   std::size_t batch_size = 64;  ///< probes per batch handed to the estimator
 };
 
+struct analysis_spec {
+  std::string name;
+  source_position where;
+  std::string plugin;
+  std::string model;
+  std::vector<std::string> datasets;  ///< in the order the analysis receives them
+  option_set options;
+  std::size_t batch_size = 64;        ///< rows per batch handed to compute()
+};
+
 /// An experiment file after validation: every reference resolves, every plugin
 /// and option exists with the right type, and shapes agree.
 struct experiment {
@@ -67,6 +77,7 @@ struct experiment {
   std::vector<sampler_spec> samplers;
   std::vector<estimator_spec> estimators;
   std::vector<run_spec> runs;
+  std::vector<analysis_spec> analyses;
   /// Every item as "datasets.NAME", "models.NAME", ... in an order where each
   /// item comes after everything it references (from the Boost.Graph DAG).
   std::vector<std::string> build_order;

@@ -5,6 +5,7 @@
 #include <genscope/export.hpp>
 #include <genscope/network_backend.hpp>
 #include <genscope/plugin.hpp>
+#include <genscope/table.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +24,7 @@ enum status_bits : std::uint32_t {
 };
 
 /// Results for a batch of probes, column-wise; every vector has size().
-/// See ../shared/docs/science.md for the definitions of t_lo and t_hi.
+/// See docs/science.md for the definitions of t_lo and t_hi.
 struct GENSCOPE_API interval_batch {
   std::vector<double> t_lo;             ///< in [-T, 0]
   std::vector<double> t_hi;             ///< in [0, T]
@@ -36,13 +37,12 @@ struct GENSCOPE_API interval_batch {
   /// included on both sides (so the interval crosses regions_lo + regions_hi - 1),
   /// and unit sign changes (flips) on each side. -1: not measured by this estimator.
   std::vector<std::int64_t> regions_lo, regions_hi, flips_lo, flips_hi;
-  /// Optional record of every breakpoint: probe k's breakpoints (ascending t, both
-  /// sides) are the next breakpoint_count[k] values of `breakpoints`. Both empty
-  /// when not recorded.
-  std::vector<std::uint64_t> breakpoint_count;
-  std::vector<double> breakpoints;
+  /// The estimator's own per-probe columns (interval_estimator::extra_columns), one row
+  /// per probe; the estimator reset()s it when it declares any, else it stays empty.
+  table_batch extra;
 
   std::size_t size() const noexcept { return t_lo.size(); }
+  /// Resizes every column to n probes (ends 0, classes -1, counts -1) and empties `extra`.
   void resize(std::size_t n);
 };
 
@@ -55,12 +55,19 @@ struct GENSCOPE_API interval_batch {
 ///   results are identical whatever the batching and thread count.
 /// - Per-probe numerical trouble is reported in `status`; exceptions are for
 ///   misuse only (e.g. probe width differs from the backend's input).
+/// - extra_columns() declares per-probe columns of the estimator's own (fixed
+///   by its options, asked before any work); estimate() then fills them in
+///   `out.extra`, reset to those columns and probes.size() rows. The results
+///   file stores them in the run's group next to the interval columns; their
+///   names must not clash with those (the host refuses a clash, naming both).
 class GENSCOPE_API interval_estimator : public plugin_object {
  public:
   ~interval_estimator() override;
 
   virtual void estimate(const network_backend& net, const probe_batch& probes,
                         interval_batch& out) const = 0;
+  /// Extra per-probe columns; none by default.
+  virtual std::vector<column_spec> extra_columns() const;
 };
 
 }  // namespace genscope

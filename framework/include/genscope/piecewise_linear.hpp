@@ -10,7 +10,7 @@ namespace genscope {
 /// One affine operator y = A x + b on flattened vectors, in double precision.
 ///
 /// Dense layers implement it directly; convolution, average pooling and batch
-/// norm in evaluation mode are affine too and implement the same three
+/// norm in evaluation mode are affine too and implement the same four
 /// operations. All functions are const and re-entrant.
 class GENSCOPE_API affine_operator {
  public:
@@ -29,6 +29,10 @@ class GENSCOPE_API affine_operator {
   /// y += scale * A e_j: the effect of input unit j alone (rank-1 updates of a
   /// downstream affine form when unit j of the previous layer switches).
   virtual void add_column(std::size_t j, double scale, double* y) const = 0;
+  /// Transposed linear part: x_r = A^T y_r for `rows` row-major inputs y (rows x
+  /// output_dim) into x (rows x input_dim). Vector-Jacobian products go through
+  /// it: a row of the network's Jacobian is a chain of these, masked by ReLUs.
+  virtual void apply_transposed(const double* y, std::size_t rows, double* x) const = 0;
 };
 
 /// f = A_L o relu o A_{L-1} o ... o relu o A_1: a ReLU after every operator but

@@ -10,7 +10,7 @@
 // - Build with hidden visibility; only the descriptor function is exported
 //   (GENSCOPE_PLUGIN does that).
 // - create() returns an object of the class matching `kind` (network_backend,
-//   direction_sampler or interval_estimator), allocated with new; the host
+//   direction_sampler, interval_estimator or analysis), allocated with new; the host
 //   deletes it through the virtual destructor while the library is loaded.
 // - Throw only std::exception-derived errors; the host rethrows them as
 //   genscope::plugin_error naming the plugin.
@@ -26,16 +26,16 @@
 
 namespace genscope {
 
-enum class plugin_kind : std::uint32_t { backend = 1, sampler = 2, estimator = 3 };
+enum class plugin_kind : std::uint32_t { backend = 1, sampler = 2, estimator = 3, analysis = 4 };
 
 /// Capability bits of plugin_descriptor::capabilities: what a backend offers,
-/// what an estimator requires. Validation refuses a run whose estimator
-/// requires a capability its model's backend does not offer.
+/// what an estimator or analysis requires. Validation refuses a run or analysis
+/// that requires a capability its model's backend does not offer.
 enum capability_bits : std::uint32_t {
   capability_piecewise_linear = 1u << 0,  ///< network_backend::piecewise_linear() returns a view
 };
 
-/// "backend", "sampler" or "estimator".
+/// "backend", "sampler", "estimator" or "analysis".
 GENSCOPE_API const char* to_string(plugin_kind k) noexcept;
 
 /// Common base of every object a plugin creates. Its destructor is defined in
@@ -61,7 +61,7 @@ struct plugin_descriptor {
   /// std::exception-derived errors for values the schema cannot express
   /// (ranges, combinations), with a message naming the option.
   plugin_object* (*create)(const option_set& options);
-  /// capability_bits offered (backend) or required (estimator); 0 for none.
+  /// capability_bits offered (backend) or required (estimator, analysis); 0 for none.
   std::uint32_t capabilities = 0;
 };
 

@@ -1,6 +1,7 @@
 // Host side of the plugin ABI: finds plugin libraries, checks them, and creates plugin objects.
 #pragma once
 
+#include <genscope/analysis.hpp>
 #include <genscope/direction_sampler.hpp>
 #include <genscope/export.hpp>
 #include <genscope/interval_estimator.hpp>
@@ -22,7 +23,7 @@ struct plugin_info {
   std::string description;
   std::string path;                  ///< the library file
   std::vector<option_spec> options;  ///< points into the library's static data (never unloaded)
-  std::uint32_t capabilities = 0;    ///< capability_bits offered (backend) or required (estimator)
+  std::uint32_t capabilities = 0;    ///< capability_bits offered (backend) or required (estimator, analysis)
 };
 
 /// A library that was found but refused (wrong API version, no descriptor, load failure).
@@ -73,6 +74,7 @@ class GENSCOPE_API plugin_registry {
   std::shared_ptr<network_backend> create_backend(std::string_view name, const option_set& options) const;
   std::shared_ptr<direction_sampler> create_sampler(std::string_view name, const option_set& options) const;
   std::shared_ptr<interval_estimator> create_estimator(std::string_view name, const option_set& options) const;
+  std::shared_ptr<analysis> create_analysis(std::string_view name, const option_set& options) const;
 
  private:
   struct impl;

@@ -8,12 +8,14 @@
 
 namespace genscope {
 
-/// Interface version of the plugin ABI (descriptor layout and the three plugin
+/// Interface version of the plugin ABI (descriptor layout and the four plugin
 /// interfaces). Bumped on any change a compiled plugin would notice; plugins
 /// built for another value are refused. History: 2 added the piecewise-linear
 /// view, descriptor capabilities and region counts in interval_batch; 3 added
-/// direction_sampler::check and the tangent_dim / explained_variance probe columns.
-inline constexpr std::uint32_t plugin_api_version = 3;
+/// direction_sampler::check and the tangent_dim / explained_variance probe columns; 4 added
+/// the analysis kind, declared tables (table.hpp), estimators' extra columns (which now
+/// carry the exact walk's breakpoints) and affine_operator::apply_transposed.
+inline constexpr std::uint32_t plugin_api_version = 4;
 
 /// Product version, e.g. "0.1.0".
 GENSCOPE_API const char* version() noexcept;

@@ -36,9 +36,9 @@ namespace fs = std::filesystem;
 using detail::toml_field;
 using detail::toml_reader;
 
-enum class section { datasets, models, samplers, estimators, runs };
-constexpr section all_sections[] = {section::datasets, section::models, section::samplers, section::estimators,
-                                    section::runs};
+enum class section { datasets, models, samplers, estimators, runs, analyses };
+constexpr section all_sections[] = {section::datasets, section::models,   section::samplers,
+                                    section::estimators, section::runs, section::analyses};
 
 const char* section_name(section s) {
   switch (s) {
@@ -47,6 +47,7 @@ const char* section_name(section s) {
     case section::samplers: return "samplers";
     case section::estimators: return "estimators";
     case section::runs: return "runs";
+    case section::analyses: return "analyses";
   }
   return "?";
 }
@@ -58,13 +59,14 @@ const char* item_word(section s) {
     case section::samplers: return "sampler";
     case section::estimators: return "estimator";
     case section::runs: return "run";
+    case section::analyses: return "analysis";
   }
   return "?";
 }
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys{"seed",   "output",   "model_cache", "datasets",
-                                             "models", "samplers", "estimators",  "runs"};
+  static const std::vector<std::string> keys{"seed",    "output",     "model_cache", "datasets", "models",
+                                             "samplers", "estimators", "runs",        "analyses"};
   return keys;
 }
 
@@ -72,6 +74,7 @@ const std::vector<std::string> model_keys{"backend", "dataset", "test", "train"}
 const std::vector<std::string> sampler_keys{"plugin", "dataset"};
 const std::vector<std::string> estimator_keys{"plugin"};
 const std::vector<std::string> run_keys{"model", "sampler", "estimator", "batch_size"};
+const std::vector<std::string> analysis_keys{"plugin", "model", "datasets", "batch_size"};
 
 bool valid_item_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -140,6 +143,7 @@ class loader {
         case section::samplers: read_sampler(it); break;
         case section::estimators: read_estimator(it); break;
         case section::runs: read_run(it); break;
+        case section::analyses: read_analysis(it); break;
       }
     }
     resolve_references();
@@ -148,6 +152,7 @@ class loader {
     check_models();
     check_samplers();
     check_runs();
+    check_analyses();
     check_output();
     return std::move(exp_);
   }
@@ -183,9 +188,11 @@ class loader {
     }
     if (!output_field_)
       reader_.fail(document_start, "missing required key 'output' (the results file, e.g. output = \"results/x.h5\")");
-    if (std::none_of(items_.begin(), items_.end(), [](const item& it) { return it.kind == section::runs; }))
+    if (std::none_of(items_.begin(), items_.end(),
+                     [](const item& it) { return it.kind == section::runs || it.kind == section::analyses; }))
       reader_.fail(runs_field ? runs_field->key_at() : document_start,
-                   "the experiment defines no runs: add a [runs.NAME] table with model, sampler and estimator");
+                   "the experiment defines no runs or analyses: add a [runs.NAME] table with model, sampler and "
+                   "estimator, or an [analyses.NAME] table with plugin, model and datasets");
     // File order over all sections: the tie-break of the build order.
     std::stable_sort(items_.begin(), items_.end(), [](const item& a, const item& b) {
       const source_position pa = a.at(), pb = b.at();
@@ -400,6 +407,51 @@ class loader {
     exp_.runs.push_back(std::move(r));
   }
 
+  void read_analysis(item& it) {
+    analysis_spec a;
+    std::optional<toml_field> datasets_field;
+    a.options = read_plugin_item(it, a, plugin_kind::analysis, analysis_keys,
+                                 "the analysis plugin, e.g. plugin = \"jacobian\"", [&](const toml_field& f) {
+                                   if (f.name == "model") {
+                                     add_reference(it, section::models, f);
+                                     a.model = reader_.get_string(f);
+                                   } else if (f.name == "datasets") {
+                                     datasets_field = f;
+                                     for (const toml_field& e : string_elements(f)) {
+                                       add_reference(it, section::datasets, e);
+                                       a.datasets.push_back(reader_.get_string(e));
+                                     }
+                                   } else if (f.name == "batch_size") {
+                                     a.batch_size = reader_.get_count(f, 1);
+                                   } else {
+                                     return false;
+                                   }
+                                   return true;
+                                 });
+    if (a.model.empty()) missing_key(it, "model", "the model to analyse");
+    if (!datasets_field) missing_key(it, "datasets", "the data sets it reads, e.g. datasets = [\"train\", \"test\"]");
+    if (a.datasets.empty())
+      reader_.fail(datasets_field->value_at(), fmt::format("'{}' names no data set", datasets_field->path));
+    it.spec = exp_.analyses.size();
+    exp_.analyses.push_back(std::move(a));
+  }
+
+  /// The elements of an array of strings, each a field of its own (path "key[i]") for messages.
+  std::vector<toml_field> string_elements(const toml_field& f) const {
+    const toml::array* array = f.value->as_array();
+    if (array == nullptr)
+      reader_.fail(f.value_at(), fmt::format("'{}' must be an array of strings, not {}", f.path,
+                                             toml_reader::type_phrase(*f.value)));
+    std::vector<toml_field> out;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      toml_field e = f;
+      e.path = fmt::format("{}[{}]", f.path, i);
+      e.value = array->get(i);
+      out.push_back(e);
+    }
+    return out;
+  }
+
   // ---- references and order -------------------------------------------------------------------
 
   std::optional<std::size_t> find_item(section s, const std::string& name) const {
@@ -583,6 +635,40 @@ class loader {
         reader_.fail(r.where, fmt::format("run '{}': model '{}' takes inputs of dimension {}, but sampler '{}' draws "
                                           "from dataset '{}' of dimension {}",
                                           r.name, r.model, input, r.sampler, s.dataset, dim));
+    }
+  }
+
+  /// Each analysis: its backend's capabilities, its data sets' dimension against the model's input, its
+  /// declared tables, and the plugin's own check of the data shapes.
+  void check_analyses() {
+    for (const item& it : items_) {
+      if (it.kind != section::analyses) continue;
+      const analysis_spec& a = exp_.analyses[it.spec];
+      const model_spec& m = exp_.models[item_named(section::models, a.model).spec];
+      const std::uint32_t needed = plugins_.require(plugin_kind::analysis, a.plugin).capabilities;
+      const std::uint32_t offered = plugins_.require(plugin_kind::backend, m.backend).capabilities;
+      const toml_field* model_field = field_named(it, "model");
+      if ((needed & capability_piecewise_linear) != 0 && (offered & capability_piecewise_linear) == 0)
+        reader_.fail(model_field->value_at(),
+                     fmt::format("analysis '{}' (plugin '{}') needs a piecewise-linear view of the network, which "
+                                 "backend '{}' of model '{}' does not offer",
+                                 a.name, a.plugin, m.backend, a.model));
+      const std::size_t input = model_inputs_.at(a.model);
+      std::vector<dataset_shape> shapes;
+      const toml_field* datasets_field = field_named(it, "datasets");
+      for (std::size_t k = 0; k < a.datasets.size(); ++k) {
+        shapes.push_back(shapes_.at(a.datasets[k]));
+        if (dim_of(shapes.back()) != input)
+          reader_.fail(string_elements(*datasets_field)[k].value_at(),
+                       fmt::format("analysis '{}': model '{}' takes inputs of dimension {}, but dataset '{}' has "
+                                   "dimension {}",
+                                   a.name, a.model, input, a.datasets[k], dim_of(shapes.back())));
+      }
+      try_create(it, [&] {
+        auto analysis = plugins_.create_analysis(a.plugin, a.options);
+        analysis->check(shapes, input);
+        for (const table_spec& t : analysis->tables()) check_table_spec(t, fmt::format("plugin '{}'", a.plugin));
+      });
     }
   }
 

@@ -671,16 +671,19 @@ std::vector<std::int64_t> group::attr_ints(const std::string& name) const {
 // ---- column ----
 
 template <class T>
-column<T>::column(const group& parent, const std::string& name, std::size_t chunk)
-    : file_(parent.file_path()), path_(join(parent.path(), name)) {
+column<T>::column(const group& parent, const std::string& name, std::size_t chunk, std::size_t width)
+    : file_(parent.file_path()), path_(join(parent.path(), name)), width_(width) {
   if (chunk == 0) fail(file_, "create column", path_, "chunk size must be positive");
+  if (width == 0) fail(file_, "create column", path_, "row width must be positive");
   if (parent.has(name)) fail(file_, "create column", path_, "already exists");
-  const hsize_t zero = 0;
-  const hsize_t unlimited = H5S_UNLIMITED;
-  const hsize_t chunk_dim = chunk;
-  handle space = check(H5Screate_simple(1, &zero, &unlimited), file_, "create column", path_);
+  const int rank = width == 1 ? 1 : 2;
+  const hsize_t zero[2] = {0, width};
+  const hsize_t unlimited[2] = {H5S_UNLIMITED, width};
+  // About `chunk` values per chunk whatever the width.
+  const hsize_t chunk_dims[2] = {std::max<hsize_t>(1, chunk / width), width};
+  handle space = check(H5Screate_simple(rank, zero, unlimited), file_, "create column", path_);
   handle dcpl = creation_plist(H5P_DATASET_CREATE, file_, path_);
-  check(H5Pset_chunk(dcpl.get(), 1, &chunk_dim), file_, "create column", path_);
+  check(H5Pset_chunk(dcpl.get(), rank, chunk_dims), file_, "create column", path_);
   handle type;
   hid_t stored = -1;
   if constexpr (std::is_same_v<T, std::string>) {
@@ -696,19 +699,28 @@ column<T>::column(const group& parent, const std::string& name, std::size_t chun
 }
 
 template <class T>
+void column<T>::append(const std::vector<T>& data) {
+  if (data.size() % width_ != 0)
+    fail(file_, "append to column", path_,
+         std::to_string(data.size()) + " values are not whole rows of width " + std::to_string(width_));
+  append(data.data(), data.size() / width_);
+}
+
+template <class T>
 void column<T>::append(const T* data, std::size_t n) {
   if (n == 0) return;
-  const hsize_t start = size_;
-  const hsize_t count = n;
-  const hsize_t new_size = size_ + n;
-  check(H5Dset_extent(id_.get(), &new_size), file_, "extend column", path_);
+  const int rank = width_ == 1 ? 1 : 2;
+  const hsize_t start[2] = {size_, 0};
+  const hsize_t count[2] = {n, width_};
+  const hsize_t new_size[2] = {size_ + n, width_};
+  check(H5Dset_extent(id_.get(), new_size), file_, "extend column", path_);
   handle file_space = check(H5Dget_space(id_.get()), file_, "append to column", path_);
-  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr), file_,
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), file_,
         "append to column", path_);
-  handle mem_space = check(H5Screate_simple(1, &count, nullptr), file_, "append to column", path_);
+  handle mem_space = check(H5Screate_simple(rank, count, nullptr), file_, "append to column", path_);
   if constexpr (std::is_same_v<T, std::string>) {
     handle type = vlen_string_type(file_, path_);
-    const auto ptrs = c_strings(data, n);
+    const auto ptrs = c_strings(data, n * width_);
     check(H5Dwrite(id_.get(), type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, ptrs.data()), file_,
           "append to column", path_);
   } else {
@@ -716,6 +728,13 @@ void column<T>::append(const T* data, std::size_t n) {
           "append to column", path_);
   }
   size_ += n;
+}
+
+template <class T>
+void column<T>::set_attr(const std::string& name, const std::string& value) const {
+  handle type = vlen_string_type(file_, attr_path(path_, name));
+  const char* p = value.c_str();
+  write_attribute(id_.get(), name, type.get(), type.get(), true, 1, &p, file_, path_);
 }
 
 // ---- explicit instantiations ----

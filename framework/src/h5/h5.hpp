@@ -116,20 +116,27 @@ class GENSCOPE_API group {
   std::string path_;
 };
 
-/// A 1-D dataset that grows by appending (unlimited, chunked, deflated), for
-/// results written batch by batch. T as for group::write, or std::string.
+/// A dataset that grows by appending rows (unlimited, chunked, deflated), for
+/// results written batch by batch: 1-D when `width` is 1, else rows x width.
+/// T as for group::write, or std::string.
 template <class T>
 class GENSCOPE_API column {
  public:
-  column(const group& parent, const std::string& name, std::size_t chunk = 4096);
+  column(const group& parent, const std::string& name, std::size_t chunk = 4096, std::size_t width = 1);
+  /// Appends n rows: n * width values, row-major.
   void append(const T* data, std::size_t n);
-  void append(const std::vector<T>& data) { append(data.data(), data.size()); }
+  /// Appends data.size() / width rows; throws io_error when the size is not a multiple of width.
+  void append(const std::vector<T>& data);
+  /// Rows written so far.
   std::size_t size() const noexcept { return size_; }
+  /// Sets a string attribute on the dataset (e.g. its description).
+  void set_attr(const std::string& name, const std::string& value) const;
 
  private:
   handle id_;
   std::string file_;
   std::string path_;
+  std::size_t width_ = 1;
   std::size_t size_ = 0;
 };
 

@@ -43,6 +43,10 @@ class dense_affine final : public affine_operator {
     Eigen::Map<Eigen::RowVectorXd>(y, idx(out_)) += scale * wt_.row(idx(j));
   }
 
+  void apply_transposed(const double* y, std::size_t rows, double* x) const override {
+    row_map_d(x, idx(rows), idx(in_)).noalias() = const_row_map_d(y, idx(rows), idx(out_)) * wt_.transpose();
+  }
+
  private:
   static Eigen::Index idx(std::size_t n) { return static_cast<Eigen::Index>(n); }
   std::size_t in_, out_;

@@ -6,6 +6,7 @@
 #include <genscope/version.hpp>
 
 #include "progress.hpp"
+#include "results/interval_table.hpp"
 #include "results/writer.hpp"
 
 #include <fmt/format.h>
@@ -224,12 +225,62 @@ class timer {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-struct batch_job {
+/// Streams batches 0..batches-1 through `compute` (in parallel, any order) and `write` (one at a time, in
+/// batch order), with at most `in_flight` batches in memory: the results file never depends on the
+/// thread count or on which batch finishes first.
+template <class Job, class Compute, class Write>
+void ordered_batches(std::size_t batches, std::size_t in_flight, Compute&& compute, Write&& write) {
+  namespace flow = oneapi::tbb::flow;
+  using job_ptr = std::shared_ptr<Job>;
+  flow::graph graph;
+  std::size_t next = 0;
+  flow::input_node<std::size_t> source(graph, [&](oneapi::tbb::flow_control& fc) -> std::size_t {
+    if (next >= batches) {
+      fc.stop();
+      return 0;
+    }
+    return next++;
+  });
+  flow::limiter_node<std::size_t> limiter(graph, in_flight);
+  flow::function_node<std::size_t, job_ptr> work(graph, flow::unlimited, [&](std::size_t b) {
+    auto job = std::make_shared<Job>();
+    job->index = b;
+    compute(b, *job);
+    return job;
+  });
+  flow::sequencer_node<job_ptr> order(graph, [](const job_ptr& job) { return job->index; });
+  flow::function_node<job_ptr, flow::continue_msg> sink(graph, flow::serial, [&](const job_ptr& job) {
+    write(*job);
+    return flow::continue_msg();
+  });
+  flow::make_edge(source, limiter);
+  flow::make_edge(limiter, work);
+  flow::make_edge(work, order);
+  flow::make_edge(order, sink);
+  flow::make_edge(sink, limiter.decrementer());
+  source.activate();
+  graph.wait_for_all();
+}
+
+std::size_t batches_in_flight(const context& c) {
+  return c.options.batches_in_flight > 0 ? c.options.batches_in_flight : 4 * worker_threads();
+}
+
+/// Records the plugin behind an experiment item on a results group: KEY, KEY_plugin, KEY_version.
+void set_item(const context& c, const h5::group& g, const std::string& key, const std::string& item, plugin_kind kind,
+              const std::string& plugin) {
+  const plugin_info& info = c.plugins.require(kind, plugin);
+  g.set_attr(key, item);
+  g.set_attr(key + "_plugin", info.name);
+  g.set_attr(key + "_version", info.version);
+}
+
+struct run_job {
   std::size_t index = 0;
   probe_batch probes;
   interval_batch results;
+  table_batch rows;
 };
-using job_ptr = std::shared_ptr<batch_job>;
 
 void execute_run(context& c, const run_spec& run) {
   const sampler_spec& ss = find_item(c.exp.samplers, run.sampler);
@@ -246,18 +297,14 @@ void execute_run(context& c, const run_spec& run) {
   const std::size_t n = sampler->probe_count();
   const std::size_t batch = std::max<std::size_t>(1, run.batch_size);
   const std::size_t batches = (n + batch - 1) / batch;
-  const std::size_t in_flight = c.options.batches_in_flight > 0 ? c.options.batches_in_flight : 4 * worker_threads();
 
-  run_writer writer = c.out.begin_run(run.name);
+  const std::string owner = fmt::format("run '{}'", run.name);
+  table_spec spec;
+  guarded(es.plugin, "estimator '" + es.name + "'", [&] { spec = interval_table_spec(estimator->extra_columns(), es.plugin); });
+  table_writer writer = c.out.begin_run(run.name, spec, owner);
   const h5::group& g = writer.group();
-  const auto set_item = [&](const char* key, const std::string& item, plugin_kind kind, const std::string& plugin) {
-    const plugin_info& info = c.plugins.require(kind, plugin);
-    g.set_attr(key, item);
-    g.set_attr(std::string(key) + "_plugin", info.name);
-    g.set_attr(std::string(key) + "_version", info.version);
-  };
-  set_item("sampler", ss.name, plugin_kind::sampler, ss.plugin);
-  set_item("estimator", es.name, plugin_kind::estimator, es.plugin);
+  set_item(c, g, "sampler", ss.name, plugin_kind::sampler, ss.plugin);
+  set_item(c, g, "estimator", es.name, plugin_kind::estimator, es.plugin);
   g.set_attr("sampler_options", options_text(ss.options));
   g.set_attr("estimator_options", options_text(es.options));
   g.set_attr("model", run.model);
@@ -272,49 +319,29 @@ void execute_run(context& c, const run_spec& run) {
   const auto start = std::chrono::steady_clock::now();
 
   progress bar("run " + run.name, n, "probes", c.log, c.options.quiet);
-  namespace flow = oneapi::tbb::flow;
-  flow::graph graph;
-  std::size_t next = 0;
-  flow::input_node<std::size_t> source(graph, [&](oneapi::tbb::flow_control& fc) -> std::size_t {
-    if (next >= batches) {
-      fc.stop();
-      return 0;
-    }
-    return next++;
-  });
-  // Bounds the batches between the source and the writer, so memory does not grow with the run.
-  flow::limiter_node<std::size_t> limiter(graph, in_flight);
   // Time spent inside the plugins, summed over worker threads (nanoseconds).
   std::atomic<std::int64_t> sample_ns{0}, estimate_ns{0};
-  flow::function_node<std::size_t, job_ptr> sample(graph, flow::unlimited, [&](std::size_t b) {
-    auto job = std::make_shared<batch_job>();
-    job->index = b;
-    const std::size_t first = b * batch;
-    const timer t(sample_ns);
-    guarded(ss.plugin, "sampler '" + ss.name + "'",
-            [&] { sampler->sample(first, std::min(batch, n - first), job->probes); });
-    job->probes.first = first;
-    return job;
-  });
-  flow::function_node<job_ptr, job_ptr> estimate(graph, flow::unlimited, [&](job_ptr job) {
-    const timer t(estimate_ns);
-    guarded(es.plugin, "estimator '" + es.name + "'", [&] { estimator->estimate(backend, job->probes, job->results); });
-    return job;
-  });
-  flow::sequencer_node<job_ptr> order(graph, [](const job_ptr& job) { return job->index; });
-  flow::function_node<job_ptr, flow::continue_msg> write(graph, flow::serial, [&](const job_ptr& job) {
-    writer.append(job->probes, job->results, data.labels, data.true_labels);
-    bar.advance(job->probes.size());
-    return flow::continue_msg();
-  });
-  flow::make_edge(source, limiter);
-  flow::make_edge(limiter, sample);
-  flow::make_edge(sample, estimate);
-  flow::make_edge(estimate, order);
-  flow::make_edge(order, write);
-  flow::make_edge(write, limiter.decrementer());
-  source.activate();
-  graph.wait_for_all();
+  ordered_batches<run_job>(
+      batches, batches_in_flight(c),
+      [&](std::size_t b, run_job& job) {
+        const std::size_t first = b * batch;
+        {
+          const timer t(sample_ns);
+          guarded(ss.plugin, "sampler '" + ss.name + "'",
+                  [&] { sampler->sample(first, std::min(batch, n - first), job.probes); });
+        }
+        job.probes.first = first;
+        {
+          const timer t(estimate_ns);
+          guarded(es.plugin, "estimator '" + es.name + "'",
+                  [&] { estimator->estimate(backend, job.probes, job.results); });
+        }
+        interval_rows(spec, job.probes, job.results, data, owner, job.rows);
+      },
+      [&](const run_job& job) {
+        writer.append(job.rows);
+        bar.advance(job.rows.rows());
+      });
   bar.finish();
 
   if (writer.rows() != n)
@@ -324,6 +351,74 @@ void execute_run(context& c, const run_spec& run) {
   g.set_attr("sampler_prepare_seconds", prepare_seconds);
   g.set_attr("sampler_seconds", 1e-9 * static_cast<double>(sample_ns.load()));
   g.set_attr("estimator_seconds", 1e-9 * static_cast<double>(estimate_ns.load()));
+  g.set_attr("complete", std::int64_t{1});
+  c.out.flush();
+}
+
+struct analysis_job {
+  std::size_t index = 0;
+  table_batch rows;
+};
+
+void execute_analysis(context& c, const analysis_spec& spec) {
+  const network_backend& backend = *c.models.at(spec.model);
+  std::vector<const dataset*> data;
+  for (const std::string& name : spec.datasets) data.push_back(c.data.at(name).get());
+  auto a = c.plugins.create_analysis(spec.plugin, spec.options);
+  const std::string owner = fmt::format("analysis '{}' (plugin '{}')", spec.name, spec.plugin);
+  std::vector<table_spec> tables;
+  guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { tables = a->tables(); });
+  const auto prepare_start = std::chrono::steady_clock::now();
+  guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { a->prepare(backend, data, c.exp.seed); });
+  const double prepare_seconds = seconds_since(prepare_start);
+
+  const h5::group g = c.out.begin_analysis(spec.name);
+  set_item(c, g, "analysis", spec.name, plugin_kind::analysis, spec.plugin);
+  g.set_attr("options", options_text(spec.options));
+  g.set_attr("model", spec.model);
+  g.set_attr("model_digest", backend.model_digest());
+  g.set_attr("datasets", spec.datasets);
+  std::vector<std::string> digests;
+  for (const dataset* d : data) digests.push_back(d->sha256);
+  g.set_attr("dataset_sha256", digests);
+  g.set_attr("seed", static_cast<std::uint64_t>(c.exp.seed));
+  g.set_attr("batch_size", static_cast<std::int64_t>(spec.batch_size));
+  g.set_attr("start_time", iso_time_now());
+  g.set_attr("prepare_seconds", prepare_seconds);
+  g.set_attr("complete", std::int64_t{0});
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> table_names;
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    table_writer writer = c.out.begin_table(g, tables[t], owner);
+    table_names.push_back(tables[t].name);
+    std::size_t n = 0;
+    guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { n = a->row_count(t); });
+    const std::size_t batch = std::max<std::size_t>(1, spec.batch_size);
+    std::atomic<std::int64_t> compute_ns{0};
+    progress bar(fmt::format("analysis {} ({})", spec.name, tables[t].name), n, "rows", c.log, c.options.quiet);
+    ordered_batches<analysis_job>(
+        (n + batch - 1) / batch, batches_in_flight(c),
+        [&](std::size_t b, analysis_job& job) {
+          const std::size_t first = b * batch;
+          const std::size_t count = std::min(batch, n - first);
+          job.rows.reset(tables[t], count);
+          const timer timed(compute_ns);
+          guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { a->compute(t, first, count, job.rows); });
+        },
+        [&](const analysis_job& job) {
+          writer.append(job.rows);
+          bar.advance(job.rows.rows());
+        });
+    bar.finish();
+    if (writer.rows() != n)
+      throw error(fmt::format("{}: table '{}': wrote {} of {} rows", owner, tables[t].name, writer.rows(), n));
+    writer.group().set_attr("rows", static_cast<std::int64_t>(n));
+    writer.group().set_attr("compute_seconds", 1e-9 * static_cast<double>(compute_ns.load()));
+    c.out.flush();
+  }
+  g.set_attr("tables", table_names);
+  g.set_attr("end_time", iso_time_now());
+  g.set_attr("seconds", seconds_since(start));
   g.set_attr("complete", std::int64_t{1});
   c.out.flush();
 }
@@ -374,6 +469,7 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
       if (section == "datasets") build_data(c, find_item(exp.datasets, name));
       else if (section == "models") build_model(c, find_item(exp.models, name));
       else if (section == "runs") execute_run(c, find_item(exp.runs, name));
+      else if (section == "analyses") execute_analysis(c, find_item(exp.analyses, name));
     }
     root.set_attr("end_time", iso_time_now());
     out.finish();

@@ -115,6 +115,17 @@ std::size_t update_mark_hits(double* __restrict a, double* __restrict s, const d
   return hits;
 }
 
+// The extra column with record_breakpoints: every breakpoint of a probe, ragged, indexed by breakpoint_start/_count.
+const genscope::table_spec& breakpoint_table() {
+  static const genscope::table_spec spec{
+      "breakpoints",
+      "breakpoints of the exact walk",
+      {{"breakpoints", genscope::column_type::float64, genscope::ragged,
+        "t of every activation-pattern change inside (t_lo, t_hi), ascending, probe after probe", "breakpoint"}},
+      ""};
+  return spec;
+}
+
 // All scratch of one estimate() call: the t = 0 forward of a block of probes, and the walking state of
 // one side (each layer's affine form a + t*s along the line and its activation pattern). Nothing is
 // allocated per region.
@@ -269,9 +280,10 @@ class walker {
     if ((lo.status & genscope::status_clipped_hi) != 0) lo_status |= genscope::status_clipped_lo;
     out.status[p] |= status | hi.status | lo_status;
     if (cfg_.record) {
-      out.breakpoint_count[p] = bp_lo_.size() + bp_hi_.size();
-      for (auto it = bp_lo_.rbegin(); it != bp_lo_.rend(); ++it) out.breakpoints.push_back(-*it);
-      out.breakpoints.insert(out.breakpoints.end(), bp_hi_.begin(), bp_hi_.end());
+      out.extra.counts(0)[p] = bp_lo_.size() + bp_hi_.size();
+      std::vector<double>& breakpoints = out.extra.reals(0);
+      for (auto it = bp_lo_.rbegin(); it != bp_lo_.rend(); ++it) breakpoints.push_back(-*it);
+      breakpoints.insert(breakpoints.end(), bp_hi_.begin(), bp_hi_.end());
     }
   }
 
@@ -624,6 +636,11 @@ class exact_estimator final : public genscope::interval_estimator {
  public:
   explicit exact_estimator(const walk_config& cfg) : cfg_(cfg) {}
 
+  std::vector<genscope::column_spec> extra_columns() const override {
+    if (!cfg_.record) return {};
+    return breakpoint_table().columns;
+  }
+
   void estimate(const genscope::network_backend& net, const genscope::probe_batch& probes,
                 genscope::interval_batch& out) const override {
     const genscope::piecewise_linear_network* view = net.piecewise_linear();
@@ -637,7 +654,7 @@ class exact_estimator final : public genscope::interval_estimator {
       throw std::invalid_argument("exact: probes are " + std::to_string(probes.x.cols) +
                                   " wide, the backend takes inputs of " + std::to_string(dim));
     out.resize(count);
-    if (cfg_.record) out.breakpoint_count.assign(count, 0);
+    if (cfg_.record) out.extra.reset(breakpoint_table(), count);
     if (count == 0) return;
     walker w(*view, dim, cfg_);
     for (std::size_t first = 0; first < count; first += block_rows)

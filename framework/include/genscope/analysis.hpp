@@ -1,0 +1,54 @@
+// Plugin kind "analysis": a measurement that is not an interval (per point, trajectory, layer, checkpoint), written as declared tables.
+#pragma once
+
+#include <genscope/dataset.hpp>
+#include <genscope/datasets.hpp>
+#include <genscope/export.hpp>
+#include <genscope/network_backend.hpp>
+#include <genscope/plugin.hpp>
+#include <genscope/table.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace genscope {
+
+/// Computes rows of one or more declared tables from a model and data sets.
+///
+/// An experiment's `[analyses.NAME]` table names the plugin, the model, the data sets
+/// (`datasets = [...]`, in that order) and the plugin's options. Contract:
+/// - tables() is fixed by the options: the host calls it before any work to create the
+///   results' columns and to validate (names, types, widths; check_table_spec), and again
+///   afterwards expecting the same answer.
+/// - check() is called at validation, before any data is loaded or model trained, with the
+///   shapes of the analysis's data sets and the model's input dimension; it throws when it
+///   cannot serve them (wrong count of data sets, dimension, too few samples), naming the
+///   option or data set. The default accepts anything.
+/// - prepare() is called once, from one thread, before any other call except tables() and
+///   check(). The model and data outlive the analysis. It may precompute (choose points, fix
+///   triplets) and throws when the data cannot serve the analysis, naming the option.
+/// - row_count(t) is fixed after prepare().
+/// - compute(t, first, count, out) fills rows [first, first + count) of table t into `out`
+///   (already reset() to the table's spec and `count` rows). It is const and is called from
+///   several threads at once on different row ranges. Row i depends only on (seed, i) and the
+///   inputs, never on the batching, the thread count or earlier calls, so any schedule gives
+///   identical tables.
+/// - A numerical outcome of one row (a degenerate triplet, a point on a region boundary) is a
+///   value in the row, never an exception. Exceptions are for setup errors and misuse; the host
+///   rethrows them as plugin_error naming the plugin and the experiment item.
+/// - An analysis needing more than logits declares capabilities in its descriptor (e.g.
+///   capability_piecewise_linear); validation refuses a model whose backend does not offer them.
+class GENSCOPE_API analysis : public plugin_object {
+ public:
+  ~analysis() override;
+
+  virtual std::vector<table_spec> tables() const = 0;
+  virtual void check(const std::vector<dataset_shape>& data, std::size_t model_input_dim) const;
+  virtual void prepare(const network_backend& model, const std::vector<const dataset*>& data,
+                       std::uint64_t seed) = 0;
+  virtual std::size_t row_count(std::size_t table) const = 0;
+  virtual void compute(std::size_t table, std::size_t first, std::size_t count, table_batch& out) const = 0;
+};
+
+}  // namespace genscope
