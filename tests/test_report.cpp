@@ -1,5 +1,7 @@
 // `genscope report` end to end: a tiny real experiment, its report's CSV values against values computed here
-// from the results file, valid PNG/SVG figures, a headless browser rendering every figure, and bad inputs.
+// from the results file (Kaplan-Meier quantiles and log-rank statistics by brute force, clipped ends counted from
+// the status column), valid PNG/SVG figures, a headless browser rendering every figure, and bad inputs; and the
+// Kaplan-Meier quartiles `genscope inspect` prints for the same file.
 #include "support.hpp"
 
 #include "h5/h5.hpp"
@@ -8,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -183,6 +186,7 @@ double median_of(std::vector<double> v) {
 struct run_columns {
   std::vector<std::string> kind;
   std::vector<double> length, t_hi;
+  std::vector<std::uint8_t> clipped_lo, clipped_hi;
   std::vector<std::int8_t> corrupted;  // anchor_corrupted (1/0/-1) when the file has it
 };
 
@@ -192,23 +196,88 @@ std::map<std::string, run_columns> read_results(const std::string& path) {
   const h5::group runs = f.root().open_group("runs");
   for (const std::string& r : runs.children()) {
     const h5::group g = runs.open_group(r);
-    out[r] = {g.read_strings("kind"), g.read<double>("length"), g.read<double>("t_hi"), {}};
+    out[r] = {g.read_strings("kind"), g.read<double>("length"), g.read<double>("t_hi"),
+              g.read<std::uint8_t>("clipped_lo"), g.read<std::uint8_t>("clipped_hi"), {}};
     if (g.has("anchor_corrupted")) out[r].corrupted = g.read<std::int8_t>("anchor_corrupted");
   }
   return out;
 }
 
-// anchors: "all", or "clean" / "corrupted" (rows whose anchor_corrupted is 0 / 1).
-std::vector<double> lengths_of(const run_columns& c, const std::string& kind, const std::string& anchors = "all") {
+// The lengths of one run and kind, each censored when either end is clipped (the clipped_lo / clipped_hi columns).
+struct censored_lengths {
   std::vector<double> v;
+  std::vector<bool> censored;
+  std::size_t clipped_lo = 0, clipped_hi = 0, n_censored = 0;
+};
+
+// anchors: "all", or "clean" / "corrupted" (rows whose anchor_corrupted is 0 / 1).
+censored_lengths lengths_of(const run_columns& c, const std::string& kind, const std::string& anchors = "all") {
+  censored_lengths l;
   for (std::size_t i = 0; i < c.kind.size(); ++i) {
     if (c.kind[i] != kind) continue;
     if (anchors == "clean" && (c.corrupted.empty() || c.corrupted[i] != 0)) continue;
     if (anchors == "corrupted" && (c.corrupted.empty() || c.corrupted[i] != 1)) continue;
-    v.push_back(c.length[i]);
+    l.v.push_back(c.length[i]);
+    l.censored.push_back(c.clipped_lo[i] || c.clipped_hi[i]);
+    l.clipped_lo += c.clipped_lo[i] != 0;
+    l.clipped_hi += c.clipped_hi[i] != 0;
+    l.n_censored += l.censored.back();
   }
-  return v;
+  return l;
 }
+
+// Kaplan-Meier quantile and Brookmeyer-Crowley 95% interval by brute force: walk the distinct uncensored lengths
+// (a std::set), counting at risk (>= t) and events (== t, uncensored) by scanning the raw arrays.
+struct km_oracle {
+  double value, lo, hi;
+  bool reached = false, lo_reached = false, hi_reached = false;
+};
+
+km_oracle km_quantile_oracle(const censored_lengths& l, double q) {
+  std::set<double> times;
+  for (std::size_t i = 0; i < l.v.size(); ++i)
+    if (!l.censored[i]) times.insert(l.v[i]);
+  const double largest = *std::max_element(l.v.begin(), l.v.end()), p = 1 - q, z = 1.959963984540054;
+  km_oracle o{largest, largest, largest};
+  double s = 1, greenwood = 0;
+  bool in_set_before = false;
+  for (double t : times) {
+    double n = 0, d = 0;
+    for (std::size_t i = 0; i < l.v.size(); ++i) n += l.v[i] >= t, d += l.v[i] == t && !l.censored[i];
+    s *= 1 - d / n;
+    if (d < n) greenwood += d / (n * (n - d));
+    const double se = d < n ? s * std::sqrt(greenwood) : 0.0;
+    if (!o.reached && s <= p * (1 + 1e-9)) o.value = t, o.reached = true;
+    const bool in_set = std::abs(s - p) <= z * se;
+    if (in_set && !o.lo_reached) o.lo = t, o.lo_reached = true;
+    if (in_set_before && !in_set) o.hi = t, o.hi_reached = true;  // the first step after the set's last one
+    if (in_set) o.hi = largest, o.hi_reached = false;
+    in_set_before = in_set;
+  }
+  return o;
+}
+
+// Log-rank statistic, O_a, E_a and V by brute force over the pooled distinct event times.
+std::array<double, 4> log_rank_oracle(const censored_lengths& a, const censored_lengths& b) {
+  std::set<double> times;
+  for (const censored_lengths* l : {&a, &b})
+    for (std::size_t i = 0; i < l->v.size(); ++i)
+      if (!l->censored[i]) times.insert(l->v[i]);
+  double o = 0, e = 0, var = 0;
+  for (double t : times) {
+    double na = 0, nb = 0, da = 0, db = 0;
+    for (std::size_t i = 0; i < a.v.size(); ++i) na += a.v[i] >= t, da += a.v[i] == t && !a.censored[i];
+    for (std::size_t i = 0; i < b.v.size(); ++i) nb += b.v[i] >= t, db += b.v[i] == t && !b.censored[i];
+    const double n = na + nb, d = da + db;
+    o += da;
+    e += d * na / n;
+    if (n > 1) var += d * na * nb * (n - d) / (n * n * (n - 1));
+  }
+  return {(o - e) * (o - e) / var, o, e, var};
+}
+
+// A Kaplan-Meier cell as the report writes it: the value, ">value" when not reached.
+std::string km_cell(double value, bool reached) { return (reached ? "" : ">") + fmt::format("{:.6g}", value); }
 
 bool is_png(const std::string& path) {
   const std::string s = read_file(path);
@@ -258,23 +327,39 @@ TEST_CASE("report writes tables whose values match the results file", "[report]"
   const auto results = read_results(dir / "results.h5");
   REQUIRE(results.size() == 5);
 
-  // Medians per run and kind, recomputed here.
+  // Per run and kind, recomputed here: clipped ends and censored lengths counted from the clipped_lo/hi columns,
+  // Kaplan-Meier quartiles and the median's interval by brute force, the raw (uncensored) median by definition.
   const auto lengths = read_csv(out + "/lengths.csv");
   std::set<std::string> seen;
+  std::size_t censored_rows = 0;
   for (const auto& row : lengths) {
     INFO(row.at("run") << " " << row.at("kind"));
     REQUIRE(results.count(row.at("run")) == 1);
     INFO(row.at("anchors"));
     // Rows split by clean and corrupted anchors exist only where the file has an anchor_corrupted column.
     if (row.at("anchors") != "all") CHECK_FALSE(results.at(row.at("run")).corrupted.empty());
-    const auto v = lengths_of(results.at(row.at("run")), row.at("kind"), row.at("anchors"));
-    CHECK(std::stoul(row.at("n")) == v.size());
-    const double med = median_of(v);
-    CHECK(std::stod(row.at("median")) == Approx(med).epsilon(1e-5));
-    CHECK(std::stod(row.at("ci_lo")) <= std::stod(row.at("median")));
-    CHECK(std::stod(row.at("ci_hi")) >= std::stod(row.at("median")));
+    const auto l = lengths_of(results.at(row.at("run")), row.at("kind"), row.at("anchors"));
+    const std::size_t n = l.v.size();
+    CHECK(std::stoul(row.at("n")) == n);
+    CHECK(std::stoul(row.at("clipped_lo")) == l.clipped_lo);
+    CHECK(std::stoul(row.at("clipped_hi")) == l.clipped_hi);
+    CHECK(std::stod(row.at("clipped_ends_frac")) ==
+          Approx(static_cast<double>(l.clipped_lo + l.clipped_hi) / (2.0 * n)).epsilon(1e-5));
+    CHECK(std::stoul(row.at("censored")) == l.n_censored);
+    CHECK(std::stod(row.at("censored_frac")) == Approx(static_cast<double>(l.n_censored) / n).epsilon(1e-5));
+    censored_rows += l.n_censored > 0;
+    const auto med = km_quantile_oracle(l, 0.5), q1 = km_quantile_oracle(l, 0.25), q3 = km_quantile_oracle(l, 0.75);
+    CHECK(row.at("km_median") == km_cell(med.value, med.reached));
+    CHECK(row.at("km_ci_lo") == km_cell(med.lo, med.lo_reached));
+    CHECK(row.at("km_ci_hi") == km_cell(med.hi, med.hi_reached));
+    CHECK(row.at("km_q1") == km_cell(q1.value, q1.reached));
+    CHECK(row.at("km_q3") == km_cell(q3.value, q3.reached));
+    CHECK(std::stod(row.at("raw_median")) == Approx(median_of(l.v)).epsilon(1e-5));
+    CHECK(std::stod(row.at("raw_ci_lo")) <= std::stod(row.at("raw_median")));
+    CHECK(std::stod(row.at("raw_ci_hi")) >= std::stod(row.at("raw_median")));
     if (row.at("anchors") == "all") seen.insert(row.at("run") + "/" + row.at("kind"));
   }
+  CHECK(censored_rows > 0);  // the experiment clips some ends, so censoring is exercised
   CHECK(seen == std::set<std::string>{"real_pairs/pairwise", "random_pairs/pairwise", "real_dirs/random",
                                       "random_dirs/random", "real_manifold/tangent", "real_manifold/normal"});
   const auto label_of = [&](const std::string& run) {
@@ -299,7 +384,8 @@ TEST_CASE("report writes tables whose values match the results file", "[report]"
     CHECK(std::stod(row.at("fraction")) == Approx(static_cast<double>(yes) / n).epsilon(1e-5));
   }
 
-  // Comparisons: real vs random for pairwise and random directions, tangent vs normal; U by pair counting.
+  // Comparisons: real vs random for pairwise and random directions, tangent vs normal; clipped ends, KM medians
+  // and the log-rank statistics recomputed by brute force.
   const auto cmp = read_csv(out + "/comparisons.csv");
   std::map<std::string, std::map<std::string, std::string>> by_kind;
   for (const auto& row : cmp)
@@ -313,16 +399,36 @@ TEST_CASE("report writes tables whose values match the results file", "[report]"
     CHECK(row.at("a") == runs.first + " (real)");
     CHECK(row.at("b") == runs.second + " (random)");
     const auto a = lengths_of(results.at(runs.first), kind), b = lengths_of(results.at(runs.second), kind);
-    double u = 0;
-    for (double x : a)
-      for (double y : b) u += x > y ? 1.0 : x == y ? 0.5 : 0.0;
-    CHECK(std::stod(row.at("mw_u")) == Approx(u).epsilon(1e-5));
-    CHECK(std::stod(row.at("median_a")) == Approx(median_of(a)).epsilon(1e-5));
-    CHECK(std::stod(row.at("median_b")) == Approx(median_of(b)).epsilon(1e-5));
-    for (const char* p : {"mw_p", "ks_p"}) {
-      CHECK(std::stod(row.at(p)) >= 0.0);
-      CHECK(std::stod(row.at(p)) <= 1.0);
+    for (const auto& [side, lp] : {std::pair<std::string, const censored_lengths*>{"a", &a}, {"b", &b}}) {
+      INFO(kind << " side " << side);
+      const censored_lengths& l = *lp;
+      const std::size_t n = l.v.size();
+      CHECK(std::stoul(row.at("n_" + side)) == n);
+      CHECK(std::stoul(row.at("clipped_ends_" + side)) == l.clipped_lo + l.clipped_hi);
+      CHECK(std::stod(row.at("clipped_ends_frac_" + side)) ==
+            Approx(static_cast<double>(l.clipped_lo + l.clipped_hi) / (2.0 * n)).epsilon(1e-5));
+      CHECK(std::stoul(row.at("censored_" + side)) == l.n_censored);
+      CHECK(std::stod(row.at("censored_frac_" + side)) == Approx(static_cast<double>(l.n_censored) / n).epsilon(1e-5));
+      const auto med = km_quantile_oracle(l, 0.5);
+      CHECK(row.at("km_median_" + side) == km_cell(med.value, med.reached));
+      CHECK(row.at("km_ci_lo_" + side) == km_cell(med.lo, med.lo_reached));
+      CHECK(row.at("km_ci_hi_" + side) == km_cell(med.hi, med.hi_reached));
     }
+    const auto [chi2, observed, expected, variance] = log_rank_oracle(a, b);
+    CHECK(std::stod(row.at("logrank_chi2")) == Approx(chi2).epsilon(1e-5).margin(1e-9));
+    CHECK(std::stod(row.at("logrank_observed_a")) == observed);
+    CHECK(std::stod(row.at("logrank_expected_a")) == Approx(expected).epsilon(1e-5));
+    CHECK(std::stod(row.at("logrank_variance")) == Approx(variance).epsilon(1e-5));
+    // Chi-square with 1 d.o.f.: P(X >= x) = erfc(sqrt(x / 2)).
+    CHECK(std::stod(row.at("logrank_p")) == Approx(std::erfc(std::sqrt(chi2 / 2))).epsilon(1e-3).margin(1e-12));
+  }
+  // The tangent/normal row of the exact walk: its log-rank statistic too.
+  {
+    const auto& row = by_kind.at("tangent/normal");
+    const auto t = lengths_of(results.at("real_manifold"), "tangent"), n = lengths_of(results.at("real_manifold"), "normal");
+    CHECK(std::stoul(row.at("censored_a")) == t.n_censored);
+    CHECK(std::stoul(row.at("censored_b")) == n.n_censored);
+    CHECK(std::stod(row.at("logrank_chi2")) == Approx(log_rank_oracle(t, n)[0]).epsilon(1e-5).margin(1e-9));
   }
 
   // Training curves of both models.
@@ -339,6 +445,57 @@ TEST_CASE("report writes tables whose values match the results file", "[report]"
   REQUIRE(again.exit_code == 0);
   CHECK(read_file(out + "/lengths.csv") == read_file(dir / "report2/lengths.csv"));
   CHECK(read_file(out + "/comparisons.csv") == read_file(dir / "report2/comparisons.csv"));
+}
+
+TEST_CASE("inspect prints Kaplan-Meier length quartiles that match a brute-force computation", "[report]") {
+  const temp_dir& dir = experiment();
+  const cli_result r = run_cli("inspect " + (dir / "results.h5"));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto results = read_results(dir / "results.h5");
+  std::istringstream in(r.out);
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  const std::regex gap("\\s{2,}");
+  const auto split = [&](const std::string& l) {
+    std::vector<std::string> cells;
+    for (std::sregex_token_iterator it(l.begin(), l.end(), gap, -1), end; it != end; ++it)
+      if (!it->str().empty()) cells.push_back(*it);
+    return cells;
+  };
+  const auto header = split(line);
+  REQUIRE(header.size() == 14);
+  CHECK(header[3] == "length_q1");
+  CHECK(header[4] == "median");
+  CHECK(header[5] == "median_95ci");
+  CHECK(header[6] == "length_q3");
+  CHECK(header[7] == "censored");
+  const auto text = [](double v, bool reached) { return (reached ? "" : ">") + fmt::format("{:.4g}", v); };
+  std::set<std::string> seen;
+  std::size_t censored_rows = 0;
+  while (std::getline(in, line) && line.rfind("length:", 0) != 0) {
+    const auto cells = split(line);
+    REQUIRE(cells.size() == 14);
+    INFO(line);
+    REQUIRE(results.count(cells[0]) == 1);
+    const auto l = lengths_of(results.at(cells[0]), cells[1]);
+    const auto q1 = km_quantile_oracle(l, 0.25), med = km_quantile_oracle(l, 0.5), q3 = km_quantile_oracle(l, 0.75);
+    CHECK(cells[2] == std::to_string(l.v.size()));
+    CHECK(cells[3] == text(q1.value, q1.reached));
+    CHECK(cells[4] == text(med.value, med.reached));
+    CHECK(cells[5] == "[" + text(med.lo, med.lo_reached) + ", " + text(med.hi, med.hi_reached) + "]");
+    CHECK(cells[6] == text(q3.value, q3.reached));
+    CHECK(cells[7] == fmt::format("{:.1f}%", 100.0 * l.n_censored / l.v.size()));
+    CHECK(cells[8] == fmt::format("{:.1f}%", 100.0 * l.clipped_lo / l.v.size()));
+    CHECK(cells[9] == fmt::format("{:.1f}%", 100.0 * l.clipped_hi / l.v.size()));
+    censored_rows += l.n_censored > 0;
+    seen.insert(cells[0] + "/" + cells[1]);
+  }
+  CHECK(seen.size() == 6);
+  CHECK(censored_rows > 0);
+  // The footnote explains the censoring.
+  CHECK(r.out.find("Kaplan-Meier") != std::string::npos);
+  CHECK(r.out.find("\">x\": not reached") != std::string::npos);
 }
 
 TEST_CASE("report figures are valid PNG and SVG and every one renders in a headless browser", "[report]") {
@@ -358,7 +515,8 @@ TEST_CASE("report figures are valid PNG and SVG and every one renders in a headl
   std::set<std::string> stems;
   for (const auto& e : fs::directory_iterator(out))
     if (e.path().extension() == ".png") stems.insert(e.path().stem().string());
-  for (const std::string expected : {"cmp1-hist", "interpolated", "training1", "training2", "regions4", "tn4-cdf"})
+  for (const std::string expected :
+       {"cmp1-hist", "cmp1-km", "interpolated", "training1", "training2", "regions4", "tn4-hist", "tn4-km"})
     CHECK(stems.count(expected) == 1);
   REQUIRE(stems.size() >= 10);
   for (const auto& s : stems) {
@@ -367,6 +525,13 @@ TEST_CASE("report figures are valid PNG and SVG and every one renders in a headl
     CHECK(is_svg(out + "/" + s + ".svg"));
     CHECK(html.find("<img id=\"fig-" + s + "\" src=\"" + s + ".png\"") != std::string::npos);
     CHECK(html.find("href=\"" + s + ".svg\"") != std::string::npos);
+  }
+  // Every length figure's caption states the clipped ends of each sample it shows.
+  for (const auto& s : stems) {
+    if (!s.ends_with("-hist") && !s.ends_with("-km") && !s.starts_with("regions")) continue;
+    INFO(s);
+    const std::regex caption("id=\"fig-" + s + "\"[^>]*></a><figcaption>[^<]*Clipped: [^<]* ends clipped \\(");
+    CHECK(std::regex_search(html, caption));
   }
   // Provenance header.
   CHECK(html.find("experiment.toml") != std::string::npos);

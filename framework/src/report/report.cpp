@@ -7,6 +7,7 @@
 #include "results/summary.hpp"
 
 #include <genscope/error.hpp>
+#include <genscope/interval_estimator.hpp>
 
 #include <fmt/format.h>
 
@@ -35,6 +36,7 @@ struct run_data {
   std::string regime;  ///< "real", "random", "corrupt p=0.2", or "unknown"
   std::vector<std::string> kind;
   std::vector<double> length, t_hi;
+  std::vector<std::uint32_t> status;  ///< status bits: clipped_lo / clipped_hi mark a censored length
   std::vector<std::int64_t> regions_lo, regions_hi;
   std::vector<std::int8_t> corrupted;  ///< anchor_corrupted; empty when the column is absent
 };
@@ -136,6 +138,7 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
     r.kind = g.read_strings("kind");
     r.length = g.read<double>("length");
     r.t_hi = g.read<double>("t_hi");
+    r.status = g.read<std::uint32_t>("status");
     r.regions_lo = g.read<std::int64_t>("regions_lo");
     r.regions_hi = g.read<std::int64_t>("regions_hi");
     if (g.has("anchor_corrupted")) r.corrupted = g.read<std::int8_t>("anchor_corrupted");
@@ -147,13 +150,52 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
   return runs;
 }
 
-std::vector<double> select(const run_data& r, const std::string& kind, int corrupted = -2) {
-  std::vector<double> v;
+// The lengths of one run and kind (and anchor subset) with their censoring: a probe with a clipped end has a
+// right-censored length (the search reached T without a class change: the true length is at least this one).
+struct sample {
+  std::string label;
+  std::vector<double> length;
+  std::vector<bool> censored;
+  std::size_t clipped_lo = 0, clipped_hi = 0;  ///< clipped ends on each side
+  std::size_t n() const { return length.size(); }
+  std::size_t censored_count() const { return static_cast<std::size_t>(std::count(censored.begin(), censored.end(), true)); }
+  std::size_t clipped_ends() const { return clipped_lo + clipped_hi; }
+};
+
+sample select(const run_data& r, const std::string& kind, int corrupted = -2) {
+  sample s;
   for (std::size_t i = 0; i < r.kind.size(); ++i)
-    if (r.kind[i] == kind && (corrupted == -2 || (!r.corrupted.empty() && r.corrupted[i] == corrupted)))
-      v.push_back(r.length[i]);
-  return v;
+    if (r.kind[i] == kind && (corrupted == -2 || (!r.corrupted.empty() && r.corrupted[i] == corrupted))) {
+      const bool lo = (r.status[i] & status_clipped_lo) != 0, hi = (r.status[i] & status_clipped_hi) != 0;
+      s.length.push_back(r.length[i]);
+      s.censored.push_back(lo || hi);
+      s.clipped_lo += lo;
+      s.clipped_hi += hi;
+    }
+  return s;
 }
+
+double fraction(std::size_t part, std::size_t whole) {
+  return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+// "12 of 240 ends clipped (5.0%), 10 of 120 lengths censored (8.3%)".
+std::string clip_text(const sample& s) {
+  return fmt::format("{} of {} ends clipped ({:.1f}%), {} of {} lengths censored ({:.1f}%)", s.clipped_ends(),
+                     2 * s.n(), 100 * fraction(s.clipped_ends(), 2 * s.n()), s.censored_count(), s.n(),
+                     100 * fraction(s.censored_count(), s.n()));
+}
+
+// "Clipped: label: 12 of 240 ends ...; label: ...".
+std::string clip_summary(const std::vector<sample>& samples) {
+  std::string t = "Clipped: ";
+  for (std::size_t i = 0; i < samples.size(); ++i)
+    t += (i ? "; " : "") + samples[i].label + ": " + clip_text(samples[i]);
+  return t + ".";
+}
+
+// A Kaplan-Meier quantile or interval end: the value, or ">x" when not reached (x: the largest length).
+std::string km_text(double value, bool reached) { return (reached ? "" : ">") + num(value); }
 
 std::vector<std::string> kinds_of(const run_data& r) {
   std::vector<std::string> k;
@@ -172,7 +214,16 @@ struct group_key {
 
 struct member {
   const run_data* run;
-  std::vector<double> lengths;
+  sample lengths;
+};
+
+// A section of the page: figures with captions, a table of statistics rows and a paragraph.
+struct section {
+  std::string title, anchor;
+  std::vector<std::string> figs;  // stems
+  std::vector<std::string> captions;
+  std::vector<std::vector<std::string>> stats_rows;
+  std::string text;
 };
 
 struct figure_writer {
@@ -213,99 +264,118 @@ struct figure_writer {
 
 std::string label_of(const run_data& r) { return r.name + " (" + r.regime + ")"; }
 
-// Histogram (log-spaced bins) and empirical CDF (log x) of several samples, overlaid.
-void draw_distributions(figure_writer& fw, const std::string& stem, const std::string& title,
-                        const std::vector<std::pair<std::string, std::vector<double>>>& samples) {
+// Histogram (log-spaced bins) of the observed lengths and Kaplan-Meier survival curves (log x, censored lengths
+// marked) of several samples, overlaid; adds both figures to `sec` with captions that state the clipped ends of
+// every sample. Nothing is drawn when no length is positive.
+void draw_distributions(figure_writer& fw, section& sec, const std::string& stem, const std::string& title,
+                        const std::string& caption, const std::vector<sample>& samples) {
   double lo = INFINITY, hi = 0;
-  for (const auto& [label, v] : samples)
-    for (double x : v)
+  for (const sample& smp : samples)
+    for (double x : smp.length)
       if (x > 0 && std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
   if (!(hi > 0)) return;
   if (hi <= lo * 1.0001) lo /= 1.5, hi *= 1.5;
   const int bins = 30;
   const double llo = std::log10(lo), lhi = std::log10(hi) + 1e-9;
-  std::string hist, cdf, hist_plot, cdf_plot;
+  std::string hist, km, hist_plot, km_plot;
+  int km_block = 0;
   for (std::size_t s = 0; s < samples.size(); ++s) {
-    const auto& [label, v] = samples[s];
+    const sample& smp = samples[s];
+    const std::vector<double>& v = smp.length;
     std::vector<double> count(bins, 0);
     for (double x : v)
       if (x > 0 && std::isfinite(x))
         count[std::clamp(static_cast<int>((std::log10(x) - llo) / (lhi - llo) * bins), 0, bins - 1)] += 1;
-    hist += "# " + label + "\n";
+    hist += "# " + smp.label + "\n";
     const double n = static_cast<double>(v.size());
     for (int b = 0; b <= bins; ++b)
       hist += fmt::format("{:.9g} {:.9g}\n", std::pow(10.0, llo + (lhi - llo) * b / bins),
                           count[static_cast<std::size_t>(std::min(b, bins - 1))] / n);
     hist += "\n\n";
-    std::vector<double> sorted = v;
-    std::sort(sorted.begin(), sorted.end());
-    cdf += "# " + label + "\n";
-    for (std::size_t i = 0; i < sorted.size(); ++i)
-      if (sorted[i] > 0 && std::isfinite(sorted[i])) cdf += fmt::format("{:.9g} {:.9g}\n", sorted[i], (i + 1) / n);
-    cdf += "\n\n";
     const std::string sep = s == 0 ? "plot " : ", \\\n     ";
-    hist_plot += sep + fmt::format("dat index {} using 1:2 with steps lw 2 title {}", s, gp_quote(label));
-    cdf_plot += sep + fmt::format("dat index {} using 1:2 with steps lw 2 title {}", s, gp_quote(label));
+    hist_plot += sep + fmt::format("dat index {} using 1:2 with steps lw 2 title {}", s, gp_quote(smp.label));
+    if (v.empty()) continue;
+    // Kaplan-Meier: S just before the axis' first value (steps at lengths <= 0 are off a log axis), then each
+    // step, then flat to the largest length (the end of follow-up); gnuplot's `steps` draws a right-continuous
+    // step function from these points.
+    const stats::km_curve curve = stats::kaplan_meier(v, smp.censored);
+    if (curve.max_value < lo) continue;
+    double s0 = 1;
+    for (const auto& st : curve.steps)
+      if (st.time < lo) s0 = st.survival;
+    km += "# " + smp.label + "\n" + fmt::format("{:.9g} {:.9g}\n", lo, s0);
+    double last_t = lo, last_s = s0;
+    for (const auto& st : curve.steps)
+      if (st.time >= lo) {
+        km += fmt::format("{:.9g} {:.9g}\n", st.time, st.survival);
+        last_t = st.time, last_s = st.survival;
+      }
+    if (curve.max_value > last_t) km += fmt::format("{:.9g} {:.9g}\n", curve.max_value, last_s);
+    km += "\n\n";
+    km_plot += (km_block == 0 ? "plot " : ", \\\n     ") +
+               fmt::format("dat index {} using 1:2 with steps lw 2 lt {} title {}", km_block, s + 1, gp_quote(smp.label));
+    ++km_block;
+    std::string marks;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (smp.censored[i] && v[i] >= lo) marks += fmt::format("{:.9g} {:.9g}\n", v[i], curve.survival_at(v[i]));
+    if (marks.empty()) continue;
+    km += "# " + smp.label + ": censored lengths\n" + marks + "\n\n";
+    km_plot += fmt::format(", \\\n     dat index {} using 1:2 with points pt 1 ps 0.7 lt {} notitle", km_block, s + 1);
+    ++km_block;
   }
-  fw.draw(stem + "-hist", hist,
-          "set title " + gp_quote(title + ": histogram of interval lengths") +
-              "\nset logscale x\nset xlabel 'interval length (input units, log scale)'\nset ylabel 'fraction of probes'\n" +
-              hist_plot);
-  fw.draw(stem + "-cdf", cdf,
-          "set title " + gp_quote(title + ": empirical CDF of interval lengths") +
-              "\nset logscale x\nset yrange [0:1]\nset xlabel 'interval length (input units, log scale)'\n"
-              "set ylabel 'fraction of probes with length <= x'\n" +
-              cdf_plot);
+  const std::string clipped = clip_summary(samples);
+  const auto add = [&](const std::string& fig, const std::string& data, const std::string& body, const std::string& what) {
+    fw.draw(fig, data, body);
+    sec.figs.push_back(fig);
+    sec.captions.push_back(caption + ": " + what + ". " + clipped);
+  };
+  add(stem + "-hist", hist,
+      "set title " + gp_quote(title + ": histogram of observed interval lengths") +
+          "\nset logscale x\nset xlabel 'interval length (input units, log scale)'\nset ylabel 'fraction of probes'\n" +
+          hist_plot,
+      "histogram of observed interval lengths (log-spaced bins; a censored length counts at its observed value)");
+  add(stem + "-km", km,
+      "set title " + gp_quote(title + ": Kaplan-Meier survival of interval lengths (+: censored)") +
+          "\nset logscale x\nset yrange [0:1.02]\nset xlabel 'interval length (input units, log scale)'\n"
+          "set ylabel 'fraction of probes with length > x'\n" +
+          km_plot,
+      "Kaplan-Meier survival S(x) = P(length > x), lengths with a clipped end right-censored (+)");
 }
 
-struct comparison_row {
-  std::string id, kind;
-  std::string label_a, label_b;
-  std::size_t n_a = 0, n_b = 0;
-  stats::median_interval med_a, med_b;
-  stats::test_result mw, ks;
-};
-
-comparison_row compare(const std::string& id, const std::string& kind, const std::string& a_label,
-                       const std::vector<double>& a, const std::string& b_label, const std::vector<double>& b,
-                       const options& opt) {
-  comparison_row c;
-  c.id = id;
-  c.kind = kind;
-  c.label_a = a_label;
-  c.label_b = b_label;
-  c.n_a = a.size();
-  c.n_b = b.size();
-  c.med_a = stats::bootstrap_median(a, opt.bootstrap, opt.seed);
-  c.med_b = stats::bootstrap_median(b, opt.bootstrap, opt.seed);
-  c.mw = stats::mann_whitney(a, b);
-  c.ks = stats::kolmogorov_smirnov(a, b);
-  return c;
+// n, clipped ends (count, fraction of 2n), censored lengths (count, fraction), KM median and its interval.
+std::vector<std::string> sample_cells(const sample& s, const stats::km_quantile& m) {
+  return {std::to_string(s.n()),
+          std::to_string(s.clipped_ends()),
+          num(fraction(s.clipped_ends(), 2 * s.n())),
+          std::to_string(s.censored_count()),
+          num(fraction(s.censored_count(), s.n())),
+          km_text(m.value, m.reached),
+          km_text(m.lo, m.lo_reached),
+          km_text(m.hi, m.hi_reached)};
 }
 
-std::vector<std::string> comparison_cells(const comparison_row& c) {
-  return {c.id,
-          c.kind,
-          c.label_a,
-          std::to_string(c.n_a),
-          num(c.med_a.median),
-          num(c.med_a.lo),
-          num(c.med_a.hi),
-          c.label_b,
-          std::to_string(c.n_b),
-          num(c.med_b.median),
-          num(c.med_b.lo),
-          num(c.med_b.hi),
-          num(c.mw.statistic),
-          num(c.mw.z),
-          fmt::format("{:.4g}", c.mw.p),
-          num(c.ks.statistic),
-          fmt::format("{:.4g}", c.ks.p)};
+// A row of comparisons.csv: both samples' clipping and Kaplan-Meier medians, and the log-rank test of a vs b.
+std::vector<std::string> compare(const std::string& id, const std::string& kind, const sample& a, const sample& b) {
+  const auto median = [](const sample& s) {
+    return stats::km_quantile_of(stats::kaplan_meier(s.length, s.censored), 0.5);
+  };
+  const stats::log_rank_result lr = stats::log_rank(a.length, a.censored, b.length, b.censored);
+  std::vector<std::string> cells = {id, kind, a.label};
+  for (auto& x : sample_cells(a, median(a))) cells.push_back(std::move(x));
+  cells.push_back(b.label);
+  for (auto& x : sample_cells(b, median(b))) cells.push_back(std::move(x));
+  for (std::string x : {num(lr.statistic), num(lr.observed_a), num(lr.expected_a), num(lr.variance),
+                        fmt::format("{:.4g}", lr.p)})
+    cells.push_back(std::move(x));
+  return cells;
 }
 
 const std::vector<std::string> comparison_header = {
-    "comparison", "kind",    "a",    "n_a",  "median_a", "ci_lo_a", "ci_hi_a", "b",    "n_b",
-    "median_b",   "ci_lo_b", "ci_hi_b", "mw_u", "mw_z",  "mw_p",    "ks_d",    "ks_p"};
+    "comparison",     "kind",        "a",           "n_a",           "clipped_ends_a", "clipped_ends_frac_a",
+    "censored_a",     "censored_frac_a", "km_median_a", "km_ci_lo_a", "km_ci_hi_a",     "b",
+    "n_b",            "clipped_ends_b", "clipped_ends_frac_b", "censored_b", "censored_frac_b", "km_median_b",
+    "km_ci_lo_b",     "km_ci_hi_b",  "logrank_chi2", "logrank_observed_a", "logrank_expected_a", "logrank_variance",
+    "logrank_p"};
 
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::string h = "<div class=\"tw\"><table>\n<tr>";
@@ -393,39 +463,50 @@ result write_report(const options& opt, std::ostream& log) {
   };
 
   // ---- per run and kind: the length distribution --------------------------------------------
-  table lengths{"lengths", "Interval length (input units) per run and direction kind, median with bootstrap 95% interval",
-                {"run", "labels", "sampler", "estimator", "kind", "anchors", "n", "median", "ci_lo", "ci_hi", "q1", "q3"},
+  table lengths{"lengths",
+                "Interval length (input units) per run and direction kind: clipped ends, Kaplan-Meier quartiles "
+                "(lengths with a clipped end censored; >x: not reached) with the median's Brookmeyer-Crowley 95% "
+                "interval; raw_*: ignoring censoring, median with bootstrap 95% interval",
+                {"run", "labels", "sampler", "estimator", "kind", "anchors", "n", "clipped_lo", "clipped_hi",
+                 "clipped_ends_frac", "censored", "censored_frac", "km_median", "km_ci_lo", "km_ci_hi", "km_q1", "km_q3",
+                 "raw_median", "raw_ci_lo", "raw_ci_hi", "raw_q1", "raw_q3"},
                 {}};
   for (const run_data& r : runs)
     for (const std::string& k : kinds_of(r)) {
       std::vector<std::pair<std::string, int>> subsets = {{"all", -2}};
       if (!r.corrupted.empty()) subsets.insert(subsets.end(), {{"clean", 0}, {"corrupted", 1}});
       for (const auto& [what, flag] : subsets) {
-        std::vector<double> v = select(r, k, flag);
-        if (v.empty()) continue;
-        const auto m = stats::bootstrap_median(v, opt.bootstrap, opt.seed);
+        const sample smp = select(r, k, flag);
+        if (smp.length.empty()) continue;
+        const stats::km_curve km = stats::kaplan_meier(smp.length, smp.censored);
+        const auto q1 = stats::km_quantile_of(km, 0.25), med = stats::km_quantile_of(km, 0.5),
+                   q3 = stats::km_quantile_of(km, 0.75);
+        const auto m = stats::bootstrap_median(smp.length, opt.bootstrap, opt.seed);
+        std::vector<double> v = smp.length;
         std::sort(v.begin(), v.end());
-        lengths.rows.push_back({r.name, r.regime, r.sampler_plugin, r.estimator_plugin, k, what,
-                                std::to_string(v.size()), num(m.median), num(m.lo), num(m.hi), num(quantile(v, 0.25)),
-                                num(quantile(v, 0.75))});
+        lengths.rows.push_back({r.name, r.regime, r.sampler_plugin, r.estimator_plugin, k, what, std::to_string(v.size()),
+                                std::to_string(smp.clipped_lo), std::to_string(smp.clipped_hi),
+                                num(fraction(smp.clipped_ends(), 2 * smp.n())), std::to_string(smp.censored_count()),
+                                num(fraction(smp.censored_count(), smp.n())), km_text(med.value, med.reached),
+                                km_text(med.lo, med.lo_reached), km_text(med.hi, med.hi_reached),
+                                km_text(q1.value, q1.reached), km_text(q3.value, q3.reached), num(m.median), num(m.lo),
+                                num(m.hi), num(quantile(v, 0.25)), num(quantile(v, 0.75))});
       }
     }
 
   // ---- comparisons: same sampler plugin, estimator plugin and kind ----------------------------
   std::map<group_key, std::vector<member>> groups;
   for (const run_data& r : runs)
-    for (const std::string& k : kinds_of(r)) groups[{r.sampler_plugin, r.estimator_plugin, k, r.setting}].push_back({&r, select(r, k)});
+    for (const std::string& k : kinds_of(r)) {
+      sample smp = select(r, k);
+      smp.label = label_of(r);
+      groups[{r.sampler_plugin, r.estimator_plugin, k, r.setting}].push_back({&r, std::move(smp)});
+    }
   table comparisons{"comparisons",
-                    "Two-sample comparisons of interval lengths (Mann-Whitney U and Kolmogorov-Smirnov, two-sided)",
+                    "Two-sample comparisons of interval lengths: clipped ends, Kaplan-Meier medians with "
+                    "Brookmeyer-Crowley 95% intervals, log-rank test (lengths with a clipped end censored)",
                     comparison_header,
                     {}};
-  struct section {
-    std::string title, anchor;
-    std::vector<std::string> figs;  // stems
-    std::vector<std::string> captions;
-    std::vector<std::vector<std::string>> stats_rows;
-    std::string text;
-  };
   std::vector<section> sections;
   int gi = 0;
   for (auto& [key, members] : groups) {
@@ -445,23 +526,18 @@ result write_report(const options& opt, std::ostream& log) {
       s.text += *it;
     }
     s.text += ". Same setting: " + key.setting + ".";
-    std::vector<std::pair<std::string, std::vector<double>>> samples;
-    for (const auto& m : members) samples.push_back({label_of(*m.run), m.lengths});
+    std::vector<sample> samples;
+    for (const auto& m : members) samples.push_back(m.lengths);
+    s.text += " " + clip_summary(samples);
     if (!opt.quiet) log << "report: drawing " << s.title << "\n";
-    const std::size_t before = fw.figures.size();
-    draw_distributions(fw, s.anchor, key.kind + " (" + key.sampler_plugin + ", " + key.estimator_plugin + ")", samples);
-    if (fw.figures.size() == before) note(s.title + ": no positive interval lengths, no figure");
-    for (std::size_t i = before; i < fw.figures.size(); ++i) {
-      s.figs.push_back(fw.figures[i]);
-      s.captions.push_back(fw.figures[i].ends_with("hist") ? "Histogram of interval lengths (log-spaced bins)"
-                                                            : "Empirical CDF of interval lengths");
-    }
+    draw_distributions(fw, s, s.anchor, key.kind + " (" + key.sampler_plugin + ", " + key.estimator_plugin + ")",
+                       "Interval lengths", samples);
+    if (s.figs.empty()) note(s.title + ": no positive interval lengths, no figure");
     for (std::size_t i = 0; i < members.size(); ++i)
       for (std::size_t j = i + 1; j < members.size(); ++j) {
         if (members[i].run->regime == members[j].run->regime) continue;
-        if (members[i].lengths.empty() || members[j].lengths.empty()) continue;
-        const auto row = comparison_cells(compare(s.anchor, key.kind, label_of(*members[i].run), members[i].lengths,
-                                                  label_of(*members[j].run), members[j].lengths, opt));
+        if (members[i].lengths.length.empty() || members[j].lengths.length.empty()) continue;
+        const auto row = compare(s.anchor, key.kind, members[i].lengths, members[j].lengths);
         comparisons.rows.push_back(row);
         s.stats_rows.push_back(row);
       }
@@ -480,18 +556,13 @@ result write_report(const options& opt, std::ostream& log) {
     int ki = 0;
     for (const std::string& k : kinds_of(r)) {
       ++ki;
-      const auto clean = select(r, k, 0), bad = select(r, k, 1);
-      if (clean.empty() || bad.empty()) continue;
-      const std::string stem = fmt::format("corrupted{}-{}", ri + 1, ki);
-      const std::size_t before = fw.figures.size();
-      draw_distributions(fw, stem, label_of(r) + ", " + k + ": clean vs corrupted anchors",
-                         {{"clean anchors", clean}, {"corrupted anchors", bad}});
-      for (std::size_t i = before; i < fw.figures.size(); ++i) {
-        cr.figs.push_back(fw.figures[i]);
-        cr.captions.push_back(label_of(r) + ", " + k + (fw.figures[i].ends_with("hist") ? ": histogram" : ": empirical CDF"));
-      }
-      const auto row = comparison_cells(
-          compare("corrupted:" + r.name, k, r.name + " clean anchors", clean, r.name + " corrupted anchors", bad, opt));
+      sample clean = select(r, k, 0), bad = select(r, k, 1);
+      if (clean.length.empty() || bad.length.empty()) continue;
+      clean.label = r.name + " clean anchors";
+      bad.label = r.name + " corrupted anchors";
+      draw_distributions(fw, cr, fmt::format("corrupted{}-{}", ri + 1, ki),
+                         label_of(r) + ", " + k + ": clean vs corrupted anchors", label_of(r) + ", " + k, {clean, bad});
+      const auto row = compare("corrupted:" + r.name, k, clean, bad);
       comparisons.rows.push_back(row);
       cr.stats_rows.push_back(row);
     }
@@ -504,17 +575,13 @@ result write_report(const options& opt, std::ostream& log) {
   tn.text = "Finding 2: with real labels the class should change much less along tangent than along normal directions.";
   for (std::size_t ri = 0; ri < runs.size(); ++ri) {
     const run_data& r = runs[ri];
-    const auto t = select(r, "tangent"), n = select(r, "normal");
-    if (t.empty() || n.empty()) continue;
+    sample t = select(r, "tangent"), n = select(r, "normal");
+    if (t.length.empty() || n.length.empty()) continue;
+    t.label = r.name + " tangent";
+    n.label = r.name + " normal";
     const std::string stem = fmt::format("tn{}", ri + 1);
-    const std::size_t before = fw.figures.size();
-    draw_distributions(fw, stem, r.name + " (" + r.regime + "): tangent vs normal", {{"tangent", t}, {"normal", n}});
-    for (std::size_t i = before; i < fw.figures.size(); ++i) {
-      tn.figs.push_back(fw.figures[i]);
-      tn.captions.push_back(label_of(r) + (fw.figures[i].ends_with("hist") ? ": histogram" : ": empirical CDF"));
-    }
-    const auto row =
-        comparison_cells(compare(stem, "tangent/normal", r.name + " tangent", t, r.name + " normal", n, opt));
+    draw_distributions(fw, tn, stem, r.name + " (" + r.regime + "): tangent vs normal", label_of(r), {t, n});
+    const auto row = compare(stem, "tangent/normal", t, n);
     comparisons.rows.push_back(row);
     tn.stats_rows.push_back(row);
   }
@@ -528,6 +595,7 @@ result write_report(const options& opt, std::ostream& log) {
   for (std::size_t ri = 0; ri < runs.size(); ++ri) {
     const run_data& r = runs[ri];
     std::string data, plot;
+    std::vector<sample> shown;
     int block = 0;
     for (const std::string& k : kinds_of(r)) {
       std::string part;
@@ -535,6 +603,8 @@ result write_report(const options& opt, std::ostream& log) {
         if (r.kind[i] == k && r.regions_lo[i] >= 0 && r.regions_hi[i] >= 0 && r.length[i] > 0)
           part += fmt::format("{:.9g} {}\n", r.length[i], r.regions_lo[i] + r.regions_hi[i] - 1);
       if (part.empty()) continue;
+      shown.push_back(select(r, k));
+      shown.back().label = k;
       data += "# " + k + "\n" + part + "\n\n";
       plot += (block == 0 ? "plot " : ", \\\n     ") +
               fmt::format("dat index {} using 1:2 with points pt 7 ps 0.5 title {}", block, gp_quote(k));
@@ -548,7 +618,8 @@ result write_report(const options& opt, std::ostream& log) {
                 "set ylabel 'linear regions crossed (log scale)'\n" +
                 plot);
     rg.figs.push_back(stem);
-    rg.captions.push_back(label_of(r) + ": regions crossed vs interval length");
+    rg.captions.push_back(label_of(r) + ": regions crossed vs interval length (a censored length is shown at its "
+                          "observed value). " + clip_summary(shown));
   }
   if (rg.figs.empty()) rg.text = "No run measured linear regions (bisection does not count them).";
 
@@ -706,11 +777,16 @@ window.addEventListener('load', function () {
   prov_item("status", attr_text(root, "status"));
   prov_item("host", attr_text(root, "host"));
   h += "</dl>\n<p>Comparisons group runs with the same sampler plugin, estimator plugin and direction kind; their "
-       "label regime comes from the data set's <code>label_mode</code>. Medians carry a percentile bootstrap 95% "
-       "interval (" +
+       "label regime comes from the data set's <code>label_mode</code>. An interval end that reached the search limit "
+       "T without a class change is <b>clipped</b>, and the length of a probe with a clipped end is "
+       "<b>right-censored</b>: the true length is at least the one recorded. Every table and figure states how many "
+       "ends are clipped. Medians and quartiles are Kaplan-Meier estimates with a Brookmeyer-Crowley 95% interval "
+       "(Greenwood standard error); <code>&gt;x</code> marks a quantile or interval end not reached (it exceeds x, the "
+       "largest length). Samples are compared with the two-sided log-rank test (chi-square, 1 degree of freedom). "
+       "The <code>raw_*</code> columns of lengths.csv ignore censoring (median with a percentile bootstrap 95% "
+       "interval, " +
        std::to_string(opt.bootstrap) + " resamples, seed " + std::to_string(opt.seed) +
-       "); p-values are two-sided (Mann-Whitney U, normal approximation with tie correction; two-sample "
-       "Kolmogorov-Smirnov, asymptotic). Tables: <a href=\"lengths.csv\">lengths.csv</a>, <a "
+       "). Tables: <a href=\"lengths.csv\">lengths.csv</a>, <a "
        "href=\"comparisons.csv\">comparisons.csv</a>, <a href=\"interpolated.csv\">interpolated.csv</a>, <a "
        "href=\"training.csv\">training.csv</a>.</p>\n<ul>\n";
   std::vector<section*> all_sections;
@@ -735,7 +811,8 @@ window.addEventListener('load', function () {
     }
     h += "</section>\n";
   }
-  h += "<section id=\"all-lengths\"><h2>Interval lengths per run and kind</h2>\n" +
+  h += "<section id=\"all-lengths\"><h2>Interval lengths per run and kind</h2>\n<p>" + html_escape(lengths.title) +
+       ".</p>\n" +
        html_table(lengths.header, lengths.rows) + "</section>\n";
   if (!notes.empty()) {
     h += "<section id=\"notes\"><h2>Notes</h2><ul>\n";

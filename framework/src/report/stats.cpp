@@ -1,14 +1,23 @@
-// Bootstrap median intervals and the two-sample tests of `genscope report` (see stats.hpp and docs/report.md).
+// Bootstrap median intervals, the two-sample tests of `genscope report`, Kaplan-Meier curves and quantiles and the
+// log-rank test (see stats.hpp and docs/report.md).
 #include "report/stats.hpp"
 
 #include "results/summary.hpp"
 
+#include <genscope/error.hpp>
+
+#include <boost/math/distributions/chi_squared.hpp>
+#include <boost/math/distributions/normal.hpp>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <numbers>
 #include <random>
 #include <stdexcept>
+#include <string>
 
 namespace genscope::stats {
 
@@ -130,6 +139,136 @@ test_result kolmogorov_smirnov(const std::vector<double>& a, const std::vector<d
   test_result r;
   r.statistic = d;
   r.p = kolmogorov_q(std::sqrt(n * m / (n + m)) * d);
+  return r;
+}
+
+namespace {
+
+// Empty samples, sizes that differ and NaN values are refused with the function's name.
+void check_censored_sample(const char* what, const char* which, const std::vector<double>& values,
+                           const std::vector<bool>& censored) {
+  const std::string name = *which ? fmt::format("sample {}", which) : std::string("the sample");
+  if (values.empty()) throw error(fmt::format("{}: {} is empty", what, name));
+  if (values.size() != censored.size())
+    throw error(fmt::format("{}: {} has {} values but {} censoring flags", what, name, values.size(),
+                            censored.size()));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (std::isnan(values[i])) throw error(fmt::format("{}: {} has a NaN value (index {})", what, name, i));
+}
+
+struct observation {
+  double value;
+  bool censored;
+};
+
+std::vector<observation> sorted_observations(const std::vector<double>& values, const std::vector<bool>& censored) {
+  std::vector<observation> obs(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) obs[i] = {values[i], censored[i]};
+  std::sort(obs.begin(), obs.end(), [](const observation& a, const observation& b) { return a.value < b.value; });
+  return obs;
+}
+
+}  // namespace
+
+double km_curve::survival_at(double t) const {
+  // The last step with time <= t.
+  const auto it = std::upper_bound(steps.begin(), steps.end(), t,
+                                   [](double v, const km_step& s) { return v < s.time; });
+  return it == steps.begin() ? 1.0 : std::prev(it)->survival;
+}
+
+km_curve kaplan_meier(const std::vector<double>& values, const std::vector<bool>& censored) {
+  check_censored_sample("Kaplan-Meier", "", values, censored);
+  const std::vector<observation> obs = sorted_observations(values, censored);
+  km_curve c;
+  c.n = obs.size();
+  c.max_value = obs.back().value;
+  double s = 1, greenwood = 0;
+  for (std::size_t i = 0; i < obs.size();) {
+    std::size_t j = i, events = 0;
+    while (j < obs.size() && obs[j].value == obs[i].value) events += !obs[j].censored, ++j;
+    const std::size_t at_risk = obs.size() - i, cens = (j - i) - events;
+    c.censored += cens;
+    if (events > 0) {
+      const double n = static_cast<double>(at_risk), d = static_cast<double>(events);
+      s *= 1 - d / n;
+      if (events < at_risk) greenwood += d / (n * (n - d));
+      c.steps.push_back({obs[i].value, at_risk, events, cens, s, events < at_risk ? s * std::sqrt(greenwood) : 0.0});
+    }
+    i = j;
+  }
+  return c;
+}
+
+km_quantile km_quantile_of(const km_curve& curve, double q, double level) {
+  if (!(q > 0 && q < 1)) throw error(fmt::format("Kaplan-Meier quantile: q = {} is not in (0, 1)", q));
+  if (!(level > 0 && level < 1))
+    throw error(fmt::format("Kaplan-Meier quantile: confidence level {} is not in (0, 1)", level));
+  if (curve.n == 0) throw error("Kaplan-Meier quantile: the curve has no observations");
+  const double p = 1 - q, z = boost::math::quantile(boost::math::normal(), (1 + level) / 2);
+  km_quantile r;
+  r.q = q;
+  r.value = r.lo = r.hi = curve.max_value;
+  r.reached = r.lo_reached = r.hi_reached = false;
+  const auto& st = curve.steps;
+  for (const km_step& s : st)
+    if (s.survival <= p * (1 + 1e-9)) {
+      r.value = s.time;
+      r.reached = true;
+      break;
+    }
+  // Brookmeyer-Crowley: the steps i with |S_i - p| <= z se_i; S is constant from t_i to t_{i+1}.
+  std::size_t last = st.size();
+  for (std::size_t i = 0; i < st.size(); ++i)
+    if (std::abs(st[i].survival - p) <= z * st[i].se) {
+      if (!r.lo_reached) r.lo = st[i].time, r.lo_reached = true;
+      last = i;
+    }
+  if (last + 1 < st.size()) {
+    r.hi = st[last + 1].time;
+    r.hi_reached = true;
+  }
+  return r;
+}
+
+log_rank_result log_rank(const std::vector<double>& a_values, const std::vector<bool>& a_censored,
+                         const std::vector<double>& b_values, const std::vector<bool>& b_censored) {
+  check_censored_sample("log-rank test", "a", a_values, a_censored);
+  check_censored_sample("log-rank test", "b", b_values, b_censored);
+  // Pooled and sorted, with the group of each observation; walk the distinct values in order.
+  struct item {
+    double value;
+    bool censored, in_a;
+  };
+  std::vector<item> all;
+  all.reserve(a_values.size() + b_values.size());
+  for (std::size_t i = 0; i < a_values.size(); ++i) all.push_back({a_values[i], a_censored[i], true});
+  for (std::size_t i = 0; i < b_values.size(); ++i) all.push_back({b_values[i], b_censored[i], false});
+  std::sort(all.begin(), all.end(), [](const item& x, const item& y) { return x.value < y.value; });
+  double at_risk_a = static_cast<double>(a_values.size()), at_risk_b = static_cast<double>(b_values.size());
+  log_rank_result r;
+  for (std::size_t i = 0; i < all.size();) {
+    std::size_t j = i;
+    double d_a = 0, d_b = 0, leave_a = 0, leave_b = 0;
+    for (; j < all.size() && all[j].value == all[i].value; ++j) {
+      (all[j].in_a ? leave_a : leave_b) += 1;
+      if (!all[j].censored) (all[j].in_a ? d_a : d_b) += 1;
+    }
+    const double n = at_risk_a + at_risk_b, d = d_a + d_b;
+    if (d > 0) {
+      r.observed_a += d_a;
+      r.expected_a += d * at_risk_a / n;
+      if (n > 1) r.variance += d * (at_risk_a / n) * (at_risk_b / n) * (n - d) / (n - 1);
+    }
+    at_risk_a -= leave_a;
+    at_risk_b -= leave_b;
+    i = j;
+  }
+  if (r.variance > 0) {
+    const double diff = r.observed_a - r.expected_a;
+    r.statistic = diff * diff / r.variance;
+    r.p = boost::math::cdf(boost::math::complement(boost::math::chi_squared(1.0), r.statistic));
+  }
   return r;
 }
 

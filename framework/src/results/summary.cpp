@@ -1,4 +1,5 @@
-// Per run and direction kind: counts, length quartiles, interpolation fraction, clipping, cost.
+// Per run and direction kind: counts, Kaplan-Meier length quartiles (clipped lengths censored), interpolation
+// fraction, clipping, cost.
 #include "results/summary.hpp"
 
 #include "h5/h5.hpp"
@@ -59,6 +60,11 @@ std::string per_probe_text(double seconds, std::size_t probes) {
          (per < 1e-3 ? fmt::format(" ({:.2f} us/probe)", 1e6 * per) : fmt::format(" ({:.2f} ms/probe)", 1e3 * per));
 }
 
+// A Kaplan-Meier quantile or interval end: ">x" when not reached (x is the largest length, a lower bound).
+std::string bound_text(double value, bool reached) {
+  return fmt::format("{}{:.4g}", reached ? "" : ">", value);
+}
+
 }  // namespace
 
 results_summary summarize(const std::string& path) {
@@ -87,10 +93,13 @@ results_summary summarize(const std::string& path) {
       r.kind = k;
       r.count = idx.size();
       std::vector<double> len, thi, regions;
+      std::vector<bool> censored;
       std::size_t interpolated = 0, clipped_lo = 0, clipped_hi = 0;
       double total_cost = 0;
       for (std::size_t i : idx) {
         len.push_back(length[i]);
+        censored.push_back((status[i] & (status_clipped_lo | status_clipped_hi)) != 0);
+        r.censored += censored.back();
         thi.push_back(t_hi[i]);
         interpolated += t_hi[i] >= 1.0;
         clipped_lo += (status[i] & status_clipped_lo) != 0;
@@ -99,6 +108,10 @@ results_summary summarize(const std::string& path) {
         if (regions_lo[i] >= 0 && regions_hi[i] >= 0)
           regions.push_back(static_cast<double>(regions_lo[i] + regions_hi[i] - 1));
       }
+      const stats::km_curve km = stats::kaplan_meier(len, censored);
+      r.km_q1 = stats::km_quantile_of(km, 0.25);
+      r.km_median = stats::km_quantile_of(km, 0.5);
+      r.km_q3 = stats::km_quantile_of(km, 0.75);
       std::sort(len.begin(), len.end());
       std::sort(thi.begin(), thi.end());
       r.length_q1 = quantile(len, 0.25);
@@ -123,25 +136,37 @@ results_summary summarize(const std::string& path) {
 
 void print_summary(const results_summary& summary, std::ostream& out) {
   const std::vector<summary_row>& rows = summary.rows;
-  std::size_t run_w = 3, kind_w = 4;
+  std::size_t run_w = 3, kind_w = 4, ci_w = 11;
+  std::vector<std::string> cis;
   for (const auto& r : rows) {
     run_w = std::max(run_w, r.run.size());
     kind_w = std::max(kind_w, r.kind.size());
+    cis.push_back(fmt::format("[{}, {}]", bound_text(r.km_median.lo, r.km_median.lo_reached),
+                              bound_text(r.km_median.hi, r.km_median.hi_reached)));
+    ci_w = std::max(ci_w, cis.back().size());
   }
-  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>8}  {:>15}\n", "run",
-                     run_w, "kind", kind_w, "count", "length_q1", "median", "length_q3", "t_hi_med", "t_hi>=1",
-                     "clip_lo", "clip_hi", "cost", "regions med/mean");
-  for (const auto& r : rows) {
+  out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>{}}  {:>9}  {:>8}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}  {:>15}\n",
+                     "run", run_w, "kind", kind_w, "count", "length_q1", "median", "median_95ci", ci_w, "length_q3",
+                     "censored", "clip_lo", "clip_hi", "t_hi_med", "t_hi>=1", "cost", "regions med/mean");
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const summary_row& r = rows[i];
     const std::string interp = r.interpolated < 0 ? "-" : fmt::format("{:.1f}%", 100 * r.interpolated);
     const std::string regions =
         r.regions_median < 0 ? "-" : fmt::format("{:.0f} / {:.1f}", r.regions_median, r.regions_mean);
-    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9.4g}  {:>9.4g}  {:>9.4g}  {:>8.4g}  {:>8}  {:>6.1f}%  {:>6.1f}%  {:>8.1f}  {:>15}\n",
-                       r.run, run_w, r.kind, kind_w, r.count, r.length_q1, r.length_median, r.length_q3,
-                       r.t_hi_median, interp, 100 * r.clipped_lo, 100 * r.clipped_hi, r.mean_cost, regions);
+    const double censored = r.count ? static_cast<double>(r.censored) / static_cast<double>(r.count) : 0.0;
+    out << fmt::format("{:<{}}  {:<{}}  {:>6}  {:>9}  {:>9}  {:>{}}  {:>9}  {:>7.1f}%  {:>6.1f}%  {:>6.1f}%  {:>8.4g}  {:>8}  "
+                       "{:>8.1f}  {:>15}\n",
+                       r.run, run_w, r.kind, kind_w, r.count, bound_text(r.km_q1.value, r.km_q1.reached),
+                       bound_text(r.km_median.value, r.km_median.reached), cis[i], ci_w,
+                       bound_text(r.km_q3.value, r.km_q3.reached), 100 * censored, 100 * r.clipped_lo,
+                       100 * r.clipped_hi, r.t_hi_median, interp, r.mean_cost, regions);
   }
-  out << "length: interval length in input units, (t_hi - t_lo) * |d|; t_hi>=1: pairs (and midlines) interpolated; "
-         "clip_lo/hi: ends that reached the search limit; cost: forward passes per probe;\n"
-         "regions: linear regions the interval crosses (exact estimator only)\n";
+  out << "length: interval length in input units, (t_hi - t_lo) * |d|; length_q1/median/length_q3: its Kaplan-Meier "
+         "quartiles, a length with a clipped end being censored (at least the one seen);\n"
+         "\">x\": not reached (S(t) stays above 1-q: too many long lengths censored), the quantile exceeds x, the largest "
+         "length; median_95ci: Brookmeyer-Crowley 95% interval; censored: probes with either end clipped;\n"
+         "clip_lo/hi: ends that reached the search limit; t_hi>=1: pairs (and midlines) interpolated; cost: forward "
+         "passes per probe; regions: linear regions the interval crosses (exact estimator only)\n";
   if (summary.runs.empty()) return;
   out << "\ncost per run (plugin time summed over worker threads):\n";
   for (const auto& c : summary.runs)

@@ -1,6 +1,8 @@
 // Summary statistics of a results file per run and direction kind (`genscope inspect`).
 #pragma once
 
+#include "report/stats.hpp"
+
 #include <genscope/export.hpp>
 
 #include <cstddef>
@@ -14,7 +16,13 @@ struct summary_row {
   std::string run;
   std::string kind;
   std::size_t count = 0;
-  double length_q1 = 0, length_median = 0, length_q3 = 0;  ///< interval length in input units
+  /// Quartiles of the interval length in input units ignoring censoring (numpy's definition, as pandas';
+  /// clipped lengths taken at their observed values). `genscope inspect` prints the Kaplan-Meier ones below.
+  double length_q1 = 0, length_median = 0, length_q3 = 0;
+  /// Kaplan-Meier quartiles of the length, a probe with either end clipped being right-censored (its true length
+  /// is at least the observed one); the median with its Brookmeyer-Crowley 95% interval (stats::km_quantile_of).
+  stats::km_quantile km_q1, km_median, km_q3;
+  std::size_t censored = 0;  ///< probes with either end clipped: their length is right-censored
   double t_hi_median = 0;
   double interpolated = -1;  ///< fraction with t_hi >= 1 (pairwise and midline kinds only; -1 otherwise)
   double clipped_lo = 0;     ///< fraction whose lower end reached -T without a class change
@@ -45,7 +53,9 @@ struct results_summary {
 /// naming the file when it is missing or not a GenScope results file.
 GENSCOPE_API results_summary summarize(const std::string& path);
 
-/// Prints the rows as an aligned table, then the cost of each run.
+/// Prints the rows as an aligned table (Kaplan-Meier length quartiles, the median's 95% interval, `>x` where a
+/// quantile or interval end is not reached, the censored fraction, clipping per end, ...), a footnote explaining
+/// the columns, then the cost of each run.
 GENSCOPE_API void print_summary(const results_summary& summary, std::ostream& out);
 
 /// Quantile with linear interpolation between order statistics (numpy's default);
