@@ -29,12 +29,16 @@ inline constexpr std::size_t ragged = 0;
 ///   table row in INDEX_start (offset into NAME) and INDEX_count, INDEX = `ragged_index`
 ///   (defaults to NAME when empty).
 /// - `description`: one line, stored as the dataset's `description` attribute.
+/// - `measure`: a measured quantity (not an index, label or flag): `genscope inspect`
+///   summarises it and the report draws its distribution. Meaningful for numeric
+///   columns of width 1; recorded in the table's `measures` attribute.
 struct GENSCOPE_API column_spec {
   std::string name;
   column_type type = column_type::float64;
   std::size_t width = 1;
   std::string description;
   std::string ragged_index;
+  bool measure = false;
 };
 
 /// A table: what one row means and its columns, declared before any row is computed.

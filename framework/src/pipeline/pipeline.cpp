@@ -187,6 +187,8 @@ void build_model(context& c, const model_spec& spec) {
   g.set_attr("description", backend->describe());
   g.set_attr("digest", backend->model_digest());
   g.set_attr("trained", static_cast<std::int64_t>(spec.train.has_value()));
+  g.set_attr("train_dataset", spec.dataset);
+  g.set_attr("test_dataset", spec.test_dataset);
   if (options.has("path")) g.set_attr("model_file", options.get_string("path"));
   if (!c.options.quiet)
     c.log << fmt::format("model {}: {} ({}), digest {}\n", spec.name, backend->describe(), info.name,

@@ -67,6 +67,8 @@ std::string bound_text(double value, bool reached) {
 
 }  // namespace
 
+void print_run_summary(const results_summary& summary, std::ostream& out);
+
 results_summary summarize(const std::string& path) {
   const h5::file f = h5::file::open(path);
   const h5::group root = f.root();
@@ -131,11 +133,18 @@ results_summary summarize(const std::string& path) {
       rows.push_back(std::move(r));
     }
   }
+  summary.analyses = summarize_analyses(root);
   return summary;
 }
 
 void print_summary(const results_summary& summary, std::ostream& out) {
+  print_run_summary(summary, out);
+  print_analysis_summaries(summary.analyses, out);
+}
+
+void print_run_summary(const results_summary& summary, std::ostream& out) {
   const std::vector<summary_row>& rows = summary.rows;
+  if (rows.empty()) return;
   std::size_t run_w = 3, kind_w = 4, ci_w = 11;
   std::vector<std::string> cis;
   for (const auto& r : rows) {

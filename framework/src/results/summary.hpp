@@ -1,7 +1,8 @@
-// Summary statistics of a results file per run and direction kind (`genscope inspect`).
+// Summary statistics of a results file per run and direction kind, and per analysis table (`genscope inspect`).
 #pragma once
 
 #include "report/stats.hpp"
+#include "results/analysis_summary.hpp"
 
 #include <genscope/export.hpp>
 
@@ -47,15 +48,16 @@ struct run_cost {
 struct results_summary {
   std::vector<summary_row> rows;  ///< per run and direction kind
   std::vector<run_cost> runs;     ///< per run
+  std::vector<table_group_summary> analyses;  ///< per analysis table and group
 };
 
-/// Reads every run of a results file (complete or partial). Throws io_error
+/// Reads every run and analysis table of a results file (complete or partial). Throws io_error
 /// naming the file when it is missing or not a GenScope results file.
 GENSCOPE_API results_summary summarize(const std::string& path);
 
 /// Prints the rows as an aligned table (Kaplan-Meier length quartiles, the median's 95% interval, `>x` where a
 /// quantile or interval end is not reached, the censored fraction, clipping per end, ...), a footnote explaining
-/// the columns, then the cost of each run.
+/// the columns, then the cost of each run, then each analysis table's columns per group.
 GENSCOPE_API void print_summary(const results_summary& summary, std::ostream& out);
 
 /// Quantile with linear interpolation between order statistics (numpy's default);

@@ -38,9 +38,10 @@ table_writer::table_writer(h5::group group, table_spec spec, std::string owner)
   check_table_spec(spec_, owner_);
   group_.set_attr("description", spec_.description);
   group_.set_attr("group_by", spec_.group_by);
-  std::vector<std::string> names;
+  std::vector<std::string> names, measures;
   for (const column_spec& c : spec_.columns) {
     names.push_back(c.name);
+    if (c.measure && c.width == 1 && c.type != column_type::string) measures.push_back(c.name);
     columns_->values.push_back(make_column(group_, c));
     std::visit([&](const auto& col) { col.set_attr("description", c.description); }, columns_->values.back());
     if (c.width == ragged) {
@@ -53,6 +54,7 @@ table_writer::table_writer(h5::group group, table_spec spec, std::string owner)
     }
   }
   group_.set_attr("columns", names);
+  group_.set_attr("measures", measures);
 }
 
 table_writer::~table_writer() = default;

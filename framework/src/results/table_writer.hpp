@@ -16,7 +16,8 @@ namespace genscope {
 /// Each column is a dataset of the group named like the column (int64, float64 or UTF-8
 /// strings; rows x width when width > 1) with a `description` attribute; a ragged column
 /// stores its values flat plus INDEX_start and INDEX_count (one row per table row). The group
-/// records the table's `description`, `columns` (names in order) and `group_by`.
+/// records the table's `description`, `columns` (names in order), `measures` (the measured
+/// columns, column_spec::measure) and `group_by`.
 class GENSCOPE_API table_writer {
  public:
   /// Checks the spec (check_table_spec) and creates the columns; `owner` names the producer
