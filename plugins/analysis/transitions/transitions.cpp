@@ -42,6 +42,8 @@ constexpr double phi_tol = 1e-11;
 // A pre-activation this small relative to its form's size counts as zero at an event: the right-limit
 // rule (the sign of its derivative) decides its state there.
 constexpr double value_tol = 1e-9;
+// Points of the sampled count put through the network at once.
+constexpr std::size_t sample_chunk = 256;
 // Transitions between full recomputations of the forms from the ellipse (bounds incremental drift).
 constexpr std::int64_t recompute_every = 64;
 
@@ -303,37 +305,53 @@ class ellipse_walker {
     }
   }
 
-  // Novak et al.'s count: summed Hamming distances between the patterns (unit > 0) at K equally spaced phi.
-  std::int64_t sampled_flips(const double* c, const double* u, const double* v, std::size_t k_samples) const {
-    std::vector<double> x(k_samples * dim_);
-    for (std::size_t i = 0; i < k_samples; ++i) {
-      const double phi = two_pi * static_cast<double>(i) / static_cast<double>(k_samples);
-      const double cs = std::cos(phi), sn = std::sin(phi);
-      for (std::size_t j = 0; j < dim_; ++j) x[i * dim_ + j] = c[j] + u[j] * cs + v[j] * sn;
-    }
-    std::vector<std::vector<std::uint8_t>> pattern(layers_ - 1);
-    std::vector<double> y;
-    for (std::size_t k = 0; k + 1 < layers_; ++k) {
-      const std::size_t w = width_[k];
-      y.assign(k_samples * w, 0.0);
-      net_.layer(k).apply(x.data(), k_samples, y.data());
-      pattern[k].resize(k_samples * w);
-      for (std::size_t i = 0; i < k_samples * w; ++i) {
-        pattern[k][i] = y[i] > 0;
-        if (!pattern[k][i]) y[i] = 0;
-      }
-      x.swap(y);
-    }
+  // Novak et al.'s count: summed Hamming distances between the patterns (unit > 0) at K equally spaced phi,
+  // closing the loop. The points go through the network in fixed chunks (memory bounded whatever K; the same
+  // chunking for every ellipse, so a row never depends on the batch it is computed in).
+  std::int64_t sampled_flips(const double* c, const double* u, const double* v, std::size_t k_samples) {
+    std::size_t hidden_units = 0;
+    for (std::size_t k = 0; k + 1 < layers_; ++k) hidden_units += width_[k];
+    std::vector<std::uint8_t> first, previous, current(hidden_units);
+    std::vector<double> x, y;
     std::int64_t total = 0;
-    for (std::size_t k = 0; k + 1 < layers_; ++k) {
-      const std::size_t w = width_[k];
-      for (std::size_t i = 0; i < k_samples; ++i) {
-        const std::uint8_t* a = pattern[k].data() + i * w;
-        const std::uint8_t* b = pattern[k].data() + ((i + 1) % k_samples) * w;
-        for (std::size_t j = 0; j < w; ++j) total += a[j] != b[j];
+    for (std::size_t start = 0; start < k_samples; start += sample_chunk) {
+      const std::size_t rows = std::min(sample_chunk, k_samples - start);
+      x.resize(rows * dim_);
+      for (std::size_t i = 0; i < rows; ++i) {
+        const double phi = two_pi * static_cast<double>(start + i) / static_cast<double>(k_samples);
+        const double cs = std::cos(phi), sn = std::sin(phi);
+        for (std::size_t j = 0; j < dim_; ++j) x[i * dim_ + j] = c[j] + u[j] * cs + v[j] * sn;
+      }
+      patterns_.assign(rows * hidden_units, 0);
+      std::size_t offset = 0;
+      for (std::size_t k = 0; k + 1 < layers_; ++k) {
+        const std::size_t w = width_[k];
+        y.assign(rows * w, 0.0);
+        net_.layer(k).apply(x.data(), rows, y.data());
+        for (std::size_t i = 0; i < rows; ++i)
+          for (std::size_t j = 0; j < w; ++j) {
+            double& z = y[i * w + j];
+            patterns_[i * hidden_units + offset + j] = z > 0;
+            if (!(z > 0)) z = 0;
+          }
+        offset += w;
+        x.swap(y);
+      }
+      for (std::size_t i = 0; i < rows; ++i) {
+        std::copy_n(patterns_.begin() + static_cast<std::ptrdiff_t>(i * hidden_units), hidden_units, current.begin());
+        if (start + i == 0) first = current;
+        else total += hamming(previous, current);
+        previous.swap(current);
+        current.resize(hidden_units);
       }
     }
-    return total;
+    return total + hamming(previous, first);
+  }
+
+  static std::int64_t hamming(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
+    std::int64_t d = 0;
+    for (std::size_t j = 0; j < a.size(); ++j) d += a[j] != b[j];
+    return d;
   }
 
   const genscope::piecewise_linear_network& net_;
@@ -345,6 +363,7 @@ class ellipse_walker {
   std::vector<double> next0_;               // next crossing of each first-layer unit
   std::vector<std::vector<double>> delta_;   // per layer: the change of its forms at the current event
   std::vector<double> masked_, rows_;
+  std::vector<std::uint8_t> patterns_;      // sampled patterns of one chunk
   const double* c_ = nullptr;
   const double* u_ = nullptr;
   const double* v_ = nullptr;
@@ -500,8 +519,9 @@ genscope::plugin_object* create(const genscope::option_set& o) {
     throw std::invalid_argument("option 'labels' must be \"same\" or \"different\", not \"" + labels + "\"");
   if (k < 0 || k == 1 || k > 100000000)
     throw std::invalid_argument("option 'K' must be 0 (no sampled count) or between 2 and 1e8, got " + std::to_string(k));
-  if (max_transitions < 1)
-    throw std::invalid_argument("option 'max_transitions' must be at least 1, got " + number(static_cast<double>(max_transitions)));
+  if (max_transitions < 1 || max_transitions > 1000000000000)
+    throw std::invalid_argument("option 'max_transitions' must be between 1 and 1e12, got " +
+                                number(static_cast<double>(max_transitions)));
   return new transitions_analysis(static_cast<std::size_t>(triplets), labels == "same", k, max_transitions);
 }
 
