@@ -1,4 +1,5 @@
 // Benchmark of the exact estimator: probes/s, regions/s and ratios against forward passes, bisection, 1 thread and OpenBLAS.
+#include "bench_support.hpp"
 #include "h5/h5.hpp"
 
 #include <genscope/datasets.hpp>
@@ -7,9 +8,6 @@
 #include <genscope/plugin_registry.hpp>
 #include <genscope/random.hpp>
 
-// OpenBLAS's own cblas.h (from pkg-config's include folder): it declares openblas_set_num_threads,
-// and cannot resolve to the reference BLAS header through Debian's alternatives.
-#include <cblas.h>
 
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
@@ -38,6 +36,7 @@
 #include <vector>
 
 using namespace genscope;
+using namespace genscope::bench;
 
 namespace {
 
@@ -62,21 +61,6 @@ constexpr double target_exact_vs_bisection = 5.0; // at least
 constexpr double target_threads = 1.8;            // at least
 constexpr double target_forward_efficiency = 0.7; // at least
 
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point start) {
-  return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  if (!(in >> one >> five >> fifteen)) return "unknown";
-  return one + " " + five + " " + fifteen;
-}
-
-int all_threads() { return tbb::info::default_concurrency(); }
-
 bool cpu_has_avx512() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -88,53 +72,6 @@ bool openblas_kernel_has_avx512() {
   std::transform(core.begin(), core.end(), core.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
-}
-
-std::string openblas_text() {
-  std::string text = std::string(openblas_get_config()) + ", kernel " + openblas_get_corename();
-  if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
-    text += std::string(" (set by OPENBLAS_CORETYPE=") + forced + ")";
-  else
-    text += " (detected)";
-  return text;
-}
-
-// Best wall time of `fn`: at least one run, more while the total stays under the budget.
-double best_seconds(const std::function<void()>& fn, int max_runs, double budget_s) {
-  double best = std::numeric_limits<double>::infinity();
-  double total = 0;
-  for (int run = 0; run < max_runs && (run == 0 || total + best <= budget_s); ++run) {
-    const auto start = clock_type::now();
-    fn();
-    const double s = seconds_since(start);
-    best = std::min(best, s);
-    total += s;
-  }
-  return best;
-}
-
-// The quick start writes the model path relative to the folder it ran in (normally the repository root).
-// Resolved against the working directory first, then against the folders around the results file.
-std::string resolve_model_file(const std::string& recorded, const std::string& results_path) {
-  namespace fs = std::filesystem;
-  const fs::path p(recorded);
-  if (p.is_absolute() || fs::exists(p)) return recorded;
-  const fs::path results_dir = fs::absolute(results_path).parent_path();
-  for (const fs::path& base : {results_dir, results_dir.parent_path()})
-    if (fs::exists(base / p)) return (base / p).string();
-  return recorded;  // load_model then names the missing file
-}
-
-struct quickstart_model {
-  std::string path;
-  std::string digest;
-};
-
-quickstart_model read_quickstart_model(const h5::group& models, const std::string& name, const std::string& results) {
-  if (!models.has(name))
-    throw error(results + " has no /provenance/models/" + name + ": run `make run` first");
-  const h5::group g = models.open_group(name);
-  return {resolve_model_file(g.attr_string("model_file"), results), g.attr_string("digest")};
 }
 
 // Probes of one sampler run, cut into the batches the estimators receive.
@@ -398,54 +335,17 @@ int main(int argc, char** argv) {
     std::printf("load average at start: %s (1, 5, 15 min; figures are noisy above 0.5)\n", load_average().c_str());
     std::printf("threads: %d (TBB default concurrency)\nOpenBLAS: %s\n", all_threads(), openblas_text().c_str());
 
-    if (!std::filesystem::exists(results_path)) {
-      std::fprintf(stderr, "bench_exact: %s not found: run `make run` first (it trains the quick start's networks)\n",
-                   results_path.c_str());
-      return 1;
-    }
-    const h5::file results = h5::file::open(results_path);
-    const h5::group root = results.root();
-    if (!root.has("provenance") || !root.open_group("provenance").has("models"))
-      throw error(results_path + " has no /provenance/models: run `make run` first");
-    const h5::group models = root.open_group("provenance").open_group("models");
-    const quickstart_model real_model = read_quickstart_model(models, "real", results_path);
-    const quickstart_model random_model = read_quickstart_model(models, "random", results_path);
-
     const plugin_registry plugins = plugin_registry::discover();
-    const auto backend = [&](const quickstart_model& m) {
-      option_set options;
-      options.set("path", m.path);
-      auto net = plugins.create_backend("native", options);
-      if (net->model_digest() != m.digest)
-        std::printf("warning: %s differs from the model %s recorded (digest)\n", m.path.c_str(), results_path.c_str());
-      return net;
-    };
-
-    // The quick start's training subset: the same files, subset and seed as experiments/quickstart.toml.
-    dataset_spec spec;
-    spec.name = "real";
-    spec.source = "idx";
-    spec.split = "train";
-    spec.subset = 2000;
-    spec.labels_mode = label_mode::real;
-    spec.seed = seed;
-    const dataset real_data = build_dataset(spec);
-    spec.name = "random";
-    spec.labels_mode = label_mode::random;
-    const dataset random_data = build_dataset(spec);
-    if (root.open_group("provenance").has("datasets")) {
-      const h5::group recorded = root.open_group("provenance").open_group("datasets");
-      for (const dataset* d : {&real_data, &random_data})
-        if (recorded.has(d->name) && recorded.open_group(d->name).attr_string("sha256") != d->sha256)
-          std::printf("warning: data set '%s' differs from the one %s recorded\n", d->name.c_str(),
-                      results_path.c_str());
-    }
+    const quickstart_networks nets = load_quickstart_networks(plugins, results_path);
+    const dataset real_data = quickstart_data(label_mode::real, seed);
+    const dataset random_data = quickstart_data(label_mode::random, seed);
+    warn_if_data_differs(results_path, {&real_data, &random_data});
     const probe_set real_probes = make_probes(plugins, real_data);
     const probe_set random_probes = make_probes(plugins, random_data);
 
     std::vector<network_case> cases;
-    cases.push_back({"real", backend(real_model), {}, &real_probes, "real labels"});
-    cases.push_back({"random", backend(random_model), {}, &random_probes, "random labels"});
+    cases.push_back({"real", nets.real, {}, &real_probes, "real labels"});
+    cases.push_back({"random", nets.random, {}, &random_probes, "random labels"});
     cases.push_back({"random-init", load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape)),
                      {}, &real_probes, "real labels"});
     for (network_case& c : cases) {

@@ -208,13 +208,25 @@ class ellipse_walker {
   }
 
   // The earliest pattern change after phi: first-layer crossings are kept (their forms never change), deeper
-  // ones are found again because every change below moves them.
+  // ones are found again because every change below moves them. A deeper unit can cross before the next
+  // first-layer event tau only if |z(phi)| <= R (tau - phi), R = |(b, g)| bounding |z'|: only those are solved.
   double next_pattern_event(double phi) const {
     double best = std::numeric_limits<double>::infinity();
     if (layers_ < 2) return best;
     for (double t : next0_) best = std::min(best, t);
-    for (std::size_t k = 1; k + 1 < layers_; ++k)
-      for (std::size_t j = 0; j < width_[k]; ++j) best = std::min(best, next_leave(form(k, j), active_[k][j], phi));
+    const double cs = std::cos(phi), sn = std::sin(phi);
+    for (std::size_t k = 1; k + 1 < layers_; ++k) {
+      const std::size_t w = width_[k];
+      const double* a = forms_[k].data();
+      const double* b = a + w;
+      const double* g = b + w;
+      for (std::size_t j = 0; j < w; ++j) {
+        const double z = a[j] + b[j] * cs + g[j] * sn;
+        const double reach = (best - phi) + phi_tol;
+        if (z * z > (b[j] * b[j] + g[j] * g[j]) * reach * reach) continue;
+        best = std::min(best, next_leave(form(k, j), active_[k][j], phi));
+      }
+    }
     return best;
   }
 

@@ -1,0 +1,141 @@
+// Shared by the benches: timing, machine description, and the quick start's trained networks and data.
+#pragma once
+
+#include "h5/h5.hpp"
+
+#include <genscope/datasets.hpp>
+#include <genscope/error.hpp>
+#include <genscope/network_backend.hpp>
+#include <genscope/plugin_registry.hpp>
+
+// OpenBLAS's own cblas.h (from pkg-config's include folder): it declares openblas_set_num_threads,
+// and cannot resolve to the reference BLAS header through Debian's alternatives.
+#include <cblas.h>
+
+#include <tbb/info.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <string>
+
+namespace genscope::bench {
+
+using clock_type = std::chrono::steady_clock;
+
+inline double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+inline std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  if (!(in >> one >> five >> fifteen)) return "unknown";
+  return one + " " + five + " " + fifteen;
+}
+
+inline int all_threads() { return tbb::info::default_concurrency(); }
+
+inline std::string openblas_text() {
+  std::string text = std::string(openblas_get_config()) + ", kernel " + openblas_get_corename();
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
+    text += std::string(" (set by OPENBLAS_CORETYPE=") + forced + ")";
+  else
+    text += " (detected)";
+  return text;
+}
+
+// Best wall time of `fn`: at least one run, more while the total stays under the budget.
+inline double best_seconds(const std::function<void()>& fn, int max_runs, double budget_s) {
+  double best = std::numeric_limits<double>::infinity();
+  double total = 0;
+  for (int run = 0; run < max_runs && (run == 0 || total + best <= budget_s); ++run) {
+    const auto start = clock_type::now();
+    fn();
+    const double s = seconds_since(start);
+    best = std::min(best, s);
+    total += s;
+  }
+  return best;
+}
+
+// The quick start writes the model path relative to the folder it ran in (normally the repository root).
+// Resolved against the working directory first, then against the folders around the results file.
+inline std::string resolve_model_file(const std::string& recorded, const std::string& results_path) {
+  namespace fs = std::filesystem;
+  const fs::path p(recorded);
+  if (p.is_absolute() || fs::exists(p)) return recorded;
+  const fs::path results_dir = fs::absolute(results_path).parent_path();
+  for (const fs::path& base : {results_dir, results_dir.parent_path()})
+    if (fs::exists(base / p)) return (base / p).string();
+  return recorded;  // load_model then names the missing file
+}
+
+struct quickstart_model {
+  std::string path;
+  std::string digest;
+};
+
+inline quickstart_model read_quickstart_model(const h5::group& models, const std::string& name, const std::string& results) {
+  if (!models.has(name))
+    throw error(results + " has no /provenance/models/" + name + ": run `make run` first");
+  const h5::group g = models.open_group(name);
+  return {resolve_model_file(g.attr_string("model_file"), results), g.attr_string("digest")};
+}
+
+/// The quick start's two networks (models "real" and "random" of results/quickstart.h5) through the native backend.
+struct quickstart_networks {
+  std::shared_ptr<network_backend> real, random;
+};
+
+/// Opens the quick start's results file and its models; throws error with what to run when they are missing.
+inline quickstart_networks load_quickstart_networks(const plugin_registry& plugins, const std::string& results_path) {
+  if (!std::filesystem::exists(results_path))
+    throw error(results_path + " not found: run `make run` first (it trains the quick start's networks)");
+  const h5::file results = h5::file::open(results_path);
+  const h5::group root = results.root();
+  if (!root.has("provenance") || !root.open_group("provenance").has("models"))
+    throw error(results_path + " has no /provenance/models: run `make run` first");
+  const h5::group models = root.open_group("provenance").open_group("models");
+  const auto backend = [&](const std::string& name) {
+    const quickstart_model m = read_quickstart_model(models, name, results_path);
+    option_set options;
+    options.set("path", m.path);
+    auto net = plugins.create_backend("native", options);
+    if (net->model_digest() != m.digest)
+      std::printf("warning: %s differs from the model %s recorded (digest)\n", m.path.c_str(), results_path.c_str());
+    return net;
+  };
+  return {backend("real"), backend("random")};
+}
+
+/// The quick start's 2,000 training images with real or permuted labels (experiments/quickstart.toml's data).
+inline dataset quickstart_data(label_mode labels, std::uint64_t seed = 1) {
+  dataset_spec spec;
+  spec.name = labels == label_mode::real ? "real" : "random";
+  spec.source = "idx";
+  spec.split = "train";
+  spec.subset = 2000;
+  spec.labels_mode = labels;
+  spec.seed = seed;
+  return build_dataset(spec);
+}
+
+/// Prints a warning for each data set whose hash differs from the one the results file recorded.
+inline void warn_if_data_differs(const std::string& results_path, std::initializer_list<const dataset*> data) {
+  const h5::file results = h5::file::open(results_path);
+  const h5::group root = results.root();
+  if (!root.has("provenance") || !root.open_group("provenance").has("datasets")) return;
+  const h5::group recorded = root.open_group("provenance").open_group("datasets");
+  for (const dataset* d : data)
+    if (recorded.has(d->name) && recorded.open_group(d->name).attr_string("sha256") != d->sha256)
+      std::printf("warning: data set '%s' differs from the one %s recorded\n", d->name.c_str(), results_path.c_str());
+}
+
+}  // namespace genscope::bench
