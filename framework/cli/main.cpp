@@ -42,7 +42,7 @@ commands:
   run FILE          run an experiment file (docs/experiment-format.md)
   train             train a native MLP on an IDX data set and save it (docs/model-format.md)
   plugins           list the plugins found, with their options
-  inspect RESULTS   summary table of a results file per run and direction kind
+  inspect RESULTS   summary of a results file per run and direction kind, and per analysis table
   report RESULTS    HTML report with figures (gnuplot), CSV tables and statistics (docs/report.md)
 
 `genscope <command> --help` describes each command's options.
@@ -94,7 +94,7 @@ int cmd_run(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse(args, desc, pos, vm,
              "Validates the experiment, builds its data and models (trained models are cached), runs every run\n"
-             "and writes one HDF5 results file, then prints the summary table."))
+             "and analysis and writes one HDF5 results file, then prints the summary tables."))
     return 0;
   const auto limit = thread_limit(vm);
   const bool quiet = vm.count("quiet") != 0;
@@ -256,11 +256,13 @@ int cmd_inspect(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
-  if (!parse(args, desc, pos, vm, "Prints, per run and direction kind: count, quartiles of the interval length in\n"
-                                  "input units, median t_hi, fraction of pairwise and midline probes with t_hi >= 1\n"
-                                  "(interpolated), fraction clipped at the search limit, forward passes per probe and\n"
+  if (!parse(args, desc, pos, vm, "Prints, per run and direction kind: count, Kaplan-Meier quartiles of the interval\n"
+                                  "length in input units (a length with a clipped end is right-censored) with the\n"
+                                  "median's 95% interval, the censored and clipped fractions, median t_hi, fraction of\n"
+                                  "pairwise and midline probes with t_hi >= 1 (interpolated), forward passes per probe and\n"
                                   "regions crossed; then per run the time spent sampling (prepare and sample) and\n"
-                                  "estimating."))
+                                  "estimating; then, per analysis table and group, count, quartiles and mean of each\n"
+                                  "measured column."))
     return 0;
   print_summary(summarize(vm["file"].as<std::string>()), std::cout);
   return 0;

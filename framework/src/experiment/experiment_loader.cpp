@@ -7,6 +7,7 @@
 #include "experiment/plugin_options.hpp"
 #include "experiment/spec_fields.hpp"
 #include "experiment/toml_reader.hpp"
+#include "results/interval_table.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -23,6 +24,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -375,7 +377,8 @@ class loader {
     s.options = read_plugin_item(it, s, plugin_kind::estimator, estimator_keys,
                                  "the estimator plugin, e.g. plugin = \"bisection\"",
                                  [](const toml_field&) { return false; });
-    try_create(it, [&] { plugins_.create_estimator(s.plugin, s.options); });
+    // The estimator's extra columns join the interval table: a clash or a bad declaration is refused now.
+    try_create(it, [&] { interval_table_spec(plugins_.create_estimator(s.plugin, s.options)->extra_columns(), s.plugin); });
     it.spec = exp_.estimators.size();
     exp_.estimators.push_back(std::move(s));
   }
@@ -667,7 +670,12 @@ class loader {
       try_create(it, [&] {
         auto analysis = plugins_.create_analysis(a.plugin, a.options);
         analysis->check(shapes, input);
-        for (const table_spec& t : analysis->tables()) check_table_spec(t, fmt::format("plugin '{}'", a.plugin));
+        std::set<std::string> names;
+        for (const table_spec& t : analysis->tables()) {
+          check_table_spec(t, fmt::format("plugin '{}'", a.plugin));
+          if (!names.insert(t.name).second)
+            throw error(fmt::format("plugin '{}' declares two tables named '{}'", a.plugin, t.name));
+        }
       });
     }
   }

@@ -408,7 +408,7 @@ class transitions_analysis final : public genscope::analysis {
                  {"sampled", column_type::int64, 1,
                   "Novak et al.'s count: summed Hamming distances between the patterns at K equally spaced phi "
                   "(-1 when K = 0)",
-                  "", true},
+                  "", k_samples_ > 0},
                  {"status", column_type::int64, 1,
                   "bits: 2 max_transitions reached, 4 the pattern did not close (rounding), 8 a flip found late "
                   "(rounding)",
