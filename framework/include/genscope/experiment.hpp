@@ -4,10 +4,12 @@
 #include <genscope/datasets.hpp>
 #include <genscope/export.hpp>
 #include <genscope/mlp.hpp>
+#include <genscope/network_backend.hpp>
 #include <genscope/options.hpp>
 #include <genscope/plugin_registry.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +30,9 @@ struct model_spec {
   std::string dataset;                ///< training data set (required with `train`)
   std::string test_dataset;           ///< optional, for per-epoch test accuracy
   std::optional<train_config> train;  ///< train here (native backend) instead of loading `path`
+  /// The backend validation created to check a loaded model's input shape; the pipeline uses it
+  /// rather than loading the weights a second time. Null for a model that trains.
+  std::shared_ptr<network_backend> loaded;
 };
 
 struct sampler_spec {

@@ -598,7 +598,8 @@ class loader {
         }
       } else {
         try {
-          input = plugins_.create_backend(m.backend, m.backend_options)->input_dim();
+          exp_.models[it.spec].loaded = plugins_.create_backend(m.backend, m.backend_options);
+          input = m.loaded->input_dim();
         } catch (const std::exception& e) {
           reader_.fail(detail::blame(e.what(), it.option_fields, it.at()),
                        about(it, e.what()));

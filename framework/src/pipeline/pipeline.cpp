@@ -178,7 +178,7 @@ std::string trained_model_path(context& c, const model_spec& spec) {
 void build_model(context& c, const model_spec& spec) {
   option_set options = spec.backend_options;
   if (spec.train) options.set("path", trained_model_path(c, spec));
-  auto backend = c.plugins.create_backend(spec.backend, options);
+  std::shared_ptr<network_backend> backend = spec.loaded ? spec.loaded : c.plugins.create_backend(spec.backend, options);
   const plugin_info& info = c.plugins.require(plugin_kind::backend, spec.backend);
   const h5::group g = c.out.provenance("models", spec.name);
   g.set_attr("backend", info.name);
