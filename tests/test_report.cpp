@@ -1,10 +1,12 @@
 // `genscope report` end to end: a tiny real experiment, its report's CSV values against values computed here
 // from the results file (Kaplan-Meier quantiles and log-rank statistics by brute force, clipped ends counted from
-// the status column), valid PNG/SVG figures, a headless browser rendering every figure, and bad inputs; and the
-// Kaplan-Meier quartiles `genscope inspect` prints for the same file.
+// the status column; analysis quartiles, accuracies, Jacobian and transition means and the ROC AUC by brute force
+// from the raw analysis columns), valid PNG/SVG figures, a headless browser rendering every figure, and bad inputs;
+// and the Kaplan-Meier quartiles `genscope inspect` prints for the same file.
 #include "support.hpp"
 
 #include "h5/h5.hpp"
+#include "report/sensitivity.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -29,9 +31,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Real labels and a `from` copy with permuted labels, a model on each, pairwise and random directions measured
-// by bisection, plus local PCA directions measured by the exact walk (tangent/normal and region counts).
-std::string experiment_text(const temp_dir& dir) {
+// The data sets and models of the shared experiment: real labels and a `from` copy with permuted labels, a model
+// on each; `clean`: 90 of the real samples with their real labels, the test points of both models' analyses.
+std::string experiment_head(const std::string& output, const std::string& model_cache) {
   return fmt::format(R"(seed = 5
 output = "{}"
 model_cache = "{}"
@@ -49,6 +51,10 @@ label_mode = "real"
 from = "real"
 label_mode = "random"
 
+[datasets.clean]
+from = "real"
+subset = 90
+
 [models.net_real]
 backend = "native"
 dataset = "real"
@@ -64,7 +70,36 @@ dataset = "shuffled"
 hidden = [24, 24]
 epochs = 12
 batch_size = 32
+)",
+                     output, model_cache);
+}
 
+// Both sensitivity analyses of each model, on its training data set and on `clean`.
+std::string analyses_text() {
+  std::string text;
+  for (const auto& [model, train] : {std::pair{"real", "real"}, {"random", "shuffled"}})
+    text += fmt::format(R"(
+[analyses.jac_{0}]
+plugin = "jacobian"
+model = "net_{0}"
+datasets = ["{1}", "clean"]
+points = 60
+
+[analyses.ell_{0}]
+plugin = "transitions"
+model = "net_{0}"
+datasets = ["{1}", "clean"]
+triplets = 12
+K = 200
+)",
+                        model, train);
+  return text;
+}
+
+// The shared experiment: pairwise and random directions measured by bisection, local PCA directions measured by
+// the exact walk (tangent/normal and region counts), and the analyses.
+std::string experiment_text(const temp_dir& dir) {
+  return experiment_head(dir / "results.h5", dir / "models") + R"(
 [samplers.pairs_real]
 plugin = "pairwise"
 dataset = "real"
@@ -129,8 +164,7 @@ estimator = "bisect"
 model = "net_real"
 sampler = "manifold"
 estimator = "walk"
-)",
-                     dir / "results.h5", dir / "models");
+)" + analyses_text();
 }
 
 using csv_rows = std::vector<std::map<std::string, std::string>>;
@@ -302,6 +336,84 @@ const temp_dir& experiment() {
   }
   return dir;
 }
+
+// A quantile by numpy's default definition: linear interpolation between the order statistics.
+double numpy_quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(pos);
+  const double frac = pos - static_cast<double>(lo);
+  return frac == 0 ? v[lo] : v[lo] + frac * (v[lo + 1] - v[lo]);
+}
+
+double mean_or_nan(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? NAN : sum / static_cast<double>(v.size());
+}
+
+// A numeric cell of the report against the value expected here: "n/a" where that is NaN.
+void check_cell(const std::map<std::string, std::string>& row, const std::string& column, double expected) {
+  INFO(column << " = " << row.at(column) << ", expected " << expected);
+  if (std::isnan(expected))
+    CHECK(row.at(column) == "n/a");
+  else
+    CHECK(std::stod(row.at(column)) == Approx(expected).epsilon(1e-5).margin(1e-12));
+}
+
+// The raw columns of an analysis table, read straight from the results file: `dataset` and numeric ones.
+struct analysis_rows {
+  std::vector<std::string> dataset;
+  std::map<std::string, std::vector<double>> values;
+  std::vector<std::string> measures;
+};
+
+analysis_rows read_analysis(const std::string& path, const std::string& analysis, const std::string& table,
+                            const std::vector<std::string>& columns) {
+  const h5::file f = h5::file::open(path);
+  const h5::group t = f.root().open_group("analyses").open_group(analysis).open_group(table);
+  analysis_rows a;
+  a.dataset = t.read_strings("dataset");
+  a.measures = t.attr_strings("measures");
+  std::vector<std::string> all = columns;
+  all.insert(all.end(), a.measures.begin(), a.measures.end());
+  for (const std::string& c : all) {
+    if (t.info(c).cls == h5::dataset_info::element::floating) {
+      a.values[c] = t.read<double>(c);
+    } else {
+      const auto ints = t.read<std::int64_t>(c);
+      a.values[c].assign(ints.begin(), ints.end());
+    }
+    REQUIRE(a.values[c].size() == a.dataset.size());
+  }
+  return a;
+}
+
+// The values of `column` at the rows whose dataset is (or, with `equal` false, is not) `dataset`.
+std::vector<double> rows_of(const analysis_rows& a, const std::string& column, const std::string& dataset,
+                            bool equal = true) {
+  std::vector<double> v;
+  for (std::size_t r = 0; r < a.dataset.size(); ++r)
+    if ((a.dataset[r] == dataset) == equal) v.push_back(a.values.at(column)[r]);
+  return v;
+}
+
+// The report of the shared experiment, written once for the analysis tests.
+const std::string& analysis_report() {
+  static const std::string out = experiment() / "report-analyses";
+  static bool done = false;
+  if (!done) {
+    const cli_result r =
+        run_cli("report " + (experiment() / "results.h5") + " -o " + out + " --bootstrap 300 --seed 4");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    done = true;
+  }
+  return out;
+}
+
+const std::vector<std::pair<std::string, std::string>> analysis_tables = {
+    {"jac_real", "points"}, {"jac_random", "points"}, {"ell_real", "ellipses"}, {"ell_random", "ellipses"}};
 
 void require_one_line_error(const cli_result& r, std::initializer_list<std::string> needles) {
   INFO("stderr: " << r.err << "stdout: " << r.out);
@@ -516,7 +628,9 @@ TEST_CASE("report figures are valid PNG and SVG and every one renders in a headl
   for (const auto& e : fs::directory_iterator(out))
     if (e.path().extension() == ".png") stems.insert(e.path().stem().string());
   for (const std::string expected :
-       {"cmp1-hist", "cmp1-km", "interpolated", "training1", "training2", "regions4", "tn4-hist", "tn4-km"})
+       {"cmp1-hist", "cmp1-km", "interpolated", "training1", "training2", "regions4", "tn4-hist", "tn4-km",
+        "sensitivity-gap-jacobian", "sensitivity-gap-transitions", "analysis-jac_real-points-jacobian_frobenius",
+        "analysis-ell_random-ellipses-transitions"})
     CHECK(stems.count(expected) == 1);
   REQUIRE(stems.size() >= 10);
   for (const auto& s : stems) {
@@ -588,6 +702,215 @@ TEST_CASE("report accepts an output folder relative to the working directory", "
   REQUIRE(r.exit_code == 0);
   CHECK(fs::exists(work / "nested/out/index.html"));
   CHECK(fs::exists(work / "nested/out/interpolated.png"));
+}
+
+TEST_CASE("report summarises every analysis table per group, matching the raw columns", "[report]") {
+  const std::string& out = analysis_report();
+  const std::string results = experiment() / "results.h5";
+  const std::string html = read_file(out + "/index.html");
+  for (const auto& [analysis, table] : analysis_tables) {
+    INFO(analysis << "/" << table);
+    const analysis_rows a = read_analysis(results, analysis, table, {});
+    REQUIRE_FALSE(a.measures.empty());
+    CHECK(html.find(fmt::format("Analysis {} (plugin {}): table {}", analysis,
+                                table == "points" ? "jacobian" : "transitions", table)) != std::string::npos);
+    // Quartiles, count and mean of each measured column per data set, recomputed from the finite raw values.
+    const auto rows = read_csv(out + "/analysis-" + analysis + "-" + table + ".csv");
+    std::set<std::string> seen;
+    for (const auto& row : rows) {
+      const std::string group = row.at("group"), column = row.at("column");
+      INFO(group << " " << column);
+      REQUIRE(std::count(a.measures.begin(), a.measures.end(), column) == 1);
+      const std::vector<double> raw = rows_of(a, column, group);
+      std::vector<double> finite;
+      std::copy_if(raw.begin(), raw.end(), std::back_inserter(finite), [](double x) { return std::isfinite(x); });
+      REQUIRE_FALSE(finite.empty());
+      CHECK(std::stoul(row.at("rows")) == raw.size());
+      CHECK(std::stoul(row.at("count")) == finite.size());
+      check_cell(row, "q1", numpy_quantile(finite, 0.25));
+      check_cell(row, "median", numpy_quantile(finite, 0.5));
+      check_cell(row, "q3", numpy_quantile(finite, 0.75));
+      check_cell(row, "mean", mean_or_nan(finite));
+      seen.insert(group + "/" + column);
+    }
+    std::set<std::string> expected;
+    for (const std::string& d : std::set<std::string>(a.dataset.begin(), a.dataset.end()))
+      for (const std::string& c : a.measures) expected.insert(d + "/" + c);
+    CHECK(seen == expected);
+    // One CDF figure per measured column.
+    for (const std::string& c : a.measures) {
+      const std::string stem = out + "/analysis-" + analysis + "-" + table + "-" + c;
+      INFO(stem);
+      CHECK(is_png(stem + ".png"));
+      CHECK(is_svg(stem + ".svg"));
+    }
+  }
+}
+
+TEST_CASE("report's sensitivity table matches a brute-force recomputation from the analysis columns", "[report]") {
+  const std::string& out = analysis_report();
+  const std::string results = experiment() / "results.h5";
+  const auto rows = read_csv(out + "/sensitivity.csv");
+  REQUIRE(rows.size() == 2);
+  // Real labels first.
+  CHECK(rows[0].at("model") == "net_real");
+  CHECK(rows[0].at("regime") == "real");
+  CHECK(rows[1].at("model") == "net_random");
+  CHECK(rows[1].at("regime") == "random");
+  const h5::file f = h5::file::open(results);
+  for (const auto& row : rows) {
+    const std::string model = row.at("model"), suffix = model == "net_real" ? "real" : "random";
+    INFO(model);
+    const std::string train =
+        f.root().open_group("provenance").open_group("models").open_group(model).attr_string("train_dataset");
+    CHECK(row.at("train_dataset") == train);
+    CHECK(row.at("test_datasets") == "clean");
+    CHECK(row.at("jacobian_analysis") == "jac_" + suffix);
+    CHECK(row.at("transitions_analysis") == "ell_" + suffix);
+
+    const analysis_rows jac = read_analysis(results, "jac_" + suffix, "points", {"correct"});
+    const auto train_correct = rows_of(jac, "correct", train), test_correct = rows_of(jac, "correct", train, false);
+    const auto train_jf = rows_of(jac, "jacobian_frobenius", train);
+    const auto test_jf = rows_of(jac, "jacobian_frobenius", train, false);
+    CHECK(std::stoul(row.at("train_points")) == train_correct.size());
+    CHECK(std::stoul(row.at("test_points")) == test_correct.size());
+    const double train_acc = mean_or_nan(train_correct), test_acc = mean_or_nan(test_correct);
+    check_cell(row, "train_accuracy", train_acc);
+    check_cell(row, "test_accuracy", test_acc);
+    check_cell(row, "gap", train_acc - test_acc);
+    check_cell(row, "jf_train_mean", mean_or_nan(train_jf));
+    check_cell(row, "jf_train_median", numpy_quantile(train_jf, 0.5));
+    check_cell(row, "jf_test_mean", mean_or_nan(test_jf));
+    check_cell(row, "jf_test_median", numpy_quantile(test_jf, 0.5));
+    // AUC of ||J||_F for a test point's misclassification by counting every (error, correct) pair.
+    double wins = 0, errors = 0, right = 0;
+    for (std::size_t i = 0; i < test_jf.size(); ++i) {
+      if (test_correct[i] != 0) continue;
+      ++errors;
+      for (std::size_t j = 0; j < test_jf.size(); ++j)
+        if (test_correct[j] != 0) wins += test_jf[i] > test_jf[j] ? 1.0 : test_jf[i] == test_jf[j] ? 0.5 : 0.0;
+    }
+    for (double c : test_correct) right += c != 0;
+    CHECK(std::stoul(row.at("test_errors")) == static_cast<std::size_t>(errors));
+    const double auc = errors > 0 && right > 0 ? wins / (errors * right) : NAN;
+    check_cell(row, "auc_jf_error", auc);
+    if (!std::isnan(auc)) {
+      CHECK(std::stod(row.at("auc_ci_lo")) <= std::stod(row.at("auc_jf_error")) + 1e-9);
+      CHECK(std::stod(row.at("auc_ci_hi")) >= std::stod(row.at("auc_jf_error")) - 1e-9);
+    }
+
+    const analysis_rows ell = read_analysis(results, "ell_" + suffix, "ellipses", {});
+    CHECK(std::stoul(row.at("train_ellipses")) == rows_of(ell, "transitions", train).size());
+    CHECK(std::stoul(row.at("test_ellipses")) == rows_of(ell, "transitions", train, false).size());
+    check_cell(row, "transitions_train_mean", mean_or_nan(rows_of(ell, "transitions", train)));
+    check_cell(row, "transitions_test_mean", mean_or_nan(rows_of(ell, "transitions", train, false)));
+    const auto& sampled = ell.values.at("sampled");
+    const auto& flips = ell.values.at("unit_flips");
+    double below = 0;
+    for (std::size_t i = 0; i < sampled.size(); ++i) below += sampled[i] < flips[i];
+    CHECK(std::stoul(row.at("sampled_ellipses")) == sampled.size());
+    check_cell(row, "sampled_mean", mean_or_nan(sampled));
+    check_cell(row, "unit_flips_mean", mean_or_nan(flips));
+    check_cell(row, "sampled_below_flips_frac", below / static_cast<double>(sampled.size()));
+  }
+  // The random-label model generalizes worse (its test points carry the real labels).
+  CHECK(std::stod(rows[1].at("gap")) > std::stod(rows[0].at("gap")));
+
+  // Two regimes: r = +-1, and both orderings are as extreme, so p = 1.
+  const auto correlations = read_csv(out + "/sensitivity-correlations.csv");
+  REQUIRE(correlations.size() == 2);
+  for (const auto& c : correlations) {
+    INFO(c.at("quantity"));
+    CHECK(c.at("regimes") == "2");
+    CHECK(c.at("permutations") == "2");
+    CHECK(std::abs(std::stod(c.at("pearson_r"))) == Approx(1));
+    CHECK(std::stod(c.at("pearson_p")) == 1);
+  }
+  for (const char* stem : {"sensitivity-gap-jacobian", "sensitivity-gap-transitions"}) {
+    CHECK(is_png(out + "/" + stem + ".png"));
+    CHECK(is_svg(out + "/" + stem + ".svg"));
+  }
+  const std::string html = read_file(out + "/index.html");
+  CHECK(html.find("Sensitivity and generalization (Novak et al. 2018)") != std::string::npos);
+  CHECK(html.find("docs/science.md") != std::string::npos);
+}
+
+TEST_CASE("permutation p-values, correlations and the ROC AUC on hand examples", "[report]") {
+  // x = 1..4, y = (2, 1, 4, 3): r = 3 / 5 = 0.6. Of the 24 orderings of y, sum x y (20 ... 30, r = (sum - 25) / 5)
+  // is >= 28 for 5 and <= 22 for 5: p = 10 / 24. The ranks are the values, so Spearman's rho is the same.
+  const std::vector<double> x = {1, 2, 3, 4}, y = {2, 1, 4, 3};
+  CHECK(report::pearson(x, y) == Approx(0.6));
+  CHECK(report::spearman(x, y) == Approx(0.6));
+  CHECK(report::permutation_p(x, y, false) == Approx(10.0 / 24));
+  CHECK(report::permutation_p(x, y, true) == Approx(10.0 / 24));
+  // A perfect order of three: only it and its reverse are as extreme, p = 2 / 3!.
+  CHECK(report::permutation_p({1, 2, 3}, {10, 20, 40}, false) == Approx(1.0 / 3));
+  CHECK(report::spearman({1, 2, 3}, {10, 20, 40}) == Approx(1));
+  // Beyond 8 values no p-value; no variance, no correlation.
+  const std::vector<double> nine = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  CHECK(std::isnan(report::permutation_p(nine, nine, false)));
+  CHECK(std::isnan(report::pearson({1, 1, 1}, {1, 2, 3})));
+  CHECK(std::isnan(report::permutation_p({1, 1, 1}, {1, 2, 3}, false)));
+  // AUC: pairs (3, 1), (3, 2), (2, 1) won, (2, 2) tied: (3 + 0.5) / 4.
+  CHECK(report::roc_auc({3, 2}, {1, 2}) == Approx(0.875));
+  CHECK(std::isnan(report::roc_auc({}, {1, 2})));
+  const std::vector<double> pos = {3, 2, 5, 0.5}, neg = {1, 2, 0.1};
+  const auto ci = report::bootstrap_auc(pos, neg, 500, 7);
+  CHECK(ci.auc == Approx(report::roc_auc(pos, neg)));
+  CHECK(ci.lo <= ci.auc);
+  CHECK(ci.hi >= ci.auc);
+  const auto again = report::bootstrap_auc(pos, neg, 500, 7);
+  CHECK(again.lo == ci.lo);
+  CHECK(again.hi == ci.hi);
+}
+
+TEST_CASE("report on a results file with analyses and no runs", "[report]") {
+  const temp_dir& dir = experiment();
+  // The same data sets and models (taken from the model cache), the analyses only.
+  write_file(dir / "analyses-only.toml", experiment_head(dir / "analyses-only.h5", dir / "models") + analyses_text());
+  const cli_result run = run_cli("run --quiet " + (dir / "analyses-only.toml"));
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const std::string out = dir / "report-analyses-only";
+  const cli_result r = run_cli("report " + (dir / "analyses-only.h5") + " -o " + out + " --bootstrap 300 --seed 4");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(read_csv(out + "/lengths.csv").empty());
+  // Same models, data, seed and bootstrap: the same sensitivity table as the file with runs.
+  CHECK(read_file(out + "/sensitivity.csv") == read_file(analysis_report() + "/sensitivity.csv"));
+  const std::string html = read_file(out + "/index.html");
+  CHECK(html.find("no interval runs") != std::string::npos);
+  CHECK(html.find("id=\"all-lengths\"") == std::string::npos);
+  CHECK(html.find("id=\"tangent-normal\"") == std::string::npos);
+  for (const auto& [analysis, table] : analysis_tables) {
+    CHECK(fs::exists(out + "/analysis-" + analysis + "-" + table + ".csv"));
+    CHECK(html.find("id=\"analysis-" + analysis + "-" + table + "\"") != std::string::npos);
+  }
+  for (const char* stem : {"sensitivity-gap-jacobian", "sensitivity-gap-transitions",
+                           "analysis-jac_random-points-jacobian_frobenius", "training1"})
+    CHECK(is_png(out + "/" + stem + ".png"));
+}
+
+TEST_CASE("report refuses an analysis table that lacks a declared column", "[report][negative]") {
+  temp_dir dir("report-badtable");
+  {
+    const h5::file f = h5::file::create(dir / "broken.h5");
+    const h5::group root = f.root();
+    root.set_attr("format", std::string("genscope-results"));
+    root.create_group("provenance");
+    const h5::group a = root.create_group("analyses").create_group("sens");
+    a.set_attr("analysis_plugin", std::string("jacobian"));
+    a.set_attr("tables", std::vector<std::string>{"points"});
+    const h5::group t = a.create_group("points");
+    t.set_attr("columns", std::vector<std::string>{"dataset", "correct", "jacobian_frobenius"});
+    t.set_attr("measures", std::vector<std::string>{"jacobian_frobenius"});
+    t.set_attr("group_by", std::string("dataset"));
+    t.set_attr("rows", std::int64_t{2});
+    t.write_strings("dataset", {"train", "test"});
+    t.write("correct", std::vector<std::int64_t>{1, 0});
+  }
+  require_one_line_error(run_cli("report " + (dir / "broken.h5") + " -o " + (dir / "out")),
+                         {"broken.h5", "/analyses/sens/points", "jacobian_frobenius", "missing"});
 }
 
 TEST_CASE("report refuses a missing results file", "[report][negative]") {

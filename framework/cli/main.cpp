@@ -273,7 +273,7 @@ int cmd_report(const std::vector<std::string>& args) {
   report::options defaults;
   desc.add_options()("output,o", po::value<std::string>()->required(), "folder to write the report into (created)")(
       "bootstrap", po::value<std::size_t>()->default_value(defaults.bootstrap),
-      "bootstrap resamples for the 95% interval of each median (0: none)")(
+      "bootstrap resamples for the 95% intervals of the raw medians and of the ROC AUCs (0: none)")(
       "seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the bootstrap (deterministic)")(
       "gnuplot", po::value<std::string>()->default_value(defaults.gnuplot), "gnuplot executable")(
       "quiet,q", "no progress notes on stderr")("file", po::value<std::string>()->required(), "results file");

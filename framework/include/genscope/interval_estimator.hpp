@@ -23,6 +23,10 @@ enum status_bits : std::uint32_t {
   status_degenerate = 1u << 5,   ///< a tie (logits or units exactly at zero) was resolved by the documented rule
 };
 
+/// The status bits that make a probe's interval length a lower bound (right-censored): an end
+/// clipped at T, or a walk stopped by max_regions (docs/science.md, "Censored interval ends").
+inline constexpr std::uint32_t status_censored = status_clipped_lo | status_clipped_hi | status_max_regions;
+
 /// Results for a batch of probes, column-wise; every vector has size().
 /// See docs/science.md for the definitions of t_lo and t_hi.
 struct GENSCOPE_API interval_batch {

@@ -3,7 +3,9 @@
 #include "report/report.hpp"
 
 #include "h5/h5.hpp"
+#include "report/sensitivity.hpp"
 #include "report/stats.hpp"
+#include "results/analysis_summary.hpp"
 #include "results/summary.hpp"
 
 #include <genscope/error.hpp>
@@ -16,6 +18,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <ostream>
 #include <set>
@@ -36,32 +40,10 @@ struct run_data {
   std::string regime;  ///< "real", "random", "corrupt p=0.2", or "unknown"
   std::vector<std::string> kind;
   std::vector<double> length, t_hi;
-  std::vector<std::uint32_t> status;  ///< status bits: clipped_lo / clipped_hi mark a censored length
+  std::vector<std::uint32_t> status;  ///< status bits: status_censored marks a censored length
   std::vector<std::int64_t> regions_lo, regions_hi;
   std::vector<std::int8_t> corrupted;  ///< anchor_corrupted; empty when the column is absent
 };
-
-std::string num(double v) {
-  if (std::isnan(v)) return "nan";
-  return fmt::format("{:.6g}", v);
-}
-
-std::string attr_text(const h5::group& g, const char* name) {
-  if (!g.has_attr(name)) return "";
-  try {
-    return g.attr_string(name);
-  } catch (const std::exception&) {
-  }
-  try {
-    return std::to_string(g.attr_int(name));
-  } catch (const std::exception&) {
-  }
-  try {
-    return num(g.attr_double(name));
-  } catch (const std::exception&) {
-  }
-  return "";
-}
 
 std::string html_escape(const std::string& s) {
   std::string o;
@@ -106,6 +88,7 @@ void write_text(const fs::path& path, const std::string& text) {
 
 std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool quiet) {
   std::vector<run_data> runs;
+  if (!root.has("runs")) return runs;  // a file with analyses only
   const h5::group prov = root.open_group("provenance");
   const bool has_datasets = prov.has("datasets");
   const h5::group runs_g = root.open_group("runs");
@@ -119,14 +102,11 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
     r.sampler_plugin = attr_text(g, "sampler_plugin");
     r.estimator = attr_text(g, "estimator");
     r.estimator_plugin = attr_text(g, "estimator_plugin");
-    r.regime = "unknown";
+    r.regime = label_regime(root, r.dataset);
     if (has_datasets && !r.dataset.empty()) {
       const h5::group ds = prov.open_group("datasets");
       if (ds.has(r.dataset)) {
         const h5::group d = ds.open_group(r.dataset);
-        const std::string mode = attr_text(d, "label_mode");
-        if (!mode.empty()) r.regime = mode;
-        if (mode == "corrupt" && d.has_attr("corruption")) r.regime = "corrupt p=" + attr_text(d, "corruption");
         r.setting = fmt::format("data dim {}{}", attr_text(d, "dim"),
                                 d.has_attr("transform") && attr_text(d, "transform") != "none"
                                     ? " (" + attr_text(d, "transform") + ")"
@@ -150,8 +130,9 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
   return runs;
 }
 
-// The lengths of one run and kind (and anchor subset) with their censoring: a probe with a clipped end has a
-// right-censored length (the search reached T without a class change: the true length is at least this one).
+// The lengths of one run and kind (and anchor subset) with their censoring: a probe with a clipped end (the search
+// reached T without a class change) or an end cut by max_regions has a right-censored length (status_censored:
+// the true length is at least this one).
 struct sample {
   std::string label;
   std::vector<double> length;
@@ -168,7 +149,7 @@ sample select(const run_data& r, const std::string& kind, int corrupted = -2) {
     if (r.kind[i] == kind && (corrupted == -2 || (!r.corrupted.empty() && r.corrupted[i] == corrupted))) {
       const bool lo = (r.status[i] & status_clipped_lo) != 0, hi = (r.status[i] & status_clipped_hi) != 0;
       s.length.push_back(r.length[i]);
-      s.censored.push_back(lo || hi);
+      s.censored.push_back((r.status[i] & status_censored) != 0);
       s.clipped_lo += lo;
       s.clipped_hi += hi;
     }
@@ -217,12 +198,13 @@ struct member {
   sample lengths;
 };
 
-// A section of the page: figures with captions, a table of statistics rows and a paragraph.
+// A section of the page: a paragraph, figures with captions, then tables (a titled one is introduced by its title
+// and, when named, a link to its CSV).
 struct section {
   std::string title, anchor;
   std::vector<std::string> figs;  // stems
   std::vector<std::string> captions;
-  std::vector<std::vector<std::string>> stats_rows;
+  std::vector<table> tables;
   std::string text;
 };
 
@@ -377,6 +359,12 @@ const std::vector<std::string> comparison_header = {
     "km_ci_lo_b",     "km_ci_hi_b",  "logrank_chi2", "logrank_observed_a", "logrank_expected_a", "logrank_variance",
     "logrank_p"};
 
+// The section's table of comparison rows (comparisons.csv's columns), created empty on first use.
+std::vector<std::vector<std::string>>& comparison_rows(section& s) {
+  if (s.tables.empty()) s.tables.push_back({"", "", comparison_header, {}});
+  return s.tables.front().rows;
+}
+
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::string h = "<div class=\"tw\"><table>\n<tr>";
   for (const auto& c : header) h += "<th>" + html_escape(c) + "</th>";
@@ -409,6 +397,216 @@ void write_csv(const fs::path& path, const table& t) {
   write_text(path, text);
 }
 
+// ---- analyses ---------------------------------------------------------------------------------------------------
+
+// A value of the analysis tables: "n/a" when not available (NaN).
+std::string cell(double v) { return std::isnan(v) ? "n/a" : num(v); }
+
+std::string joined(const std::vector<std::string>& items, const char* sep) {
+  std::string s;
+  for (std::size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
+  return s;
+}
+
+// Overlaid empirical CDFs F(x) = (values <= x) / n of the finite values, one curve per group, at most about 2,000
+// steps per curve (every k-th order statistic and the largest); a log x axis when every value is positive and they
+// span two decades or more. Adds the figure to `sec`; draws nothing and returns false when no value is finite.
+bool draw_cdfs(figure_writer& fw, section& sec, const std::string& stem, const std::string& title,
+               const std::string& xlabel, const std::string& caption,
+               const std::vector<std::pair<std::string, std::vector<double>>>& groups) {
+  std::string data, plot;
+  double lo = INFINITY, hi = -INFINITY;
+  int block = 0;
+  for (const auto& [label, values] : groups) {
+    std::vector<double> v;
+    std::copy_if(values.begin(), values.end(), std::back_inserter(v), [](double x) { return std::isfinite(x); });
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    lo = std::min(lo, v.front());
+    hi = std::max(hi, v.back());
+    const std::size_t n = v.size(), stride = (n + 1999) / 2000;
+    data += "# " + label + "\n" + fmt::format("{:.9g} 0\n", v.front());
+    for (std::size_t i = 0; i < n; ++i)
+      if ((i + 1) % stride == 0 || i + 1 == n)
+        data += fmt::format("{:.9g} {:.9g}\n", v[i], static_cast<double>(i + 1) / static_cast<double>(n));
+    data += "\n\n";
+    plot += (block == 0 ? "plot " : ", \\\n     ") +
+            fmt::format("dat index {} using 1:2 with steps lw 2 title {}", block, gp_quote(label));
+    ++block;
+  }
+  if (block == 0) return false;
+  const bool log_x = lo > 0 && hi >= 100 * lo;
+  fw.draw(stem, data,
+          "set title " + gp_quote(title) + "\nset yrange [0:1.02]\nset xlabel " +
+              gp_quote(xlabel + (log_x ? " (log scale)" : "")) + "\nset ylabel 'fraction of values <= x'\n" +
+              (log_x ? "set logscale x\n" : "") + plot);
+  sec.figs.push_back(stem);
+  sec.captions.push_back(caption);
+  return true;
+}
+
+// One section per analysis table: the model and data sets; per group the count, quartiles and mean of every
+// measured column (summarize_analyses), also the table `csv` (analysis-<name>-<table>.csv); and per measured column
+// a figure of its empirical CDF per group.
+section analysis_section(const h5::group& root, const analysis_info& a, const analysis_table_info& t,
+                         const std::vector<table_group_summary>& summaries, figure_writer& fw, table& csv,
+                         const std::function<void(const std::string&)>& note) {
+  const std::string stem = "analysis-" + a.name + "-" + t.name;
+  const std::string per = t.group_by.empty() ? "" : " per " + t.group_by;
+  section s;
+  s.anchor = stem;
+  s.title = fmt::format("Analysis {} (plugin {}): table {}", a.name, a.plugin, t.name);
+  s.text = fmt::format("Model {} (digest {}), data sets: {}. {} rows{}, each {}. Options: {}.{}", a.model,
+                       a.model_digest.substr(0, 12), joined(a.datasets, ", "), t.rows,
+                       t.group_by.empty() ? "" : ", grouped by " + t.group_by, t.description,
+                       a.options.empty() ? "none" : a.options,
+                       a.complete ? "" : " The analysis did not finish (a partial file): these are the rows written.");
+  csv = {stem,
+         fmt::format("Analysis {} ({}), table {}: measured columns{}: count of finite values, quartiles (linear "
+                     "interpolation) and mean",
+                     a.name, a.plugin, t.name, per),
+         {"group", "rows", "column", "count", "q1", "median", "q3", "mean"},
+         {}};
+  for (const table_group_summary& g : summaries)
+    if (g.analysis == a.name && g.table == t.name)
+      for (const column_summary& c : g.columns) {
+        const auto value = [&](double v) { return c.count ? num(v) : std::string("n/a"); };
+        csv.rows.push_back({g.group_by.empty() ? "all" : g.group, std::to_string(g.rows), c.column,
+                            std::to_string(c.count), value(c.q1), value(c.median), value(c.q3), value(c.mean)});
+      }
+  s.tables = {csv};
+
+  const h5::group tg = root.open_group("analyses").open_group(a.name).open_group(t.name);
+  const std::vector<std::string> keys =
+      t.group_by.empty() ? std::vector<std::string>(t.rows, "all") : column_as_keys(tg, t.group_by);
+  std::vector<std::string> order;
+  for (const std::string& k : keys)
+    if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
+  for (const std::string& column : t.measures) {
+    if (column == t.group_by) continue;
+    const std::vector<double> values = tg.read<double>(column);
+    std::vector<std::pair<std::string, std::vector<double>>> groups;
+    std::string counts;
+    for (const std::string& k : order) {
+      std::vector<double> v;
+      for (std::size_t r = 0; r < keys.size() && r < values.size(); ++r)
+        if (keys[r] == k) v.push_back(values[r]);
+      const auto finite = static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [](double x) { return std::isfinite(x); }));
+      counts += fmt::format("{}{}: {} values", counts.empty() ? "" : "; ", k, finite);
+      if (finite < v.size()) counts += fmt::format(" ({} not finite, left out)", v.size() - finite);
+      groups.emplace_back(k, std::move(v));
+    }
+    const std::string title = fmt::format("{}, {}: {}{}", a.name, t.name, column, per);
+    if (!draw_cdfs(fw, s, stem + "-" + column, title, column,
+                   fmt::format("{}: empirical CDF of {}{} ({})", a.name, column, per, counts), groups))
+      note(title + ": no finite value, no figure");
+  }
+  return s;
+}
+
+// A regime's label in the sensitivity figures: the regime, or "model (regime)" when another model shares it.
+std::string regime_label(const std::vector<regime_row>& rows, const regime_row& r) {
+  const auto same = std::count_if(rows.begin(), rows.end(), [&](const regime_row& o) { return o.regime == r.regime; });
+  return same > 1 ? r.model + " (" + r.regime + ")" : r.regime;
+}
+
+// Scatter of the generalization gap against a per-regime quantity, one labelled point per regime where both exist.
+void draw_gap_scatter(figure_writer& fw, section& sec, const std::vector<regime_row>& rows, const std::string& stem,
+                      const std::string& quantity, double regime_row::*field) {
+  std::string data;
+  std::size_t points = 0;
+  for (const regime_row& r : rows)
+    if (std::isfinite(r.gap) && std::isfinite(r.*field)) {
+      std::string label = regime_label(rows, r);
+      std::replace(label.begin(), label.end(), '"', '\'');
+      data += fmt::format("{:.9g} {:.9g} \"{}\"\n", r.*field, r.gap, label);
+      ++points;
+    }
+  if (points == 0) return;
+  fw.draw(stem, data,
+          "set title " + gp_quote("Generalization gap vs " + quantity) + "\nset xlabel " + gp_quote(quantity) +
+              "\nset ylabel 'gap = train - test accuracy'\nset offsets graph 0.1, graph 0.25, graph 0.1, graph 0.1\n"
+              "unset key\nplot dat using 1:2 with points pt 7 ps 1.5, dat using 1:2:3 with labels left offset char 1,0.5");
+  sec.figs.push_back(stem);
+  sec.captions.push_back(fmt::format("Generalization gap vs {}, one point per label regime ({} regimes)", quantity, points));
+}
+
+std::string factorial_text(std::size_t n) {
+  std::size_t f = 1;
+  for (std::size_t k = 2; k <= n; ++k) f *= k;
+  return std::to_string(f);
+}
+
+// "Sensitivity and generalization (Novak et al. 2018)": one row per analysed model (sensitivity.csv), the gap's
+// correlations across regimes (sensitivity-correlations.csv) and two scatter plots.
+section sensitivity_section(const std::vector<regime_row>& rows, const options& opt, figure_writer& fw,
+                            table& per_regime, table& correlations) {
+  section s;
+  s.anchor = "sensitivity";
+  s.title = "Sensitivity and generalization (Novak et al. 2018)";
+  s.text = fmt::format(
+      "Novak et al. (2018) found that networks that generalize worse are more sensitive to their input near the data. "
+      "One row per analysed model, i.e. per label regime (the label_mode and corruption of the model's training data "
+      "set). Train points are the rows of its jacobian and transitions tables whose dataset is the model's training "
+      "data set (with the labels it was trained on); test points are the rows of every other data set (column "
+      "test_datasets). Accuracy is the mean of correct (predicted class = the data set's label) on the analysed "
+      "points, not on the whole data sets; gap = train - test accuracy. ||J||_F is the Frobenius norm of the "
+      "Jacobian of the softmax output at a point, exact on its linear region; transitions counts the "
+      "activation-pattern changes around an ellipse through three same-label points, walked exactly; sampled is Novak "
+      "et al.'s estimate from K sampled patterns, which can only miss unit flips (sampled_below_flips_frac: the "
+      "fraction of ellipses where it does). auc_jf_error: ||J||_F at a test point as a score for its "
+      "misclassification (correct = 0), the Mann-Whitney U / (n_errors n_correct), ties counted half (0.5: no better "
+      "than chance), with a stratified percentile bootstrap 95% interval ({} resamples, seed {}); n/a when the test "
+      "points are all right or all wrong. Across regimes, the gap is correlated with the mean test ||J||_F and the "
+      "mean test transitions (Pearson r, Spearman rho) with exact permutation p-values over all n! orderings (not "
+      "computed for n > {}). With n regimes the smallest possible p is 2/n! (1 for two regimes, 1/3 for three), and "
+      "the regimes share data, architecture and training, so these correlations describe this sweep: weak evidence "
+      "at best. Definitions: docs/science.md, section Sensitivity; the CDFs of ||J||_F at train and test points are "
+      "in each jacobian analysis's section below.",
+      opt.bootstrap, opt.seed, max_exact_permutation_n);
+  per_regime = {"sensitivity",
+                "Sensitivity and generalization per label regime (train points: the model's training data set; test "
+                "points: the other data sets)",
+                {"model", "regime", "train_dataset", "test_datasets", "jacobian_analysis", "transitions_analysis",
+                 "train_points", "test_points", "train_accuracy", "test_accuracy", "gap", "jf_train_mean",
+                 "jf_train_median", "jf_test_mean", "jf_test_median", "train_ellipses", "test_ellipses",
+                 "transitions_train_mean", "transitions_test_mean", "sampled_ellipses", "sampled_mean",
+                 "unit_flips_mean", "sampled_below_flips_frac", "test_errors", "auc_jf_error", "auc_ci_lo",
+                 "auc_ci_hi"},
+                {}};
+  std::vector<double> gap, jf, transitions;
+  for (const regime_row& r : rows) {
+    per_regime.rows.push_back(
+        {r.model, r.regime, r.train_dataset, joined(r.test_datasets, " "), r.jacobian_analysis, r.transitions_analysis,
+         std::to_string(r.train_points), std::to_string(r.test_points), cell(r.train_accuracy), cell(r.test_accuracy),
+         cell(r.gap), cell(r.jf_train_mean), cell(r.jf_train_median), cell(r.jf_test_mean), cell(r.jf_test_median),
+         std::to_string(r.train_ellipses), std::to_string(r.test_ellipses), cell(r.transitions_train_mean),
+         cell(r.transitions_test_mean), std::to_string(r.sampled_ellipses), cell(r.sampled_mean),
+         cell(r.unit_flips_mean), cell(r.sampled_below_flips), std::to_string(r.test_errors), cell(r.auc.auc),
+         cell(r.auc.lo), cell(r.auc.hi)});
+    gap.push_back(r.gap);
+    jf.push_back(r.jf_test_mean);
+    transitions.push_back(r.transitions_test_mean);
+  }
+  correlations = {"sensitivity-correlations",
+                  "Correlation across label regimes of the generalization gap with each quantity (exact permutation "
+                  "p-values, two-sided)",
+                  {"quantity", "regimes", "permutations", "pearson_r", "pearson_p", "spearman_rho", "spearman_p"},
+                  {}};
+  for (const correlation& c : {correlate("mean test ||J||_F", gap, jf), correlate("mean test transitions", gap, transitions)}) {
+    const bool exact = c.regimes <= max_exact_permutation_n;
+    const auto p = [&](double v) { return exact ? cell(v) : std::string("not computed"); };
+    correlations.rows.push_back({c.quantity, std::to_string(c.regimes),
+                                 exact ? factorial_text(c.regimes) : fmt::format("not computed (n > {})", max_exact_permutation_n),
+                                 cell(c.pearson_r), p(c.pearson_p), cell(c.spearman_rho), p(c.spearman_p)});
+  }
+  s.tables = {per_regime, correlations};
+  draw_gap_scatter(fw, s, rows, "sensitivity-gap-jacobian", "mean ||J||_F at test points", &regime_row::jf_test_mean);
+  draw_gap_scatter(fw, s, rows, "sensitivity-gap-transitions", "mean transitions on test ellipses",
+                   &regime_row::transitions_test_mean);
+  return s;
+}
+
 }  // namespace
 
 void print_table(const table& t, std::ostream& out) {
@@ -436,8 +634,9 @@ result write_report(const options& opt, std::ostream& log) {
   const h5::group root = f.root();
   if (!root.has_attr("format") || root.attr_string("format") != "genscope-results")
     throw io_error(opt.results, "not a GenScope results file (no format = \"genscope-results\" attribute)");
-  if (!root.has("runs") || !root.has("provenance"))
-    throw io_error(opt.results, "not a GenScope results file (no /runs or /provenance group)");
+  // /analyses is newer than /runs; a file may hold either or both.
+  if (!root.has("provenance") || (!root.has("runs") && !root.has("analyses")))
+    throw io_error(opt.results, "not a GenScope results file (no /provenance group, or neither /runs nor /analyses)");
 
   // Absolute: gnuplot runs inside DIR, and its log is written by a shell started there.
   const fs::path dir = fs::absolute(opt.out_dir);
@@ -454,6 +653,7 @@ result write_report(const options& opt, std::ostream& log) {
   }
 
   const std::vector<run_data> runs = read_runs(root, log, opt.quiet);
+  const std::vector<analysis_info> analyses = read_analyses(root);
   figure_writer fw{dir, opt.gnuplot, {}};
   result res;
   std::vector<std::string> notes;
@@ -539,7 +739,7 @@ result write_report(const options& opt, std::ostream& log) {
         if (members[i].lengths.length.empty() || members[j].lengths.length.empty()) continue;
         const auto row = compare(s.anchor, key.kind, members[i].lengths, members[j].lengths);
         comparisons.rows.push_back(row);
-        s.stats_rows.push_back(row);
+        comparison_rows(s).push_back(row);
       }
     sections.push_back(std::move(s));
   }
@@ -564,7 +764,7 @@ result write_report(const options& opt, std::ostream& log) {
                          label_of(r) + ", " + k + ": clean vs corrupted anchors", label_of(r) + ", " + k, {clean, bad});
       const auto row = compare("corrupted:" + r.name, k, clean, bad);
       comparisons.rows.push_back(row);
-      cr.stats_rows.push_back(row);
+      comparison_rows(cr).push_back(row);
     }
   }
 
@@ -583,7 +783,7 @@ result write_report(const options& opt, std::ostream& log) {
     draw_distributions(fw, tn, stem, r.name + " (" + r.regime + "): tangent vs normal", label_of(r), {t, n});
     const auto row = compare(stem, "tangent/normal", t, n);
     comparisons.rows.push_back(row);
-    tn.stats_rows.push_back(row);
+    comparison_rows(tn).push_back(row);
   }
   if (tn.figs.empty()) tn.text = "No run has both tangent and normal directions.";
 
@@ -651,7 +851,7 @@ result write_report(const options& opt, std::ostream& log) {
   } else {
     ip.text = "No pairwise or midline probes.";
   }
-  ip.stats_rows = interp.rows;
+  ip.tables = {interp};
 
   // ---- training curves ------------------------------------------------------------------------
   table training{"training", "Training of each model (last epoch)",
@@ -730,10 +930,34 @@ result write_report(const options& opt, std::ostream& log) {
                                std::isnan(test_acc.back()) ? "-" : num(test_acc.back()), ""});
     }
   }
-  tr.stats_rows = training.rows;
+  tr.tables = {training};
+
+  // ---- analyses: sensitivity vs generalization, then one section per analysis table ------------------------------
+  std::vector<section> analysis_sections;
+  std::vector<table> analysis_tables;
+  if (!analyses.empty()) {
+    std::vector<std::string> skipped;
+    const std::vector<regime_row> regimes = sensitivity_rows(root, analyses, opt.bootstrap, opt.seed, skipped);
+    for (const std::string& n : skipped) note(n);
+    if (!regimes.empty()) {
+      if (!opt.quiet) log << "report: drawing the sensitivity section\n";
+      table per_regime, correlations;
+      analysis_sections.push_back(sensitivity_section(regimes, opt, fw, per_regime, correlations));
+      analysis_tables.insert(analysis_tables.end(), {per_regime, correlations});
+    }
+    const std::vector<table_group_summary> summaries = summarize_analyses(root);
+    for (const analysis_info& a : analyses)
+      for (const analysis_table_info& t : a.tables) {
+        if (!opt.quiet) log << fmt::format("report: drawing analysis {}, table {}\n", a.name, t.name);
+        table csv;
+        analysis_sections.push_back(analysis_section(root, a, t, summaries, fw, csv, note));
+        analysis_tables.push_back(std::move(csv));
+      }
+  }
 
   // ---- tables -------------------------------------------------------------------------------
   res.tables = {lengths, comparisons, interp, training};
+  res.tables.insert(res.tables.end(), analysis_tables.begin(), analysis_tables.end());
   for (const table& t : res.tables) write_csv(dir / (t.name + ".csv"), t);
   res.figures = fw.figures;
 
@@ -776,7 +1000,11 @@ window.addEventListener('load', function () {
   prov_item("end time", attr_text(root, "end_time"));
   prov_item("status", attr_text(root, "status"));
   prov_item("host", attr_text(root, "host"));
-  h += "</dl>\n<p>Comparisons group runs with the same sampler plugin, estimator plugin and direction kind; their "
+  h += "</dl>\n";
+  if (runs.empty())
+    h += "<p>This file has no interval runs (no generalization intervals): only analyses.</p>\n";
+  else
+    h += "<p>Comparisons group runs with the same sampler plugin, estimator plugin and direction kind; their "
        "label regime comes from the data set's <code>label_mode</code>. An interval end that reached the search limit "
        "T without a class change is <b>clipped</b>, and the length of a probe with a clipped end is "
        "<b>right-censored</b>: the true length is at least the one recorded. Every table and figure states how many "
@@ -785,15 +1013,22 @@ window.addEventListener('load', function () {
        "largest length). Samples are compared with the two-sided log-rank test (chi-square, 1 degree of freedom). "
        "The <code>raw_*</code> columns of lengths.csv ignore censoring (median with a percentile bootstrap 95% "
        "interval, " +
-       std::to_string(opt.bootstrap) + " resamples, seed " + std::to_string(opt.seed) +
-       "). Tables: <a href=\"lengths.csv\">lengths.csv</a>, <a "
-       "href=\"comparisons.csv\">comparisons.csv</a>, <a href=\"interpolated.csv\">interpolated.csv</a>, <a "
-       "href=\"training.csv\">training.csv</a>.</p>\n<ul>\n";
+       std::to_string(opt.bootstrap) + " resamples, seed " + std::to_string(opt.seed) + ").</p>\n";
+  if (!analyses.empty())
+    h += "<p>Analyses (measurements other than intervals) follow the interval sections: the sensitivity of each "
+         "analysed model against its generalization when jacobian or transitions analyses exist, then one section per "
+         "analysis table with the quartiles of its measured columns and their empirical CDFs.</p>\n";
+  h += "<p>Tables:";
+  for (std::size_t i = 0; i < res.tables.size(); ++i)
+    h += (i ? ", " : " ") + ("<a href=\"" + res.tables[i].name + ".csv\">" + res.tables[i].name + ".csv</a>");
+  h += ".</p>\n<ul>\n";
   std::vector<section*> all_sections;
   for (auto& s : sections) all_sections.push_back(&s);
-  all_sections.push_back(&tn);
-  if (!cr.stats_rows.empty()) all_sections.push_back(&cr);
-  all_sections.insert(all_sections.end(), {&rg, &ip, &tr});
+  if (!runs.empty()) all_sections.push_back(&tn);
+  if (!cr.tables.empty()) all_sections.push_back(&cr);
+  if (!runs.empty()) all_sections.insert(all_sections.end(), {&rg, &ip});
+  for (auto& s : analysis_sections) all_sections.push_back(&s);
+  all_sections.push_back(&tr);
   for (section* s : all_sections)
     h += "<li><a href=\"#" + s->anchor + "\">" + html_escape(s->title) + "</a></li>\n";
   h += "</ul>\n";
@@ -801,19 +1036,18 @@ window.addEventListener('load', function () {
     h += "<section id=\"" + s->anchor + "\"><h2>" + html_escape(s->title) + "</h2>\n";
     if (!s->text.empty()) h += "<p>" + html_escape(s->text) + "</p>\n";
     for (std::size_t i = 0; i < s->figs.size(); ++i) h += html_figure(s->figs[i], s->captions[i]);
-    if (!s->stats_rows.empty()) {
-      if (s == &ip)
-        h += html_table(interp.header, s->stats_rows);
-      else if (s == &tr)
-        h += html_table(training.header, s->stats_rows);
-      else
-        h += html_table(comparison_header, s->stats_rows);
+    for (const table& t : s->tables) {
+      if (t.rows.empty()) continue;
+      if (!t.title.empty())
+        h += "<p>" + html_escape(t.title) +
+             (t.name.empty() ? std::string() : " (<a href=\"" + t.name + ".csv\">" + t.name + ".csv</a>)") + ".</p>\n";
+      h += html_table(t.header, t.rows);
     }
     h += "</section>\n";
   }
-  h += "<section id=\"all-lengths\"><h2>Interval lengths per run and kind</h2>\n<p>" + html_escape(lengths.title) +
-       ".</p>\n" +
-       html_table(lengths.header, lengths.rows) + "</section>\n";
+  if (!runs.empty())
+    h += "<section id=\"all-lengths\"><h2>Interval lengths per run and kind</h2>\n<p>" + html_escape(lengths.title) +
+         ".</p>\n" + html_table(lengths.header, lengths.rows) + "</section>\n";
   if (!notes.empty()) {
     h += "<section id=\"notes\"><h2>Notes</h2><ul>\n";
     for (const auto& n : notes) h += "<li class=\"note\">" + html_escape(n) + "</li>\n";

@@ -14,8 +14,8 @@ namespace genscope::report {
 struct options {
   std::string results;        ///< results file (HDF5)
   std::string out_dir;        ///< folder to write (created when missing)
-  std::size_t bootstrap = 2000;  ///< bootstrap resamples for the median intervals (0: none)
-  std::uint64_t seed = 1;     ///< seed of the bootstrap
+  std::size_t bootstrap = 2000;  ///< bootstrap resamples for the median and ROC AUC intervals (0: none)
+  std::uint64_t seed = 1;     ///< seed of the bootstraps
   std::string gnuplot = "gnuplot";  ///< gnuplot executable
   bool quiet = false;         ///< no progress notes
 };

@@ -100,7 +100,7 @@ results_summary summarize(const std::string& path) {
       double total_cost = 0;
       for (std::size_t i : idx) {
         len.push_back(length[i]);
-        censored.push_back((status[i] & (status_clipped_lo | status_clipped_hi)) != 0);
+        censored.push_back((status[i] & status_censored) != 0);
         r.censored += censored.back();
         thi.push_back(t_hi[i]);
         interpolated += t_hi[i] >= 1.0;
@@ -171,9 +171,9 @@ void print_run_summary(const results_summary& summary, std::ostream& out) {
                        100 * r.clipped_hi, r.t_hi_median, interp, r.mean_cost, regions);
   }
   out << "length: interval length in input units, (t_hi - t_lo) * |d|; length_q1/median/length_q3: its Kaplan-Meier "
-         "quartiles, a length with a clipped end being censored (at least the one seen);\n"
+         "quartiles, a length with a clipped end (or one cut by max_regions) being censored (at least the one seen);\n"
          "\">x\": not reached (S(t) stays above 1-q: too many long lengths censored), the quantile exceeds x, the largest "
-         "length; median_95ci: Brookmeyer-Crowley 95% interval; censored: probes with either end clipped;\n"
+         "length; median_95ci: Brookmeyer-Crowley 95% interval; censored: probes with an end clipped or cut by max_regions;\n"
          "clip_lo/hi: ends that reached the search limit; t_hi>=1: pairs (and midlines) interpolated; cost: forward "
          "passes per probe; regions: linear regions the interval crosses (exact estimator only)\n";
   if (summary.runs.empty()) return;

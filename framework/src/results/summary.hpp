@@ -20,10 +20,10 @@ struct summary_row {
   /// Quartiles of the interval length in input units ignoring censoring (numpy's definition, as pandas';
   /// clipped lengths taken at their observed values). `genscope inspect` prints the Kaplan-Meier ones below.
   double length_q1 = 0, length_median = 0, length_q3 = 0;
-  /// Kaplan-Meier quartiles of the length, a probe with either end clipped being right-censored (its true length
+  /// Kaplan-Meier quartiles of the length, a probe with an end clipped or cut by max_regions being right-censored (its true length
   /// is at least the observed one); the median with its Brookmeyer-Crowley 95% interval (stats::km_quantile_of).
   stats::km_quantile km_q1, km_median, km_q3;
-  std::size_t censored = 0;  ///< probes with either end clipped: their length is right-censored
+  std::size_t censored = 0;  ///< probes with status_censored bits: their length is right-censored
   double t_hi_median = 0;
   double interpolated = -1;  ///< fraction with t_hi >= 1 (pairwise and midline kinds only; -1 otherwise)
   double clipped_lo = 0;     ///< fraction whose lower end reached -T without a class change
