@@ -1,8 +1,13 @@
-// Test plugins with one defect each (GENSCOPE_TEST_DEFECT selects which); see tests/test_plugins.cpp.
+// Test plugins with one defect each (GENSCOPE_TEST_DEFECT selects which); see tests/test_plugins.cpp
+// (defects 1 to 8) and tests/test_analyses.cpp (9 to 14: analyses and an estimator that load but misbehave).
+#include <genscope/analysis.hpp>
 #include <genscope/direction_sampler.hpp>
+#include <genscope/interval_estimator.hpp>
 #include <genscope/plugin.hpp>
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -17,6 +22,62 @@ class empty_sampler final : public genscope::direction_sampler {
 };
 
 [[maybe_unused]] genscope::plugin_object* create_empty(const genscope::option_set&) { return new empty_sampler; }
+
+constexpr int defect = GENSCOPE_TEST_DEFECT;
+
+/// One table "values", a row per sample of the first data set (its index and first coordinate), bent by
+/// the defect: 9 a column name outside [a-z0-9_]+, 10 a column declared twice, 11 the table declared twice,
+/// 12 a batch one value short in column "value" from row 16 on, 13 compute() throws from row 16 on.
+class defect_analysis final : public genscope::analysis {
+ public:
+  std::vector<genscope::table_spec> tables() const override {
+    using genscope::column_type;
+    genscope::table_spec t{"values", "one row per sample of the first data set",
+                           {{"index", column_type::int64, 1, "sample index", "", false},
+                            {"value", column_type::float64, 1, "the sample's first coordinate", "", true}},
+                           ""};
+    if constexpr (defect == 9) t.columns[1].name = "Value-1";
+    if constexpr (defect == 10) t.columns[1].name = "index";
+    std::vector<genscope::table_spec> out{t};
+    if constexpr (defect == 11) out.push_back(t);
+    return out;
+  }
+  void prepare(const genscope::network_backend&, const std::vector<const genscope::dataset*>& data,
+               std::uint64_t) override {
+    data_ = data.at(0);
+  }
+  std::size_t row_count(std::size_t) const override { return data_->size(); }
+  void compute(std::size_t, std::size_t first, std::size_t count, genscope::table_batch& out) const override {
+    if (defect == 13 && first >= 16)
+      throw std::runtime_error("compute_throws cannot compute row " + std::to_string(first));
+    for (std::size_t i = 0; i < count; ++i) {
+      out.ints("index")[i] = static_cast<std::int64_t>(first + i);
+      out.reals("value")[i] = data_->x(first + i, 0);
+    }
+    if (defect == 12 && first >= 16) out.reals("value").pop_back();
+  }
+
+ private:
+  const genscope::dataset* data_ = nullptr;
+};
+
+[[maybe_unused]] genscope::plugin_object* create_analysis(const genscope::option_set&) { return new defect_analysis; }
+
+/// An estimator whose extra column is named like an interval column (defect 14).
+class clashing_estimator final : public genscope::interval_estimator {
+ public:
+  void estimate(const genscope::network_backend&, const genscope::probe_batch& probes,
+                genscope::interval_batch& out) const override {
+    out.resize(probes.size());
+  }
+  std::vector<genscope::column_spec> extra_columns() const override {
+    return {{"t_lo", genscope::column_type::float64, 1, "clashes with the interval column t_lo", "", false}};
+  }
+};
+
+[[maybe_unused]] genscope::plugin_object* create_clashing(const genscope::option_set&) {
+  return new clashing_estimator;
+}
 
 }  // namespace
 
@@ -75,6 +136,33 @@ namespace {
 const option_spec options[] = {{"count", option_type::integer, "1", "unused"}};
 }
 GENSCOPE_PLUGIN(genscope::plugin_kind::sampler, "other_name", "1.0.0", "wrong name", options, &create_empty)
+
+#elif GENSCOPE_TEST_DEFECT >= 9 && GENSCOPE_TEST_DEFECT <= 13
+// Analyses accepted by the registry that declare bad tables or misbehave in compute() (see defect_analysis).
+namespace {
+const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
+}
+#if GENSCOPE_TEST_DEFECT == 9
+#define DEFECT_NAME "bad_column_name"
+#elif GENSCOPE_TEST_DEFECT == 10
+#define DEFECT_NAME "duplicate_column"
+#elif GENSCOPE_TEST_DEFECT == 11
+#define DEFECT_NAME "duplicate_table"
+#elif GENSCOPE_TEST_DEFECT == 12
+#define DEFECT_NAME "wrong_count"
+#else
+#define DEFECT_NAME "compute_throws"
+#endif
+GENSCOPE_PLUGIN(genscope::plugin_kind::analysis, DEFECT_NAME, "1.0.0", "misbehaving analysis", options,
+                &create_analysis)
+
+#elif GENSCOPE_TEST_DEFECT == 14
+// extra_clash: an estimator whose extra column clashes with the interval column t_lo.
+namespace {
+const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
+}
+GENSCOPE_PLUGIN(genscope::plugin_kind::estimator, "extra_clash", "1.0.0", "clashing extra column", options,
+                &create_clashing)
 
 #else
 #error "GENSCOPE_TEST_DEFECT must select a defect"
