@@ -531,6 +531,33 @@ TEST_CASE("a data set whose dimension differs from the model's input is pointed 
                                 Contains("dataset 'wide' has dimension 10"));
 }
 
+TEST_CASE("data sets an analysis cannot serve are refused at validation, before any training",
+          "[analyses][negative]") {
+  temp_dir dir("analyses-serve");
+  SECTION("more jacobian points than a data set holds") {
+    const std::string text = edited(head(dir) + both_analyses(), "points = 40", "points = 100");
+    CHECK_THAT(refusal(text), Contains("analysis 'sens'") && Contains("option 'points' = 100") &&
+                                  Contains("90 samples of data set 'test'"));
+  }
+  SECTION("a data set too small for an ellipse") {
+    const std::string text =
+        edited(edited(edited(head(dir) + "\n[datasets.tiny]\nsource = \"synthetic\"\nsamples = 2\ndim = 12\n"
+                                          "classes = 3\n" + both_analyses(),
+                             "[\"train\", \"test\"]", "[\"train\", \"tiny\"]"),  // jacobian's
+                      "[\"train\", \"test\"]", "[\"train\", \"tiny\"]"),         // transitions'
+               "points = 40", "points = 2");
+    CHECK_THAT(refusal(text), Contains("data set 'tiny' has 2 samples; an ellipse needs three"));
+  }
+  SECTION("a data set with more classes than the model") {
+    const std::string text = edited(head(dir) + "\n[datasets.many]\nsource = \"synthetic\"\ndim = 12\nclasses = 5\n" +
+                                        both_analyses(),
+                                    "[\"train\", \"test\"]", "[\"train\", \"many\"]");
+    CHECK_THAT(refusal(text), Contains(position_of(text, "\"many\"")) &&
+                                  Contains("dataset 'many' has 5 classes, but model 'net' has 3"));
+  }
+  CHECK_FALSE(std::filesystem::exists(dir / "models"));
+}
+
 TEST_CASE("an unknown option of the analysis plugin suggests the near one", "[analyses][negative]") {
   temp_dir dir("analyses-option");
   const std::string text = edited(head(dir) + both_analyses(), "points = 40", "pointz = 40");

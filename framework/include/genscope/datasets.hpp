@@ -59,6 +59,7 @@ struct dataset_shape {
   std::vector<std::size_t> shape;  ///< of one sample
   std::size_t count = 0;           ///< samples after subsetting
   std::size_t class_count = 0;
+  std::string name;                ///< the data set's item name in the experiment (set by validation)
 };
 
 /// Reads headers only (IDX; HDF5: the shapes and types of X and y, and the labels y for the

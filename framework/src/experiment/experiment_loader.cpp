@@ -527,6 +527,7 @@ class loader {
       }
       try {
         shapes_[it.name] = peek_dataset(spec);
+        shapes_[it.name].name = it.name;
       } catch (const error& e) {
         reader_.fail(detail::blame(e.what(), it.fields, it.at()), about(it, e.what()));
       }
@@ -584,6 +585,7 @@ class loader {
       if (m.train) {
         const dataset_shape& train = shapes_.at(m.dataset);
         input = dim_of(train);
+        model_classes_[m.name] = train.class_count;
         if (!m.test_dataset.empty()) {
           const dataset_shape& test = shapes_.at(m.test_dataset);
           const source_position at = field_named(it, "test")->value_at();
@@ -600,6 +602,7 @@ class loader {
         try {
           exp_.models[it.spec].loaded = plugins_.create_backend(m.backend, m.backend_options);
           input = m.loaded->input_dim();
+          model_classes_[m.name] = m.loaded->class_count();
         } catch (const std::exception& e) {
           reader_.fail(detail::blame(e.what(), it.option_fields, it.at()),
                        about(it, e.what()));
@@ -662,11 +665,15 @@ class loader {
       const toml_field* datasets_field = field_named(it, "datasets");
       for (std::size_t k = 0; k < a.datasets.size(); ++k) {
         shapes.push_back(shapes_.at(a.datasets[k]));
+        const source_position at = string_elements(*datasets_field)[k].value_at();
         if (dim_of(shapes.back()) != input)
-          reader_.fail(string_elements(*datasets_field)[k].value_at(),
-                       fmt::format("analysis '{}': model '{}' takes inputs of dimension {}, but dataset '{}' has "
-                                   "dimension {}",
-                                   a.name, a.model, input, a.datasets[k], dim_of(shapes.back())));
+          reader_.fail(at, fmt::format("analysis '{}': model '{}' takes inputs of dimension {}, but dataset '{}' has "
+                                       "dimension {}",
+                                       a.name, a.model, input, a.datasets[k], dim_of(shapes.back())));
+        const std::size_t classes = model_classes_.at(a.model);
+        if (classes != 0 && shapes.back().class_count > classes)
+          reader_.fail(at, fmt::format("analysis '{}': dataset '{}' has {} classes, but model '{}' has {}", a.name,
+                                       a.datasets[k], shapes.back().class_count, a.model, classes));
       }
       try_create(it, [&] {
         auto analysis = plugins_.create_analysis(a.plugin, a.options);
@@ -720,6 +727,7 @@ class loader {
   std::vector<std::size_t> order_;
   std::map<std::string, dataset_shape> shapes_;       // by dataset name
   std::map<std::string, std::size_t> model_inputs_;   // by model name
+  std::map<std::string, std::size_t> model_classes_;  // by model name (0: unknown)
 };
 
 }  // namespace

@@ -135,6 +135,10 @@ class jacobian_analysis final : public genscope::analysis {
 
   void check(const std::vector<genscope::dataset_shape>& data, std::size_t /*model_input_dim*/) const override {
     if (data.empty()) throw std::invalid_argument("jacobian needs at least one data set (datasets = [...])");
+    for (const genscope::dataset_shape& d : data)
+      if (points_ > d.count)
+        throw std::invalid_argument("option 'points' = " + std::to_string(points_) + " exceeds the " +
+                                    std::to_string(d.count) + " samples of data set '" + d.name + "'");
   }
 
   void prepare(const genscope::network_backend& model, const std::vector<const genscope::dataset*>& data,

@@ -419,6 +419,14 @@ class transitions_analysis final : public genscope::analysis {
 
   void check(const std::vector<genscope::dataset_shape>& data, std::size_t) const override {
     if (data.empty()) throw std::invalid_argument("transitions: 'datasets' names no data set");
+    for (const genscope::dataset_shape& d : data) {
+      if (d.count < 3)
+        throw std::invalid_argument("transitions: data set '" + d.name + "' has " + std::to_string(d.count) +
+                                    " samples; an ellipse needs three");
+      if (!same_ && d.class_count != 0 && d.class_count < 3)
+        throw std::invalid_argument("transitions: data set '" + d.name + "' has " + std::to_string(d.class_count) +
+                                    " classes, fewer than three (labels = \"different\")");
+    }
   }
 
   void prepare(const genscope::network_backend& model, const std::vector<const genscope::dataset*>& data,
