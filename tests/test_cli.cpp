@@ -2,7 +2,7 @@
 #include "support.hpp"
 
 #include "h5/h5.hpp"
-#include "results/summary.hpp"
+#include "inspect/summary.hpp"
 
 #include <genscope/datasets.hpp>
 #include <genscope/mlp.hpp>

@@ -2,7 +2,7 @@
 // log-rank test (see stats.hpp and docs/report.md).
 #include "report/stats.hpp"
 
-#include "results/summary.hpp"
+#include "inspect/summary.hpp"
 
 #include <genscope/error.hpp>
 

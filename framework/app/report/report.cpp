@@ -5,8 +5,8 @@
 #include "h5/h5.hpp"
 #include "report/sensitivity.hpp"
 #include "report/stats.hpp"
-#include "results/analysis_summary.hpp"
-#include "results/summary.hpp"
+#include "inspect/analysis_summary.hpp"
+#include "inspect/summary.hpp"
 
 #include <genscope/error.hpp>
 #include <genscope/interval_estimator.hpp>

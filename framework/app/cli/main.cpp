@@ -8,7 +8,7 @@
 #include <genscope/version.hpp>
 
 #include "report/report.hpp"
-#include "results/summary.hpp"
+#include "inspect/summary.hpp"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>

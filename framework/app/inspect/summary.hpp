@@ -2,7 +2,7 @@
 #pragma once
 
 #include "report/stats.hpp"
-#include "results/analysis_summary.hpp"
+#include "inspect/analysis_summary.hpp"
 
 #include <genscope/export.hpp>
 

@@ -1,6 +1,6 @@
 // Per run and direction kind: counts, Kaplan-Meier length quartiles (clipped lengths censored), interpolation
 // fraction, clipping, cost.
-#include "results/summary.hpp"
+#include "inspect/summary.hpp"
 
 #include "h5/h5.hpp"
 #include "results/writer.hpp"

@@ -2,7 +2,7 @@
 #include "report/sensitivity.hpp"
 
 #include "report/stats.hpp"
-#include "results/summary.hpp"
+#include "inspect/summary.hpp"
 
 #include <genscope/error.hpp>
 

@@ -1,7 +1,7 @@
 // Per analysis table and group: count, quartiles and mean of each numeric column (`genscope inspect`, the report).
-#include "results/analysis_summary.hpp"
+#include "inspect/analysis_summary.hpp"
 
-#include "results/summary.hpp"
+#include "inspect/summary.hpp"
 
 #include <fmt/format.h>
 
