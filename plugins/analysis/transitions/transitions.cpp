@@ -121,7 +121,7 @@ class ellipse_walker {
     c_ = c;
     u_ = u;
     v_ = v;
-    forward();
+    compute_forms(true);
     const std::size_t hidden = layers_ - 1;
     for (std::size_t k = 0; k < hidden; ++k) start_[k] = active_[k];
     for (std::size_t j = 0; j < width_[0] && hidden > 0; ++j) next0_[j] = next_leave(form(0, j), active_[0][j], 0.0);
@@ -150,7 +150,7 @@ class ellipse_walker {
         if (flips > 0) {
           ++out.transitions;
           out.unit_flips += flips;
-          if (out.transitions % recompute_every == 0) recompute_forms();
+          if (out.transitions % recompute_every == 0) compute_forms(false);
         }
       }
       const std::size_t now = top_class(cs, sn);
@@ -183,28 +183,6 @@ class ellipse_walker {
     if (uu == 0 && vv == 0) return "point";
     if (uu * vv - uv * uv <= 1e-12 * uu * vv) return "segment";
     return "ellipse";
-  }
-
-  // The forms (a, b, g) of every layer with the right-limit pattern at phi = 0 (value a + b, slope g).
-  void forward() {
-    rows_.assign(c_, c_ + dim_);
-    rows_.insert(rows_.end(), u_, u_ + dim_);
-    rows_.insert(rows_.end(), v_, v_ + dim_);
-    for (std::size_t k = 0; k < layers_; ++k) {
-      const std::size_t w = width_[k];
-      const std::size_t in = k == 0 ? dim_ : width_[k - 1];
-      forms_[k].assign(3 * w, 0.0);
-      net_.layer(k).apply(rows_.data(), 1, forms_[k].data());
-      net_.layer(k).apply_linear(rows_.data() + in, 2, forms_[k].data() + w);
-      if (k + 1 == layers_) break;
-      active_[k].assign(w, 0);
-      rows_.assign(3 * w, 0.0);
-      for (std::size_t j = 0; j < w; ++j) {
-        active_[k][j] = active_after(form(k, j), 1.0, 0.0);
-        if (active_[k][j])
-          for (std::size_t r = 0; r < 3; ++r) rows_[r * w + j] = forms_[k][r * w + j];
-      }
-    }
   }
 
   // The earliest pattern change after phi: first-layer crossings are kept (their forms never change), deeper
@@ -297,9 +275,10 @@ class ellipse_walker {
     return flips;
   }
 
-  // The forms of every layer recomputed from the ellipse with the current pattern (bounds the drift of the
-  // incremental updates).
-  void recompute_forms() {
+  // The forms (a, b, g) of every layer from the ellipse. With `decide`, each hidden unit's state is set by the
+  // right-limit rule at phi = 0 (value a + b, slope g) as its layer is reached; without, the current pattern is
+  // kept (a periodic recomputation bounding the drift of the incremental updates).
+  void compute_forms(bool decide) {
     rows_.assign(c_, c_ + dim_);
     rows_.insert(rows_.end(), u_, u_ + dim_);
     rows_.insert(rows_.end(), v_, v_ + dim_);
@@ -310,6 +289,10 @@ class ellipse_walker {
       net_.layer(k).apply(rows_.data(), 1, forms_[k].data());
       net_.layer(k).apply_linear(rows_.data() + in, 2, forms_[k].data() + w);
       if (k + 1 == layers_) break;
+      if (decide) {
+        active_[k].assign(w, 0);
+        for (std::size_t j = 0; j < w; ++j) active_[k][j] = active_after(form(k, j), 1.0, 0.0);
+      }
       rows_.assign(3 * w, 0.0);
       for (std::size_t j = 0; j < w; ++j)
         if (active_[k][j])
