@@ -6,6 +6,7 @@
 
 #include <genscope/analysis.hpp>
 #include <genscope/dataset.hpp>
+#include <genscope/datasets.hpp>
 #include <genscope/mlp.hpp>
 #include <genscope/network_backend.hpp>
 #include <genscope/plugin_registry.hpp>
@@ -334,6 +335,63 @@ TEST_CASE("jacobian agrees with the brute-force product of the masked weight mat
     CHECK(err.linear < 1e-10);
     CHECK(err.jacobian < 1e-9);
   }
+}
+
+TEST_CASE("jacobian on a trained Fashion-MNIST MLP agrees with the masked product and finite differences",
+          "[jacobian][oracle]") {
+  dataset_spec spec;
+  spec.name = "train";
+  spec.source = "idx";
+  spec.dir = "/usr/share/datasets/fashion-mnist";
+  spec.split = "train";
+  spec.subset = 300;
+  spec.seed = 3;
+  const dataset train = build_dataset(spec);
+  train_config cfg;
+  cfg.hidden = {32, 32};
+  cfg.epochs = 10;
+  cfg.batch_size = 32;
+  cfg.seed = 5;
+  training_record record;
+  const native_net net(train_mlp(train, nullptr, cfg, record, {}).layers());
+  CHECK(record.epochs.back().train_accuracy > 0.7);
+  const std::vector<affine_layer_d> layers = net.exact();
+  const auto a = make_jacobian(60);
+  const table_batch t = whole_table(*a, *net.backend, {&train});
+  REQUIRE(t.rows() == 60);
+  norm_errors err;
+  const double h = 1e-7;
+  std::size_t differenced = 0;
+  double worst_fd = 0;
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    const float* x = train.x.row(static_cast<std::size_t>(t.ints("index")[i]));
+    const region r = region_of(layers, x);
+    const std::vector<ld> p = softmax(r.logits);
+    err.add(t, i, r.a, jacobian_by_differences(p, r.a));
+    // Central differences over all 784 pixels where the step stays inside the region and J is resolvable.
+    if (r.min_rel_pre < 1e-3 || *std::max_element(p.begin(), p.end()) > 0.999) continue;
+    ++differenced;
+    std::vector<double> xd(x, x + train.dim()), f_plus, f_minus;
+    Eigen::MatrixXd j(10, static_cast<Eigen::Index>(train.dim()));
+    for (std::size_t c = 0; c < train.dim(); ++c) {
+      xd[c] = static_cast<double>(x[c]) + h;
+      testing::naive_forward(layers, xd.data(), f_plus);
+      xd[c] = static_cast<double>(x[c]) - h;
+      testing::naive_forward(layers, xd.data(), f_minus);
+      xd[c] = x[c];
+      const std::vector<double> pp = softmax(f_plus), pm = softmax(f_minus);
+      for (std::size_t k = 0; k < 10; ++k) j(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(c)) = (pp[k] - pm[k]) / (2 * h);
+    }
+    worst_fd = std::max(worst_fd, rel(t.reals("jacobian_frobenius")[i], j.norm()));
+  }
+  report("trained Fashion-MNIST, ||A|| relative error (masked product)", err.linear);
+  report("trained Fashion-MNIST, ||J|| relative error (masked product)", err.jacobian);
+  report("trained Fashion-MNIST, ||J||_F relative error (finite differences)", worst_fd);
+  report("trained Fashion-MNIST, points differenced", static_cast<double>(differenced));
+  CHECK(err.linear < 1e-10);
+  CHECK(err.jacobian < 1e-9);
+  CHECK(differenced >= 10);
+  CHECK(worst_fd < 1e-5);
 }
 
 TEST_CASE("jacobian keeps loss and ||J|| accurate on confident points (1 - p_top from 1e-12 to 1e-18)",
