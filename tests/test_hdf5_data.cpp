@@ -794,7 +794,8 @@ TEST_CASE("file sampler: probes past the end or before prepare are refused", "[n
   const auto sampler = file_sampler(directions_file("bounds.h5", false, true, false));
   probe_batch b;
   CHECK_THROWS_AS(sampler->sample(0, 1, b), std::logic_error);
-  sampler->prepare(grid_data(), 0);
+  const dataset data = grid_data();  // the host keeps the data set alive while the sampler is used
+  sampler->prepare(data, 0);
   CHECK_THROWS_AS(sampler->sample(4, 3, b), std::out_of_range);
   CHECK_NOTHROW(sampler->sample(4, 2, b));
 }

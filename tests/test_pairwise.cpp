@@ -6,8 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstddef>
+#include <limits>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -247,11 +250,21 @@ TEST_CASE("pairwise refuses probes past probe_count()", "[negative]") {
   const auto data = small_data();
   sampler->prepare(data, 1);
   genscope::probe_batch b;
-  CHECK_THROWS_WITH(sampler->sample(5, 6, b), Catch::Contains("pairwise") && Catch::Contains("10"));
+  CHECK_THROWS_AS(sampler->sample(5, 6, b), std::out_of_range);
+  CHECK_THROWS_WITH(sampler->sample(5, 6, b), Catch::Equals("probes [5, 11) requested, the sampler has 10"));
+  CHECK_THROWS_AS(sampler->sample(5, std::numeric_limits<std::size_t>::max(), b), std::out_of_range);  // no overflow
+  CHECK_THROWS_AS(sampler->sample(11, 0, b), std::out_of_range);
+  sampler->sample(10, 0, b);  // an empty batch at the end is fine
+  CHECK(b.size() == 0);
+  CHECK(b.first == 10);
 }
 
 TEST_CASE("pairwise refuses sample() before prepare()", "[negative]") {
   auto sampler = make_sampler(10);
   genscope::probe_batch b;
   CHECK_THROWS_WITH(sampler->sample(0, 1, b), Catch::Contains("before prepare()"));
+  // A prepare() that throws leaves the sampler unprepared.
+  const auto one_label = labelled({2});
+  CHECK_THROWS(sampler->prepare(one_label, 1));
+  CHECK_THROWS_AS(sampler->sample(0, 1, b), std::logic_error);
 }

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 namespace genscope {
 
@@ -26,6 +28,26 @@ plugin_object::~plugin_object() = default;
 network_backend::~network_backend() = default;
 direction_sampler::~direction_sampler() = default;
 void direction_sampler::check(const dataset_shape&) const {}
+
+void direction_sampler::prepare(const dataset& data, std::uint64_t seed) {
+  data_ = nullptr;  // a failed bind() leaves the sampler unprepared, never half-bound
+  bind(data, seed);
+  data_ = &data;
+  seed_ = seed;
+  dim_ = data.dim();
+}
+
+void direction_sampler::sample(std::size_t first, std::size_t count, probe_batch& out) const {
+  if (data_ == nullptr) throw std::logic_error("sample() called before prepare()");
+  const std::size_t n = probe_count();
+  if (first > n || count > n - first)
+    throw std::out_of_range("probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                            ") requested, the sampler has " + std::to_string(n));
+  out.resize(count, dim_);  // recorded at prepare(): sample() itself never reads the data set
+  out.first = first;
+  fill(first, count, out);
+}
+
 interval_estimator::~interval_estimator() = default;
 std::vector<column_spec> interval_estimator::extra_columns() const { return {}; }
 analysis::~analysis() = default;

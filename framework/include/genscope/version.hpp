@@ -14,7 +14,9 @@ namespace genscope {
 /// view, descriptor capabilities and region counts in interval_batch; 3 added
 /// direction_sampler::check and the tangent_dim / explained_variance probe columns; 4 added
 /// the analysis kind, declared tables (table.hpp), estimators' extra columns (which now
-/// carry the exact walk's breakpoints) and affine_operator::apply_transposed.
+/// carry the exact walk's breakpoints) and affine_operator::apply_transposed, and moved the
+/// checks every sampler repeated into direction_sampler (prepare() and sample() non-virtual;
+/// samplers implement the protected virtual bind() and fill()).
 inline constexpr std::uint32_t plugin_api_version = 4;
 
 /// Product version, e.g. "0.1.0".

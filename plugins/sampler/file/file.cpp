@@ -64,7 +64,10 @@ class file_sampler final : public genscope::direction_sampler {
                std::to_string(shape.count) + " samples");
   }
 
-  void prepare(const genscope::dataset& data, std::uint64_t /*seed: the probes are the file's rows*/) override {
+  std::size_t probe_count() const override { return count_; }
+
+ protected:
+  void bind(const genscope::dataset& data, std::uint64_t /*seed: the probes are the file's rows*/) override {
     genscope::dataset_shape shape;
     shape.shape = data.shape;
     shape.count = data.size();
@@ -81,18 +84,10 @@ class file_sampler final : public genscope::direction_sampler {
         std::copy(src, src + dim_, x_.begin() + static_cast<std::ptrdiff_t>(k * dim_));
       }
     }
-    prepared_ = true;
   }
 
-  std::size_t probe_count() const override { return count_; }
-
-  void sample(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
-    if (!prepared_) throw std::logic_error("file: sample() called before prepare()");
-    if (first > count_ || count > count_ - first)
-      throw std::out_of_range("file: probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                              ") requested, '" + path_ + "' holds " + std::to_string(count_));
-    out.resize(count, dim_);
-    out.first = first;
+  // bind() proved the data set's dimension is dim_, so `out` arrives sized count x dim_.
+  void fill(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
     for (std::size_t k = 0; k < count; ++k) {
       const std::size_t row = first + k;
       const auto begin = static_cast<std::ptrdiff_t>(row * dim_);
@@ -211,9 +206,8 @@ class file_sampler final : public genscope::direction_sampler {
   std::size_t dim_ = 0;                   // product of d's dims after the first
   std::vector<std::size_t> d_dims_;       // d's shape, for messages
   bool has_x_ = false;
-  bool prepared_ = false;
   std::vector<float> d_;                  // P x dim
-  std::vector<float> x_;                  // P x dim (from the file, or from the data set in prepare())
+  std::vector<float> x_;                  // P x dim (from the file, or from the data set in bind())
   std::vector<std::int64_t> anchor_;      // P, or empty when the file has none
   std::vector<std::array<std::int64_t, 2>> partners_;  // P, or empty when the file has none
 };

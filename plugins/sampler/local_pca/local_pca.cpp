@@ -83,7 +83,10 @@ class local_pca_sampler final : public genscope::direction_sampler {
     check_sizes(shape.count, dim, "the data set");
   }
 
-  void prepare(const genscope::dataset& data, std::uint64_t seed) override {
+  std::size_t probe_count() const override { return s_.anchors * per_anchor(); }
+
+ protected:
+  void bind(const genscope::dataset& data, std::uint64_t seed) override {
     const std::size_t n = data.size();
     check_sizes(n, data.dim(), "data set '" + data.name + "'");
     genscope::require_labels(data);
@@ -109,21 +112,11 @@ class local_pca_sampler final : public genscope::direction_sampler {
       throw std::runtime_error("nearest neighbours of data set '" + data.name + "' have the wrong shape");
     anchors_ = genscope::choose_samples(n, s_.anchors, seed, "anchors");
     graph_ = std::move(graph);
-    data_ = &data;
-    seed_ = seed;
   }
 
-  std::size_t probe_count() const override { return s_.anchors * per_anchor(); }
-
-  void sample(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
-    if (data_ == nullptr) throw std::logic_error("local_pca: sample() called before prepare()");
-    const std::size_t total = probe_count();
-    if (first > total || count > total - first)
-      throw std::out_of_range("local_pca: probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                              ") requested, the sampler has " + std::to_string(total));
-    const std::size_t dim = data_->dim();
-    out.resize(count, dim);
-    out.first = first;
+  void fill(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
+    const genscope::dataset& data = this->data();
+    const std::size_t dim = data.dim();
 
     const std::size_t per = per_anchor();
     neighbourhood_pca pca;
@@ -142,7 +135,7 @@ class local_pca_sampler final : public genscope::direction_sampler {
       out.partners[b] = {-1, -1};
       out.tangent_dim[b] = static_cast<std::int32_t>(pca.m);
       out.explained_variance[b] = static_cast<float>(pca.explained);
-      const float* xa = data_->x.row(anchor);
+      const float* xa = data.x.row(anchor);
       std::copy(xa, xa + dim, out.x.row(b));
 
       if (slot < s_.tangent_count) {
@@ -176,7 +169,7 @@ class local_pca_sampler final : public genscope::direction_sampler {
   // PCA of the k neighbours of `anchor` through their k x k Gram matrix (never an n x n covariance).
   neighbourhood_pca analyse(std::size_t anchor) const {
     const std::size_t k = s_.k;
-    const std::size_t n = data_->dim();
+    const std::size_t n = data().dim();
     const auto kk = static_cast<Eigen::Index>(k);
     const auto nn = static_cast<Eigen::Index>(n);
     const std::int64_t* nb = graph_->neighbours(anchor);
@@ -184,7 +177,7 @@ class local_pca_sampler final : public genscope::direction_sampler {
     Eigen::MatrixXd c(kk, nn);  // neighbours as rows, then centred on their mean
     double frobenius2 = 0;      // of the uncentred neighbours, for the float32 rounding level
     for (Eigen::Index j = 0; j < kk; ++j) {
-      const float* row = data_->x.row(static_cast<std::size_t>(nb[j]));
+      const float* row = data().x.row(static_cast<std::size_t>(nb[j]));
       for (Eigen::Index col = 0; col < nn; ++col) {
         const double value = row[col];
         c(j, col) = value;
@@ -266,7 +259,7 @@ class local_pca_sampler final : public genscope::direction_sampler {
       for (std::size_t c = 0; c < n; ++c) d[c] = col(static_cast<Eigen::Index>(c));
       return;
     }
-    genscope::rng random(seed_, genscope::stream_key("local_pca/tangent"), p);
+    genscope::rng random(seed(), genscope::stream_key("local_pca/tangent"), p);
     Eigen::VectorXd g(static_cast<Eigen::Index>(pca.m));
     double norm = 0;
     while (norm == 0) {
@@ -295,7 +288,7 @@ class local_pca_sampler final : public genscope::direction_sampler {
       q = pca.rank < n ? pca.rank : pca.m;
     }
     if (q >= n) return;  // the tangent space is the whole space: no normal direction (d = 0)
-    genscope::rng random(seed_, genscope::stream_key("local_pca/normal"), p);
+    genscope::rng random(seed(), genscope::stream_key("local_pca/normal"), p);
     Eigen::VectorXd g(static_cast<Eigen::Index>(n));
     const auto basis = pca.v.leftCols(static_cast<Eigen::Index>(q));
     for (int attempt = 0; attempt < 64; ++attempt) {
@@ -313,8 +306,6 @@ class local_pca_sampler final : public genscope::direction_sampler {
   }
 
   settings s_;
-  const genscope::dataset* data_ = nullptr;
-  std::uint64_t seed_ = 0;
   std::shared_ptr<const genscope::knn_graph> graph_;
   std::vector<std::size_t> anchors_;
 };

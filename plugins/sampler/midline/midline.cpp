@@ -27,7 +27,10 @@ class midline_sampler final : public genscope::direction_sampler {
  public:
   midline_sampler(std::size_t count, bool same_label) : count_(count), same_label_(same_label) {}
 
-  void prepare(const genscope::dataset& data, std::uint64_t seed) override {
+  std::size_t probe_count() const override { return count_; }
+
+ protected:
+  void bind(const genscope::dataset& data, std::uint64_t /*seed: used per probe in fill()*/) override {
     const std::size_t n = data.size();
     genscope::require_labels(data);
     groups_ = genscope::label_groups(data.labels);
@@ -47,23 +50,14 @@ class midline_sampler final : public genscope::direction_sampler {
       throw std::runtime_error("midline: no sample of data set '" + data.name +
                                "' has two samples of other labels, so there is no mixed-label triangle "
                                "(same_label = false)");
-    data_ = &data;
-    seed_ = seed;
   }
 
-  std::size_t probe_count() const override { return count_; }
-
-  void sample(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
-    if (data_ == nullptr) throw std::logic_error("midline: sample() called before prepare()");
-    if (first > count_ || count > count_ - first)
-      throw std::out_of_range("midline: probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                              ") requested, the sampler has " + std::to_string(count_));
-    const std::size_t dim = data_->dim();
-    const std::size_t n = data_->size();
-    out.resize(count, dim);
-    out.first = first;
+  void fill(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
+    const genscope::dataset& data = this->data();
+    const std::size_t dim = data.dim();
+    const std::size_t n = data.size();
     for (std::size_t p = 0; p < count; ++p) {
-      genscope::rng random(seed_, genscope::stream_key("midline"), first + p);
+      genscope::rng random(seed(), genscope::stream_key("midline"), first + p);
       const std::size_t i = eligible_[random.below(eligible_.size())];
       const std::size_t size = groups_.group_size(i);
       std::size_t j = 0;
@@ -83,9 +77,9 @@ class midline_sampler final : public genscope::direction_sampler {
       out.anchor[p] = static_cast<std::int64_t>(i);
       out.partners[p] = {static_cast<std::int64_t>(j), static_cast<std::int64_t>(k)};
       out.kind[p] = same_label_ ? "midline" : "midline_mixed";
-      const float* xi = data_->x.row(i);
-      const float* xj = data_->x.row(j);
-      const float* xk = data_->x.row(k);
+      const float* xi = data.x.row(i);
+      const float* xj = data.x.row(j);
+      const float* xk = data.x.row(k);
       float* x = out.x.row(p);
       float* d = out.d.row(p);
       for (std::size_t c = 0; c < dim; ++c) {
@@ -99,8 +93,6 @@ class midline_sampler final : public genscope::direction_sampler {
  private:
   std::size_t count_;
   bool same_label_;
-  const genscope::dataset* data_ = nullptr;
-  std::uint64_t seed_ = 0;
   genscope::label_groups groups_;
   std::vector<std::size_t> eligible_;  // samples that can be the vertex i
 };

@@ -26,7 +26,10 @@ class pairwise_sampler final : public genscope::direction_sampler {
  public:
   pairwise_sampler(std::size_t count, bool same_label) : count_(count), same_label_(same_label) {}
 
-  void prepare(const genscope::dataset& data, std::uint64_t seed) override {
+  std::size_t probe_count() const override { return count_; }
+
+ protected:
+  void bind(const genscope::dataset& data, std::uint64_t /*seed: used per probe in fill()*/) override {
     const std::size_t n = data.size();
     genscope::require_labels(data);
     // Samples grouped by label: "the r-th other sample of the same label" and "the r-th
@@ -42,23 +45,14 @@ class pairwise_sampler final : public genscope::direction_sampler {
       throw std::runtime_error("pairwise: data set '" + data.name +
                                "' has fewer than two labels, so there is no different-label pair "
                                "(same_label = false)");
-    data_ = &data;
-    seed_ = seed;
   }
 
-  std::size_t probe_count() const override { return count_; }
-
-  void sample(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
-    if (data_ == nullptr) throw std::logic_error("pairwise: sample() called before prepare()");
-    if (first > count_ || count > count_ - first)
-      throw std::out_of_range("pairwise: probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                              ") requested, the sampler has " + std::to_string(count_));
-    const std::size_t dim = data_->dim();
-    const std::size_t n = data_->size();
-    out.resize(count, dim);
-    out.first = first;
+  void fill(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
+    const genscope::dataset& data = this->data();
+    const std::size_t dim = data.dim();
+    const std::size_t n = data.size();
     for (std::size_t k = 0; k < count; ++k) {
-      genscope::rng random(seed_, genscope::stream_key("pairwise"), first + k);
+      genscope::rng random(seed(), genscope::stream_key("pairwise"), first + k);
       const std::size_t i = eligible_[random.below(eligible_.size())];
       std::size_t j = 0;
       if (same_label_) {
@@ -72,8 +66,8 @@ class pairwise_sampler final : public genscope::direction_sampler {
       out.anchor[k] = static_cast<std::int64_t>(i);
       out.partners[k] = {static_cast<std::int64_t>(j), -1};
       out.kind[k] = same_label_ ? "pairwise" : "pairwise_diff";
-      const float* xi = data_->x.row(i);
-      const float* xj = data_->x.row(j);
+      const float* xi = data.x.row(i);
+      const float* xj = data.x.row(j);
       float* x = out.x.row(k);
       float* d = out.d.row(k);
       for (std::size_t c = 0; c < dim; ++c) {
@@ -86,8 +80,6 @@ class pairwise_sampler final : public genscope::direction_sampler {
  private:
   std::size_t count_;
   bool same_label_;
-  const genscope::dataset* data_ = nullptr;
-  std::uint64_t seed_ = 0;
   genscope::label_groups groups_;
   std::vector<std::size_t> eligible_;  // samples that can be anchors
 };

@@ -29,33 +29,26 @@ class random_sampler final : public genscope::direction_sampler {
 
   void check(const genscope::dataset_shape& shape) const override { check_count(shape.count, "the data set"); }
 
-  void prepare(const genscope::dataset& data, std::uint64_t seed) override {
+  std::size_t probe_count() const override { return anchors_count_ * per_anchor_; }
+
+ protected:
+  void bind(const genscope::dataset& data, std::uint64_t seed) override {
     check_count(data.size(), "data set '" + data.name + "'");
     if (data.dim() == 0) throw std::runtime_error("data set '" + data.name + "' has samples of dimension 0");
     anchors_ = genscope::choose_samples(data.size(), anchors_count_, seed, "anchors");
-    data_ = &data;
-    seed_ = seed;
   }
 
-  std::size_t probe_count() const override { return anchors_count_ * per_anchor_; }
-
-  void sample(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
-    if (data_ == nullptr) throw std::logic_error("random: sample() called before prepare()");
-    const std::size_t total = probe_count();
-    if (first > total || count > total - first)
-      throw std::out_of_range("random: probes [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                              ") requested, the sampler has " + std::to_string(total));
-    const std::size_t dim = data_->dim();
-    out.resize(count, dim);
-    out.first = first;
+  void fill(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
+    const genscope::dataset& data = this->data();
+    const std::size_t dim = data.dim();
     for (std::size_t b = 0; b < count; ++b) {
       const std::size_t p = first + b;
       const std::size_t anchor = anchors_[p / per_anchor_];
       out.anchor[b] = static_cast<std::int64_t>(anchor);
       out.kind[b] = "random";
-      const float* xa = data_->x.row(anchor);
+      const float* xa = data.x.row(anchor);
       std::copy(xa, xa + dim, out.x.row(b));
-      genscope::rng random(seed_, genscope::stream_key("random"), p);
+      genscope::rng random(seed(), genscope::stream_key("random"), p);
       genscope::random_unit_vector(random, out.d.row(b), dim);
     }
   }
@@ -69,8 +62,6 @@ class random_sampler final : public genscope::direction_sampler {
 
   std::size_t anchors_count_;
   std::size_t per_anchor_;
-  const genscope::dataset* data_ = nullptr;
-  std::uint64_t seed_ = 0;
   std::vector<std::size_t> anchors_;  // choose_samples(N, anchors, seed, "anchors")
 };
 

@@ -16,9 +16,11 @@ using genscope::option_type;
 
 class empty_sampler final : public genscope::direction_sampler {
  public:
-  void prepare(const genscope::dataset&, std::uint64_t) override {}
   std::size_t probe_count() const override { return 0; }
-  void sample(std::size_t, std::size_t, genscope::probe_batch&) const override {}
+
+ protected:
+  void bind(const genscope::dataset&, std::uint64_t) override {}
+  void fill(std::size_t, std::size_t, genscope::probe_batch&) const override {}
 };
 
 [[maybe_unused]] genscope::plugin_object* create_empty(const genscope::option_set&) { return new empty_sampler; }
