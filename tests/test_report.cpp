@@ -311,7 +311,7 @@ std::array<double, 4> log_rank_oracle(const censored_lengths& a, const censored_
 }
 
 // A Kaplan-Meier cell as the report writes it: the value, ">value" when not reached.
-std::string km_cell(double value, bool reached) { return (reached ? "" : ">") + fmt::format("{:.6g}", value); }
+std::string km_cell(double value, bool reached) { return fmt::format("{}{:.6g}", reached ? "" : ">", value); }
 
 bool is_png(const std::string& path) {
   const std::string s = read_file(path);
@@ -582,7 +582,7 @@ TEST_CASE("inspect prints Kaplan-Meier length quartiles that match a brute-force
   CHECK(header[5] == "median_95ci");
   CHECK(header[6] == "length_q3");
   CHECK(header[7] == "censored");
-  const auto text = [](double v, bool reached) { return (reached ? "" : ">") + fmt::format("{:.4g}", v); };
+  const auto text = [](double v, bool reached) { return fmt::format("{}{:.4g}", reached ? "" : ">", v); };
   std::set<std::string> seen;
   std::size_t censored_rows = 0;
   while (std::getline(in, line) && line.rfind("length:", 0) != 0) {
@@ -595,7 +595,7 @@ TEST_CASE("inspect prints Kaplan-Meier length quartiles that match a brute-force
     CHECK(cells[2] == std::to_string(l.v.size()));
     CHECK(cells[3] == text(q1.value, q1.reached));
     CHECK(cells[4] == text(med.value, med.reached));
-    CHECK(cells[5] == "[" + text(med.lo, med.lo_reached) + ", " + text(med.hi, med.hi_reached) + "]");
+    CHECK(cells[5] == fmt::format("[{}, {}]", text(med.lo, med.lo_reached), text(med.hi, med.hi_reached)));
     CHECK(cells[6] == text(q3.value, q3.reached));
     CHECK(cells[7] == fmt::format("{:.1f}%", 100.0 * l.n_censored / l.v.size()));
     CHECK(cells[8] == fmt::format("{:.1f}%", 100.0 * l.clipped_lo / l.v.size()));
