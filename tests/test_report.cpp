@@ -628,7 +628,7 @@ TEST_CASE("report figures are valid PNG and SVG and every one renders in a headl
   for (const auto& e : fs::directory_iterator(out))
     if (e.path().extension() == ".png") stems.insert(e.path().stem().string());
   for (const std::string expected :
-       {"cmp1-hist", "cmp1-km", "interpolated", "training1", "training2", "regions4", "tn4-hist", "tn4-km",
+       {"cmp1-hist", "cmp1-km", "interpolated", "training1", "training2", "regions4", "kinds4-hist", "kinds4-km",
         "sensitivity-gap-jacobian", "sensitivity-gap-transitions", "analysis-jac_real-points-jacobian_frobenius",
         "analysis-ell_random-ellipses-transitions"})
     CHECK(stems.count(expected) == 1);
@@ -881,7 +881,7 @@ TEST_CASE("report on a results file with analyses and no runs", "[report]") {
   const std::string html = read_file(out + "/index.html");
   CHECK(html.find("no interval runs") != std::string::npos);
   CHECK(html.find("id=\"all-lengths\"") == std::string::npos);
-  CHECK(html.find("id=\"tangent-normal\"") == std::string::npos);
+  CHECK(html.find("id=\"kinds-within-runs\"") == std::string::npos);
   for (const auto& [analysis, table] : analysis_tables) {
     CHECK(fs::exists(out + "/analysis-" + analysis + "-" + table + ".csv"));
     CHECK(html.find("id=\"analysis-" + analysis + "-" + table + "\"") != std::string::npos);

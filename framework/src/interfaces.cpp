@@ -82,6 +82,7 @@ void probe_batch::resize(std::size_t count, std::size_t dim) {
   kind.assign(count, std::string());
   tangent_dim.assign(count, -1);
   explained_variance.assign(count, -1.0f);
+  partner_t.assign(count, -1.0f);
   x.resize(count, dim);
   d.resize(count, dim);
 }

@@ -86,6 +86,8 @@ results_summary summarize(const std::string& path) {
     const auto cost = g.read<std::uint64_t>("cost");
     const auto regions_lo = g.read<std::int64_t>("regions_lo");
     const auto regions_hi = g.read<std::int64_t>("regions_hi");
+    // Where the line reaches the point its partners define (absent in files written before the column).
+    const auto partner_t = g.has("partner_t") ? g.read<double>("partner_t") : std::vector<double>(kind.size(), -1.0);
     summary.runs.push_back(cost_of(run, g, kind.size()));
     std::map<std::string, std::vector<std::size_t>> by_kind;
     for (std::size_t i = 0; i < kind.size(); ++i) by_kind[kind[i]].push_back(i);
@@ -96,14 +98,17 @@ results_summary summarize(const std::string& path) {
       r.count = idx.size();
       std::vector<double> len, thi, regions;
       std::vector<bool> censored;
-      std::size_t interpolated = 0, clipped_lo = 0, clipped_hi = 0;
+      std::size_t interpolated = 0, with_partner = 0, clipped_lo = 0, clipped_hi = 0;
       double total_cost = 0;
       for (std::size_t i : idx) {
         len.push_back(length[i]);
         censored.push_back((status[i] & status_censored) != 0);
         r.censored += censored.back();
         thi.push_back(t_hi[i]);
-        interpolated += t_hi[i] >= 1.0;
+        if (partner_t[i] > 0) {
+          ++with_partner;
+          interpolated += t_hi[i] >= partner_t[i];
+        }
         clipped_lo += (status[i] & status_clipped_lo) != 0;
         clipped_hi += (status[i] & status_clipped_hi) != 0;
         total_cost += static_cast<double>(cost[i]);
@@ -121,7 +126,7 @@ results_summary summarize(const std::string& path) {
       r.length_q3 = quantile(len, 0.75);
       r.t_hi_median = quantile(thi, 0.5);
       const double n = static_cast<double>(idx.size());
-      if (k.rfind("pairwise", 0) == 0 || k.rfind("midline", 0) == 0) r.interpolated = static_cast<double>(interpolated) / n;
+      if (with_partner > 0) r.interpolated = static_cast<double>(interpolated) / static_cast<double>(with_partner);
       r.clipped_lo = static_cast<double>(clipped_lo) / n;
       r.clipped_hi = static_cast<double>(clipped_hi) / n;
       r.mean_cost = total_cost / n;
@@ -174,7 +179,7 @@ void print_run_summary(const results_summary& summary, std::ostream& out) {
          "quartiles, a length with a clipped end (or one cut by max_regions) being censored (at least the one seen);\n"
          "\">x\": not reached (S(t) stays above 1-q: too many long lengths censored), the quantile exceeds x, the largest "
          "length; median_95ci: Brookmeyer-Crowley 95% interval; censored: probes with an end clipped or cut by max_regions;\n"
-         "clip_lo/hi: ends that reached the search limit; t_hi>=1: pairs (and midlines) interpolated; cost: forward "
+         "clip_lo/hi: ends that reached the search limit; t_hi>=1: probes whose line reaches its partner point (pairwise, midline) with t_hi >= partner_t, interpolated; cost: forward "
          "passes per probe; regions: linear regions the interval crosses (exact estimator only)\n";
   if (summary.runs.empty()) return;
   out << "\ncost per run (plugin time summed over worker threads):\n";

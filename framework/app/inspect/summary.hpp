@@ -25,7 +25,7 @@ struct summary_row {
   stats::km_quantile km_q1, km_median, km_q3;
   std::size_t censored = 0;  ///< probes with status_censored bits: their length is right-censored
   double t_hi_median = 0;
-  double interpolated = -1;  ///< fraction with t_hi >= 1 (pairwise and midline kinds only; -1 otherwise)
+  double interpolated = -1;  ///< of the probes with partner_t > 0, the fraction with t_hi >= partner_t (-1: none)
   double clipped_lo = 0;     ///< fraction whose lower end reached -T without a class change
   double clipped_hi = 0;     ///< fraction whose upper end reached +T without a class change
   double mean_cost = 0;      ///< forward passes per probe

@@ -40,6 +40,7 @@ struct run_data {
   std::string regime;  ///< "real", "random", "corrupt p=0.2", or "unknown"
   std::vector<std::string> kind;
   std::vector<double> length, t_hi;
+  std::vector<double> partner_t;  ///< where the line reaches its partner point (-1: none; all -1 in older files)
   std::vector<std::uint32_t> status;  ///< status bits: status_censored marks a censored length
   std::vector<std::int64_t> regions_lo, regions_hi;
   std::vector<std::int8_t> corrupted;  ///< anchor_corrupted; empty when the column is absent
@@ -118,6 +119,7 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
     r.kind = g.read_strings("kind");
     r.length = g.read<double>("length");
     r.t_hi = g.read<double>("t_hi");
+    r.partner_t = g.has("partner_t") ? g.read<double>("partner_t") : std::vector<double>(r.t_hi.size(), -1.0);
     r.status = g.read<std::uint32_t>("status");
     r.regions_lo = g.read<std::int64_t>("regions_lo");
     r.regions_hi = g.read<std::int64_t>("regions_hi");
@@ -768,24 +770,32 @@ result write_report(const options& opt, std::ostream& log) {
     }
   }
 
-  // ---- tangent vs normal -------------------------------------------------------------------
+  // ---- direction kinds within a run (e.g. tangent vs normal) ---------------------------------
+  // A sampler that draws several kinds of direction in one run (local_pca: tangent and normal at the same
+  // anchors) is compared kind against kind, in the order the kinds first appear.
   section tn;
-  tn.anchor = "tangent-normal";
-  tn.title = "Tangent vs normal directions";
-  tn.text = "Finding 2: with real labels the class should change much less along tangent than along normal directions.";
+  tn.anchor = "kinds-within-runs";
+  tn.title = "Direction kinds within a run";
+  tn.text = "Runs whose sampler draws several kinds of direction at the same anchors, compared kind against kind. "
+            "Finding 2: with real labels the class should change much less along tangent than along normal "
+            "directions.";
   for (std::size_t ri = 0; ri < runs.size(); ++ri) {
     const run_data& r = runs[ri];
-    sample t = select(r, "tangent"), n = select(r, "normal");
-    if (t.length.empty() || n.length.empty()) continue;
-    t.label = r.name + " tangent";
-    n.label = r.name + " normal";
-    const std::string stem = fmt::format("tn{}", ri + 1);
-    draw_distributions(fw, tn, stem, r.name + " (" + r.regime + "): tangent vs normal", label_of(r), {t, n});
-    const auto row = compare(stem, "tangent/normal", t, n);
-    comparisons.rows.push_back(row);
-    comparison_rows(tn).push_back(row);
+    const std::vector<std::string> kinds = kinds_of(r);
+    for (std::size_t a = 0; a < kinds.size(); ++a)
+      for (std::size_t b = a + 1; b < kinds.size(); ++b) {
+        sample first = select(r, kinds[a]), second = select(r, kinds[b]);
+        first.label = r.name + " " + kinds[a];
+        second.label = r.name + " " + kinds[b];
+        const std::string stem = kinds.size() == 2 ? fmt::format("kinds{}", ri + 1) : fmt::format("kinds{}-{}-{}", ri + 1, a + 1, b + 1);
+        draw_distributions(fw, tn, stem, fmt::format("{} ({}): {} vs {}", r.name, r.regime, kinds[a], kinds[b]),
+                           label_of(r), {first, second});
+        const auto row = compare(stem, kinds[a] + "/" + kinds[b], first, second);
+        comparisons.rows.push_back(row);
+        comparison_rows(tn).push_back(row);
+      }
   }
-  if (tn.figs.empty()) tn.text = "No run has both tangent and normal directions.";
+  if (tn.figs.empty()) tn.text = "No run draws more than one kind of direction.";
 
   // ---- regions crossed vs length -----------------------------------------------------------
   section rg;
@@ -824,15 +834,17 @@ result write_report(const options& opt, std::ostream& log) {
   if (rg.figs.empty()) rg.text = "No run measured linear regions (bisection does not count them).";
 
   // ---- interpolated pairs -------------------------------------------------------------------
-  table interp{"interpolated", "Fraction of pairwise and midline probes interpolated (t_hi >= 1)",
+  table interp{"interpolated",
+               "Fraction of the probes whose line reaches a partner point (pairwise, midline: partner_t > 0) that are "
+               "interpolated (t_hi >= partner_t)",
                {"run", "labels", "kind", "n", "interpolated", "fraction"}, {}};
   std::string bars;
   for (const run_data& r : runs)
     for (const std::string& k : kinds_of(r)) {
-      if (k.rfind("pairwise", 0) != 0 && k.rfind("midline", 0) != 0) continue;
       std::size_t n = 0, yes = 0;
       for (std::size_t i = 0; i < r.kind.size(); ++i)
-        if (r.kind[i] == k) ++n, yes += r.t_hi[i] >= 1.0;
+        if (r.kind[i] == k && r.partner_t[i] > 0) ++n, yes += r.t_hi[i] >= r.partner_t[i];
+      if (n == 0) continue;
       const double frac = static_cast<double>(yes) / static_cast<double>(n);
       interp.rows.push_back({r.name, r.regime, k, std::to_string(n), std::to_string(yes), num(frac)});
       bars += fmt::format("{} {:.9g}\n", "\"" + r.name + " / " + k + "\"", frac);
@@ -840,16 +852,17 @@ result write_report(const options& opt, std::ostream& log) {
   section ip;
   ip.anchor = "interpolated";
   ip.title = "Interpolated pairs";
-  ip.text = "Fraction of probes with t_hi >= 1: the network classifies the whole segment (pairwise) or midline alike.";
+  ip.text = "Fraction of probes with t_hi >= partner_t: the network classifies the whole segment from the anchor to the "
+            "point its partners define (the partner of a pair, the midpoint of a triangle's opposite side) alike.";
   if (!interp.rows.empty()) {
     fw.draw("interpolated", bars,
             "set title 'Fraction of probes interpolated (t_hi >= 1)'\nset style fill solid 0.6\nset boxwidth 0.6\n"
             "set yrange [0:1]\nset ylabel 'fraction'\nset xtics rotate by -30 noenhanced\nunset key\n"
             "plot dat using 0:2:xtic(1) with boxes");
     ip.figs.push_back("interpolated");
-    ip.captions.push_back("Fraction of pairwise and midline probes interpolated, per run");
+    ip.captions.push_back("Fraction of probes interpolated (t_hi >= partner_t), per run and direction kind");
   } else {
-    ip.text = "No pairwise or midline probes.";
+    ip.text = "No probe's line reaches a partner point (no pairwise or midline probes).";
   }
   ip.tables = {interp};
 

@@ -81,7 +81,10 @@ analysis_table_info read_table(const h5::group& a, const std::string& name) {
 }
 
 analysis_info read_analysis(const h5::group& a, const std::string& name) {
-  analysis_info info{.name = name, .datasets = attr_list(a, "datasets"), .complete = attr_text(a, "complete") == "1"};
+  analysis_info info;
+  info.name = name;
+  info.datasets = attr_list(a, "datasets");
+  info.complete = attr_text(a, "complete") == "1";
   for (const auto& [field, attr] : {std::pair{&analysis_info::plugin, "analysis_plugin"},
                                     {&analysis_info::version, "analysis_version"}, {&analysis_info::options, "options"},
                                     {&analysis_info::model, "model"}, {&analysis_info::model_digest, "model_digest"}})

@@ -26,12 +26,16 @@ struct GENSCOPE_API probe_batch {
   std::vector<std::int32_t> tangent_dim;
   /// Fraction of the neighbourhood's variance the tangent space explains, in [0, 1]; -1 where unused.
   std::vector<float> explained_variance;
+  /// The t at which x + t d reaches the point the partners define (1 for a pairwise probe,
+  /// d = x_j - x_i, and a midline probe, d = (x_j + x_k)/2 - x_i): t_hi >= partner_t means the
+  /// network classifies that whole segment like x (it interpolates). -1 where d leads to no point.
+  std::vector<float> partner_t;
   matrix x;
   matrix d;
 
   std::size_t size() const noexcept { return anchor.size(); }
-  /// Resizes every column to `count` probes of dimension `dim`; partners, tangent_dim and
-  /// explained_variance set to -1.
+  /// Resizes every column to `count` probes of dimension `dim`; partners, tangent_dim,
+  /// explained_variance and partner_t set to -1.
   void resize(std::size_t count, std::size_t dim);
 };
 

@@ -38,6 +38,7 @@ const std::vector<column_spec>& interval_columns() {
       {"flips_hi", t::int64, 1, "unit sign changes between 0 and t_hi (-1: not measured)", ""},
       {"tangent_dim", t::int64, 1, "dimension of the local tangent space the direction came from (-1: unused)", ""},
       {"explained_variance", t::float64, 1, "fraction of the neighbourhood's variance the tangent space explains (-1: unused)", ""},
+      {"partner_t", t::float64, 1, "t at which the line reaches the point its partners define (1: pairwise, midline; -1: none)", ""},
   };
   return columns;
 }
@@ -69,7 +70,8 @@ table_spec interval_table_spec(const std::vector<column_spec>& extra, const std:
 void interval_rows(const table_spec& spec, const probe_batch& probes, const interval_batch& results,
                    const dataset& data, const std::string& owner, table_batch& out) {
   const std::size_t n = probes.size();
-  if (probes.tangent_dim.size() != n || probes.explained_variance.size() != n || probes.partners.size() != n ||
+  if (probes.tangent_dim.size() != n || probes.explained_variance.size() != n || probes.partner_t.size() != n ||
+      probes.partners.size() != n ||
       probes.kind.size() != n || probes.d.rows != n)
     throw error(fmt::format("{}: the sampler returned a probe batch whose columns differ in length from its {} "
                             "anchors (probe_batch::resize shapes them)",
@@ -118,6 +120,7 @@ void interval_rows(const table_spec& spec, const probe_batch& probes, const inte
   copy_into(out.ints("flips_hi"), results.flips_hi);
   copy_into(out.ints("tangent_dim"), probes.tangent_dim);
   copy_into(out.reals("explained_variance"), probes.explained_variance);
+  copy_into(out.reals("partner_t"), probes.partner_t);
   const std::size_t base = interval_columns().size();
   if (spec.columns.size() == base) return;
   // The estimator's own columns, checked against what it declared.

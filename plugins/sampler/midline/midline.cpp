@@ -76,6 +76,7 @@ class midline_sampler final : public genscope::direction_sampler {
       }
       out.anchor[p] = static_cast<std::int64_t>(i);
       out.partners[p] = {static_cast<std::int64_t>(j), static_cast<std::int64_t>(k)};
+      out.partner_t[p] = 1.0f;  // x + d = (x_j + x_k)/2
       out.kind[p] = same_label_ ? "midline" : "midline_mixed";
       const float* xi = data.x.row(i);
       const float* xj = data.x.row(j);

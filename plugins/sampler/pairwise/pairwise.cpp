@@ -65,6 +65,7 @@ class pairwise_sampler final : public genscope::direction_sampler {
       }
       out.anchor[k] = static_cast<std::int64_t>(i);
       out.partners[k] = {static_cast<std::int64_t>(j), -1};
+      out.partner_t[k] = 1.0f;  // x + d = x_j
       out.kind[k] = same_label_ ? "pairwise" : "pairwise_diff";
       const float* xi = data.x.row(i);
       const float* xj = data.x.row(j);
