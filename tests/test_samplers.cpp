@@ -104,6 +104,7 @@ genscope::probe_batch assembled(const genscope::direction_sampler& s, std::size_
       out.kind[p] = part.kind[k];
       out.tangent_dim[p] = part.tangent_dim[k];
       out.explained_variance[p] = part.explained_variance[k];
+      out.partner_t[p] = part.partner_t[k];
       std::copy(part.x.row(k), part.x.row(k) + part.x.cols, out.x.row(p));
       std::copy(part.d.row(k), part.d.row(k) + part.d.cols, out.d.row(p));
     }
@@ -408,6 +409,27 @@ TEST_CASE("midline probes are same-label triangles with d the exact median", "[i
   // Samples 3 and 6 are alone in their labels: never vertices of a triangle.
   for (std::size_t p = 0; p < b.size(); ++p)
     for (std::int64_t v : {b.anchor[p], b.partners[p][0], b.partners[p][1]}) CHECK((v != 3 && v != 6));
+}
+
+TEST_CASE("partner_t says where each probe's line reaches its partner point", "[interface]") {
+  // x + 1 d is x_j (pairwise) or the midpoint of x_j and x_k (midline); unit directions reach no point.
+  const auto data = nine();
+  for (const char* plugin : {"pairwise", "midline", "random"}) {
+    INFO(plugin);
+    auto sampler = std::string(plugin) == "random" ? make_random(5, 2) : make_sampler(plugin, {});
+    sampler->prepare(data, 4);
+    const auto b = all_probes(*sampler);
+    REQUIRE(b.partner_t.size() == b.size());
+    const float want = std::string(plugin) == "random" ? -1.0f : 1.0f;
+    for (std::size_t p = 0; p < b.size(); ++p) CHECK(b.partner_t[p] == want);
+    if (want < 0) continue;
+    for (std::size_t p = 0; p < b.size(); ++p) {
+      const auto j = static_cast<std::size_t>(b.partners[p][0]);
+      const auto k = b.partners[p][1] < 0 ? j : static_cast<std::size_t>(b.partners[p][1]);
+      for (std::size_t c = 0; c < b.x.cols; ++c)
+        CHECK(b.x(p, c) + b.d(p, c) == Approx((data.x(j, c) + data.x(k, c)) / 2).margin(1e-5));
+    }
+  }
 }
 
 TEST_CASE("midline with same_label = false draws both partners from other labels", "[interface]") {
