@@ -1,6 +1,8 @@
 // Helpers shared by tests: temporary folders and running the genscope CLI as a user would.
 #pragma once
 
+#include <genscope/datasets.hpp>
+#include <genscope/mlp.hpp>
 #include <genscope/plugin_registry.hpp>
 
 #include <cstdlib>
@@ -82,6 +84,33 @@ inline const genscope::plugin_registry& build_plugins() {
     return r;
   }();
   return registry;
+}
+
+/// A small real network for oracle tests: 300 Fashion-MNIST training images (a seeded subset of
+/// Debian's dataset-fashion-mnist) and a 784-32-32-10 MLP trained on them for 10 epochs (about 0.3 s).
+struct small_fashion_net {
+  genscope::dataset data;
+  genscope::mlp net;
+  double train_accuracy = 0;
+};
+
+inline small_fashion_net train_small_fashion_net() {
+  genscope::dataset_spec spec;
+  spec.name = "train";
+  spec.source = "idx";
+  spec.dir = "/usr/share/datasets/fashion-mnist";
+  spec.split = "train";
+  spec.subset = 300;
+  spec.seed = 3;
+  genscope::dataset data = genscope::build_dataset(spec);
+  genscope::train_config cfg;
+  cfg.hidden = {32, 32};
+  cfg.epochs = 10;
+  cfg.batch_size = 32;
+  cfg.seed = 5;
+  genscope::training_record record;
+  genscope::mlp net = genscope::train_mlp(data, nullptr, cfg, record, {});
+  return {std::move(data), std::move(net), record.epochs.back().train_accuracy};
 }
 
 }  // namespace genscope::testing

@@ -339,22 +339,10 @@ TEST_CASE("jacobian agrees with the brute-force product of the masked weight mat
 
 TEST_CASE("jacobian on a trained Fashion-MNIST MLP agrees with the masked product and finite differences",
           "[jacobian][oracle]") {
-  dataset_spec spec;
-  spec.name = "train";
-  spec.source = "idx";
-  spec.dir = "/usr/share/datasets/fashion-mnist";
-  spec.split = "train";
-  spec.subset = 300;
-  spec.seed = 3;
-  const dataset train = build_dataset(spec);
-  train_config cfg;
-  cfg.hidden = {32, 32};
-  cfg.epochs = 10;
-  cfg.batch_size = 32;
-  cfg.seed = 5;
-  training_record record;
-  const native_net net(train_mlp(train, nullptr, cfg, record, {}).layers());
-  CHECK(record.epochs.back().train_accuracy > 0.7);
+  const testing::small_fashion_net fashion = testing::train_small_fashion_net();
+  const dataset& train = fashion.data;
+  const native_net net(fashion.net.layers());
+  CHECK(fashion.train_accuracy > 0.7);
   const std::vector<affine_layer_d> layers = net.exact();
   const auto a = make_jacobian(60);
   const table_batch t = whole_table(*a, *net.backend, {&train});

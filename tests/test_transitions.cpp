@@ -341,23 +341,11 @@ TEST_CASE("around random networks' ellipses the walk matches dense sampling of p
 TEST_CASE("around a trained Fashion-MNIST MLP's ellipses the walk matches dense sampling of phi",
           "[transitions][oracle]") {
   const auto t0 = std::chrono::steady_clock::now();
-  dataset_spec spec;
-  spec.name = "train";
-  spec.source = "idx";
-  spec.dir = "/usr/share/datasets/fashion-mnist";
-  spec.split = "train";
-  spec.subset = 300;
-  spec.seed = 3;
-  const dataset train = build_dataset(spec);
-  train_config cfg;
-  cfg.hidden = {32, 32};
-  cfg.epochs = 10;
-  cfg.batch_size = 32;
-  cfg.seed = 5;
-  training_record record;
-  const mlp net = train_mlp(train, nullptr, cfg, record, {});
-  INFO("training accuracy " << record.epochs.back().train_accuracy);
-  CHECK(record.epochs.back().train_accuracy > 0.7);
+  const testing::small_fashion_net fashion = testing::train_small_fashion_net();
+  const dataset& train = fashion.data;
+  const mlp& net = fashion.net;
+  INFO("training accuracy " << fashion.train_accuracy);
+  CHECK(fashion.train_accuracy > 0.7);
   const double train_seconds = seconds_since(t0);
   temp_dir dir("transitions-fashion");
   const auto backend = open_native(dir, "fashion", net);
@@ -391,7 +379,7 @@ TEST_CASE("around a trained Fashion-MNIST MLP's ellipses the walk matches dense 
   WARN(fmt::format("Fashion-MNIST 784-32-32-10 (training accuracy {:.3f}): 5 same-label ellipses, {} transitions in "
                    "all; dense sampling converged for {}/5 at M = 2,000, {}/5 at M = 50,000, {}/5 at M = 200,000; "
                    "training {:.2f} s, walk (with K = 2,000) {:.2f} s, total {:.2f} s",
-                   record.epochs.back().train_accuracy, transitions, converged_2000, converged_50000,
+                   fashion.train_accuracy, transitions, converged_2000, converged_50000,
                    converged_200000, train_seconds, walk_seconds, seconds_since(t0)));
   CHECK(converged_200000 >= 4);
 }
