@@ -27,7 +27,7 @@ constexpr std::uint64_t seed = 1;
 constexpr std::int64_t jacobian_points = 1000;   // training points per network
 constexpr std::int64_t ellipses = 40;            // same-label training triplets per network
 constexpr std::size_t sampled_k = 1000;          // Novak et al.'s sampled points per ellipse
-constexpr std::size_t rows_per_batch = 16;
+constexpr std::size_t rows_per_batch = 96;  // a multiple of the jacobian's fixed block of 24 points
 constexpr int repeats = 3;
 constexpr double budget_s = 20.0;
 
