@@ -664,7 +664,7 @@ TEST_CASE("jacobian declares one points table and requires the piecewise-linear 
     CHECK(c.width == 1);
     CHECK(!c.description.empty());
   }
-  CHECK(measures == std::vector<std::string>{"margin", "loss", "jacobian_frobenius", "jacobian_spectral",
+  CHECK(measures == std::vector<std::string>{"correct", "margin", "loss", "jacobian_frobenius", "jacobian_spectral",
                                              "linear_frobenius", "linear_spectral"});
   CHECK(names == std::vector<std::string>{"dataset", "index", "label", "predicted", "correct", "margin", "loss",
                                           "jacobian_frobenius", "jacobian_spectral", "linear_frobenius",

@@ -52,7 +52,7 @@ const genscope::table_spec& points_table() {
           {"label", column_type::int64, 1, "the point's label y in its data set (the label trained on)", ""},
           {"predicted", column_type::int64, 1,
            "argmax of the logits, ties to the lower class; -1 when a logit is not finite", ""},
-          {"correct", column_type::int64, 1, "1 when predicted equals label, else 0", ""},
+          {"correct", column_type::int64, 1, "1 when predicted equals label, else 0 (its mean is the accuracy)", "", true},
           {"margin", column_type::float64, 1, "logit margin f_y - max_{k != y} f_k (> 0: classified as y, no tie)",
            "", true},
           {"loss", column_type::float64, 1, "cross-entropy -log p_y of the softmax p of the logits", "", true},
