@@ -514,3 +514,50 @@ TEST_CASE("a trained model asking for a checkpoint it does not save fails naming
                                           Contains((dir / "models")));
   }
 }
+
+// ---- diverging training and bad command-line numbers ---------------------------------------------------
+
+TEST_CASE("a diverging training run stops at its first non-finite epoch and returns no model", "[negative]") {
+  train_config c = small_config();
+  c.learning_rate = 1e30;
+  training_record record;
+  std::size_t epochs_seen = 0;
+  const std::string message = error_message(
+      [&] { train_mlp(make_blobs(120, 8, 4, 2), nullptr, c, record, [&](const epoch_record&) { ++epochs_seen; }); });
+  CHECK_THAT(message, Contains("diverged at epoch 1") && Contains("'blobs'") && Contains("nothing was saved"));
+  CHECK(epochs_seen == 0);  // the diverged epoch is not reported as an ordinary one
+}
+
+TEST_CASE("an experiment whose model diverges fails and caches nothing, every time", "[negative]") {
+  temp_dir dir("study-diverge");
+  const experiment exp = parse_experiment(experiment_text(dir, "learning_rate = 1e30"), "exp.toml", registry());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    INFO("attempt " << attempt);
+    std::ostringstream log;
+    CHECK_THAT(error_message([&] { run_experiment(exp, registry(), run_options{true, 0}, log); }),
+               Contains("diverged at epoch 1"));
+    std::size_t cached = 0;
+    if (std::filesystem::exists(dir / "models"))
+      for (const auto& entry : std::filesystem::directory_iterator(dir / "models")) cached += entry.is_regular_file();
+    CHECK(cached == 0);
+  }
+}
+
+TEST_CASE("genscope train refuses negative counts and seeds, and a diverging run writes no file", "[negative]") {
+  temp_dir dir("study-cli");
+  const std::string out = dir / "model.h5";
+  for (const char* option : {"--epochs", "--batch", "--subset", "--test-subset", "--seed", "--data-seed"}) {
+    INFO(option);
+    const auto r = genscope::testing::run_cli(fmt::format("train -o '{}' {} -1", out, option));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Contains(fmt::format("the argument ('-1') for option '{}' is invalid", option)));
+    CHECK(genscope::testing::line_count(r.err) == 1);
+  }
+  const auto diverged =
+      genscope::testing::run_cli(fmt::format("train -o '{}' --lr 1e30 --subset 200 --test-subset 0 --epochs 3 "
+                                             "--hidden 16 --quiet",
+                                             out));
+  CHECK(diverged.exit_code == 1);
+  CHECK_THAT(diverged.err, Contains("diverged at epoch 1"));
+  CHECK_FALSE(std::filesystem::exists(out));
+}

@@ -15,6 +15,7 @@
 #include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -63,6 +64,28 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
   }
   return true;
 }
+
+/// A count or seed on the command line: decimal digits only, so "-1" is refused instead of wrapping around
+/// to 2^64 - 1 as Boost's conversion to an unsigned type would.
+struct unsigned_arg {
+  std::uint64_t value = 0;
+};
+
+// Found by Boost.Program_options through argument-dependent lookup.
+void validate(boost::any& out, const std::vector<std::string>& values, unsigned_arg*, int) {
+  po::validators::check_first_occurrence(out);
+  const std::string& text = po::validators::get_single_string(values);
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) throw po::invalid_option_value(text);
+  out = unsigned_arg{v};
+}
+
+po::typed_value<unsigned_arg>* unsigned_value(std::uint64_t fallback) {
+  return po::value<unsigned_arg>()->default_value(unsigned_arg{fallback}, std::to_string(fallback));
+}
+
+std::uint64_t unsigned_of(const po::variables_map& vm, const char* name) { return vm[name].as<unsigned_arg>().value; }
 
 po::options_description common_options(const std::string& title) {
   po::options_description desc(title);
@@ -133,21 +156,21 @@ int cmd_train(const std::vector<std::string>& args) {
   desc.add_options()("output,o", po::value<std::string>()->required(), "model file to write")(
       "dir", po::value<std::string>()->default_value(default_fashion_mnist_dir), "folder of IDX files")(
       "split", po::value<std::string>()->default_value("train"), "IDX split to train on: train or t10k")(
-      "subset", po::value<std::size_t>()->default_value(0), "train on a seeded subset of this size (0: all)")(
+      "subset", unsigned_value(0), "train on a seeded subset of this size (0: all)")(
       "labels", po::value<std::string>()->default_value("real"), "real, or random (a seeded permutation)")(
-      "data-seed", po::value<std::uint64_t>()->default_value(0), "seed of the subset and label permutation")(
-      "test-subset", po::value<std::size_t>()->default_value(1000),
+      "data-seed", unsigned_value(0), "seed of the subset and label permutation")(
+      "test-subset", unsigned_value(1000),
       "evaluate each epoch on this many t10k images (0: no test set)")(
       "hidden", po::value<std::string>()->default_value("256,256"), "hidden widths, comma-separated")(
       "optimizer", po::value<std::string>()->default_value(defaults.optimizer), "adam or sgd (with momentum)")(
       "lr", po::value<double>()->default_value(defaults.learning_rate), "learning rate")(
       "momentum", po::value<double>()->default_value(defaults.momentum), "sgd momentum")(
       "weight-decay", po::value<double>()->default_value(defaults.weight_decay), "L2 coefficient")(
-      "epochs", po::value<std::size_t>()->default_value(defaults.epochs), "epochs")(
-      "batch", po::value<std::size_t>()->default_value(defaults.batch_size), "minibatch size")(
+      "epochs", unsigned_value(defaults.epochs), "epochs")(
+      "batch", unsigned_value(defaults.batch_size), "minibatch size")(
       "init", po::value<std::string>()->default_value(defaults.init), "he, glorot or lecun")(
       "init-scale", po::value<double>()->default_value(defaults.init_scale), "multiplies the initial weights")(
-      "seed", po::value<std::uint64_t>()->default_value(defaults.seed), "initialization and minibatch order");
+      "seed", unsigned_value(defaults.seed), "initialization and minibatch order");
   po::variables_map vm;
   if (!parse(args, desc, {}, vm, "Trains a dense ReLU MLP with softmax cross-entropy and saves it.")) return 0;
   const auto limit = thread_limit(vm);
@@ -157,14 +180,14 @@ int cmd_train(const std::vector<std::string>& args) {
   spec.name = "train";
   spec.dir = vm["dir"].as<std::string>();
   spec.split = vm["split"].as<std::string>();
-  spec.subset = vm["subset"].as<std::size_t>();
-  spec.seed = vm["data-seed"].as<std::uint64_t>();
+  spec.subset = unsigned_of(vm, "subset");
+  spec.seed = unsigned_of(vm, "data-seed");
   const std::string labels = vm["labels"].as<std::string>();
   if (labels != "real" && labels != "random") throw usage_error("--labels must be real or random, not '" + labels + "'");
   spec.labels_mode = labels == "random" ? label_mode::random : label_mode::real;
   const dataset train = build_dataset(spec);
   std::optional<dataset> test;
-  if (const std::size_t n = vm["test-subset"].as<std::size_t>(); n > 0) {
+  if (const std::uint64_t n = unsigned_of(vm, "test-subset"); n > 0) {
     dataset_spec t = spec;
     t.name = "test";
     t.split = "t10k";
@@ -179,11 +202,11 @@ int cmd_train(const std::vector<std::string>& args) {
   config.learning_rate = vm["lr"].as<double>();
   config.momentum = vm["momentum"].as<double>();
   config.weight_decay = vm["weight-decay"].as<double>();
-  config.epochs = vm["epochs"].as<std::size_t>();
-  config.batch_size = vm["batch"].as<std::size_t>();
+  config.epochs = unsigned_of(vm, "epochs");
+  config.batch_size = unsigned_of(vm, "batch");
   config.init = vm["init"].as<std::string>();
   config.init_scale = vm["init-scale"].as<double>();
-  config.seed = vm["seed"].as<std::uint64_t>();
+  config.seed = unsigned_of(vm, "seed");
 
   training_record record;
   record.label_mode = labels;
@@ -272,9 +295,9 @@ int cmd_report(const std::vector<std::string>& args) {
   auto desc = common_options("genscope report RESULTS.h5 -o DIR [options]");
   report::options defaults;
   desc.add_options()("output,o", po::value<std::string>()->required(), "folder to write the report into (created)")(
-      "bootstrap", po::value<std::size_t>()->default_value(defaults.bootstrap),
+      "bootstrap", unsigned_value(defaults.bootstrap),
       "bootstrap resamples for the 95% intervals of the raw medians and of the ROC AUCs (0: none)")(
-      "seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the bootstrap (deterministic)")(
+      "seed", unsigned_value(defaults.seed), "seed of the bootstrap (deterministic)")(
       "gnuplot", po::value<std::string>()->default_value(defaults.gnuplot), "gnuplot executable")(
       "quiet,q", "no progress notes on stderr")("file", po::value<std::string>()->required(), "results file");
   po::positional_options_description pos;
@@ -291,8 +314,8 @@ int cmd_report(const std::vector<std::string>& args) {
   report::options opt;
   opt.results = vm["file"].as<std::string>();
   opt.out_dir = vm["output"].as<std::string>();
-  opt.bootstrap = vm["bootstrap"].as<std::size_t>();
-  opt.seed = vm["seed"].as<std::uint64_t>();
+  opt.bootstrap = unsigned_of(vm, "bootstrap");
+  opt.seed = unsigned_of(vm, "seed");
   opt.gnuplot = vm["gnuplot"].as<std::string>();
   opt.quiet = vm.count("quiet") != 0;
   const report::result r = report::write_report(opt, std::cerr);

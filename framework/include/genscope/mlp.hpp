@@ -122,6 +122,8 @@ GENSCOPE_API loaded_model load_model(const std::string& path, std::size_t checkp
 /// count. `on_epoch` (may be empty) sees every epoch as it ends. `test` may be null.
 /// Stops early at config.target_accuracy (record.stop_reason says why it stopped)
 /// and keeps the weights of every epoch of config.checkpoints reached in record.checkpoints.
+/// Throws error naming the epoch at the first epoch whose training loss or weights are not
+/// finite (a diverging run, e.g. too large a learning rate): no model is returned.
 GENSCOPE_API mlp train_mlp(const dataset& train, const dataset* test, const train_config& config,
                            training_record& record,
                            const std::function<void(const epoch_record&)>& on_epoch);

@@ -380,6 +380,18 @@ double loss_and_gradient(const std::vector<dense_layer>& layers, matrix_view x, 
 
 }  // namespace detail
 
+namespace {
+bool all_finite(const std::vector<dense_layer>& layers) {
+  for (const dense_layer& l : layers) {
+    for (float w : l.weight.data)
+      if (!std::isfinite(w)) return false;
+    for (float b : l.bias)
+      if (!std::isfinite(b)) return false;
+  }
+  return true;
+}
+}  // namespace
+
 mlp train_mlp(const dataset& train, const dataset* test, const train_config& config, training_record& record,
               const std::function<void(const epoch_record&)>& on_epoch) {
   detail::check_config(config);
@@ -433,6 +445,12 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
     epoch_record rec;
     rec.epoch = epoch;
     std::tie(rec.train_loss, rec.train_accuracy) = detail::evaluate(layers, train);
+    // A diverged network is never returned, so no caller can save (or cache) it.
+    const bool finite_loss = std::isfinite(rec.train_loss);
+    if (!finite_loss || !all_finite(layers))
+      throw error(fmt::format("training on '{}' diverged at epoch {}: {} (learning_rate {:g}); nothing was saved",
+                              train.name, epoch, finite_loss ? "a weight is not finite" : "the training loss is not finite",
+                              config.learning_rate));
     if (test != nullptr) {
       std::tie(rec.test_loss, rec.test_accuracy) = detail::evaluate(layers, *test);
     } else {
