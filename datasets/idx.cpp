@@ -23,6 +23,8 @@ struct idx_header {
 };
 
 constexpr std::size_t block_size = 1 << 16;
+// Values read (and allocated) at a time.
+constexpr std::size_t read_chunk = std::size_t{1} << 24;
 constexpr unsigned char idx_ubyte = 0x08;
 
 std::string hex_byte(unsigned v) {
@@ -176,8 +178,17 @@ idx_array read_idx(const std::string& path) {
   const idx_header h = parse_header(src);
   idx_array out;
   out.dims = h.dims;
-  out.values.resize(h.count);
-  const std::size_t got = src.read(out.values.data(), h.count);
+  // The header's count is a claim, not a size to allocate: the values grow with what the file really holds,
+  // so a small file announcing billions of values fails as truncated without taking that memory.
+  std::size_t got = 0;
+  while (got < h.count) {
+    const std::size_t want = std::min(h.count - got, read_chunk);
+    out.values.resize(got + want);
+    const std::size_t n = src.read(out.values.data() + got, want);
+    got += n;
+    if (n < want) break;
+  }
+  out.values.resize(got);
   if (got < h.count)
     throw io_error(path, "truncated IDX data: header announces " + std::to_string(h.count) + " values, found " +
                              std::to_string(got));

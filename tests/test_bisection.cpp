@@ -355,6 +355,13 @@ TEST_CASE("bisection refuses probes of the wrong width", "[negative]") {
   CHECK_THROWS_WITH(make()->estimate(net, b, out), Catch::Contains("bisection") && Catch::Contains("3"));
 }
 
+TEST_CASE("bisection refuses more than 1e9 scan points per side instead of scanning nothing", "[negative]") {
+  // T/h = 1e20 once overflowed the step count's conversion to an integer: no scan at all, and exit 0.
+  CHECK_THROWS_WITH(make(1e10, 1e-10, 1e-11), Catch::Contains("plugin 'bisection'") && Catch::Contains("'T'") &&
+                                                  Catch::Contains("'h'") && Catch::Contains("at most 1e+09"));
+  CHECK_NOTHROW(make(1e4, 1e-5, 1e-6));  // exactly 1e9 points
+}
+
 TEST_CASE("bisection refuses T = 0", "[negative]") {
   CHECK_THROWS_WITH(make(0.0, 0.05, 1e-4), Catch::Contains("plugin 'bisection'") && Catch::Contains("'T'"));
 }

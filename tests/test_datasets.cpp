@@ -313,6 +313,16 @@ TEST_CASE("read_idx rejects truncated raw data", "[negative]") {
   CHECK_THROWS_WITH(read_idx(path), Catch::Contains(path) && Catch::Contains("truncated"));
 }
 
+TEST_CASE("read_idx refuses a small file whose header claims billions of values without allocating them",
+          "[negative][regression]") {
+  // 8192^3 = 2^39 values announced (512 GiB), 1,000 present: the values grow with what the file holds, so this
+  // fails as truncated instead of allocating what the header claims (std::bad_alloc, or gigabytes and seconds).
+  const std::string path = temp_file("claims_billions.idx");
+  write_bytes(path, idx_file({8192, 8192, 8192}, counting(1000)));
+  CHECK_THROWS_WITH(read_idx(path), Catch::Contains(path) && Catch::Contains("truncated IDX data") &&
+                                        Catch::Contains("announces 549755813888 values, found 1000"));
+}
+
 TEST_CASE("read_idx rejects a truncated header", "[negative]") {
   const std::string path = temp_file("truncated_header.idx");
   write_bytes(path, {0, 0, 8, 3, 0, 0, 0, 2, 0, 0});

@@ -204,6 +204,9 @@ class bisection_estimator final : public genscope::interval_estimator {
   std::uint64_t point_count_ = 0;  // scan points in all (T appended when it is not k*h)
 };
 
+// The most scan points per side, T/h (each a forward pass).
+constexpr double max_scan_points = 1e9;
+
 genscope::plugin_object* create(const genscope::option_set& o) {
   const double t_max = o.get_real("T");
   const double h = o.get_real("h");
@@ -216,6 +219,10 @@ genscope::plugin_object* create(const genscope::option_set& o) {
   if (!(tol > 0) || tol >= h)
     throw std::invalid_argument("option 'tol' must be in (0, h) = (0, " + number(h) + "), got " + number(tol));
   if (chunk < 1) throw std::invalid_argument("option 'scan_chunk' must be at least 1, got " + std::to_string(chunk));
+  // T/h scan points per side: beyond this no run finishes, and beyond 2^64 the count is not even representable.
+  if (t_max / h > max_scan_points)
+    throw std::invalid_argument("options 'T' = " + number(t_max) + " and 'h' = " + number(h) + " ask for T/h = " +
+                                number(t_max / h) + " scan points per side; at most " + number(max_scan_points));
   return new bisection_estimator(t_max, h, tol, static_cast<std::size_t>(chunk));
 }
 
