@@ -1,6 +1,7 @@
 // Data sets from one HDF5 file (source = "hdf5"): samples X (N x ...) and integer labels y (N).
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
+#include <genscope/shape.hpp>
 
 #include "h5/h5.hpp"
 
@@ -101,8 +102,13 @@ hdf5_layout layout_of(const dataset_spec& spec, const h5::group& root) {
                   "; expected float32, float64 or uint8");
   out.count = xi.dims[0];
   out.sample_shape.assign(xi.dims.begin() + 1, xi.dims.end());
-  std::size_t n = 1;
-  for (std::size_t d : out.sample_shape) n *= d;
+  std::size_t n = 0;
+  try {
+    n = shape_product(xi.dims, object(spec.x, "x"));  // all N samples' values: the product must fit too
+    n = shape_product(out.sample_shape, object(spec.x, "x"));
+  } catch (const error& e) {
+    bad(spec, e.what());
+  }
   if (out.count == 0) bad(spec, object(spec.x, "x") + " has shape " + shape_text(xi.dims) + ": it holds no samples");
   if (n == 0)
     bad(spec, object(spec.x, "x") + " has shape " + shape_text(xi.dims) + ": its samples have no values");

@@ -337,6 +337,7 @@ TEST_CASE("a model loaded from a file is checked against its runs", "[interface]
 [datasets.d]
 source = "synthetic"
 dim = 16
+classes = 3
 [models.loaded]
 backend = "native"
 path = ")" + (dir / "net.h5") + R"("
@@ -652,6 +653,15 @@ TEST_CASE("a run whose model and data set dimensions differ is refused", "[negat
   CHECK_THAT(config_error_of(text), Contains(at(text, "first]")) && Contains("run 'first'") &&
                                         Contains("model 'net'") && Contains("dataset 'other'") &&
                                         Contains("dimension 32") && Contains("dimension 16"));
+}
+
+TEST_CASE("a run on a data set with more classes than its model is refused", "[negative][regression]") {
+  // The model trains on 5 classes and is probed on 8-class data: once accepted and run.
+  temp_dir dir("experiment");
+  std::string text = with(small_experiment(dir), "dataset = \"shuffled\"", "dataset = \"many\"");
+  text += "\n[datasets.many]\nsource = \"synthetic\"\ndim = 16\nclasses = 8\n";
+  CHECK_THAT(config_error_of(text), Contains(at(text, "first]")) && Contains("run 'first'") &&
+                                        Contains("dataset 'many' of 8 classes") && Contains("model 'net' has 5"));
 }
 
 TEST_CASE("a test set of another dimension is refused", "[negative]") {

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <fstream>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -373,6 +374,25 @@ TEST_CASE("hdf5: a class_count attribute that is not an integer is refused", "[n
   const std::string path = simple_file("yattr.h5", 2, 2, {0, 1});
   set_dataset_attr<double>(path, "y", "class_count", 2.5);
   CHECK_THAT(io_error_of(hdf5_spec(path), true), Contains("class_count"));
+}
+
+TEST_CASE("hdf5: a shape whose number of values overflows is refused at validation, not wrapped", "[negative][regression]") {
+  // 1 x 2^40 x 2^30 float32 (chunked, nothing written: h5py allocates nothing): 2^70 values wrap to 0 in 64 bits.
+  const std::string path = temp_file("overflow.h5");
+  const std::string script =
+      "import h5py, sys\n"
+      "with h5py.File(sys.argv[1], 'w') as f:\n"
+      "    f.create_dataset('X', shape=(1, 2**40, 2**30), dtype='f4', chunks=(1, 1, 1024))\n"
+      "    f['y'] = [0]\n";
+  const std::string py = temp_file("overflow.py");
+  std::ofstream(py) << script;
+  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+  try {
+    peek_dataset(hdf5_spec(path));
+    FAIL("accepted");
+  } catch (const io_error& e) {
+    CHECK_THAT(e.what(), Contains(path) && Contains("1 x 1099511627776 x 1073741824") && Contains("overflows"));
+  }
 }
 
 TEST_CASE("hdf5: NaN or inf in X is refused naming the row, at build (peek reads shapes only)", "[negative]") {

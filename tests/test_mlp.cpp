@@ -823,6 +823,15 @@ TEST_CASE("load_model: input_shape disagrees with the first layer", "[negative]"
   CHECK_THAT(io_message([&] { load_model(dir / "in.h5"); }), Catch::Contains("layer 0 weight has 6 columns"));
 }
 
+TEST_CASE("load_model: an input_shape whose product overflows is refused, not wrapped", "[negative][regression]") {
+  // (2^60 + 1) x 16 wraps to 16 in 64 bits: the 16-input first layer used to make it look consistent.
+  temp_dir dir("mlp");
+  write_raw_model(dir / "overflow.h5", {(std::int64_t{1} << 60) + 1, 16}, raw_from(random_layers(16, {5, 3}, 1)), 2);
+  CHECK_THAT(io_message([&] { load_model(dir / "overflow.h5"); }),
+             Catch::Contains(dir / "overflow.h5") && Catch::Contains("input_shape") &&
+                 Catch::Contains("1152921504606846977 x 16") && Catch::Contains("overflows"));
+}
+
 TEST_CASE("load_model: a missing layer", "[negative]") {
   temp_dir dir("mlp");
   write_raw_model(dir / "missing.h5", {6}, raw_from(random_layers(6, {5, 3}, 1)), 3);

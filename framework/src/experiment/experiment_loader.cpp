@@ -642,6 +642,11 @@ class loader {
         reader_.fail(r.where, fmt::format("run '{}': model '{}' takes inputs of dimension {}, but sampler '{}' draws "
                                           "from dataset '{}' of dimension {}",
                                           r.name, r.model, input, r.sampler, s.dataset, dim));
+      const std::size_t classes = model_classes_.at(r.model), data_classes = shapes_.at(s.dataset).class_count;
+      if (classes != 0 && data_classes > classes)
+        reader_.fail(r.where, fmt::format("run '{}': sampler '{}' draws from dataset '{}' of {} classes, but model "
+                                          "'{}' has {}",
+                                          r.name, r.sampler, s.dataset, data_classes, r.model, classes));
     }
   }
 

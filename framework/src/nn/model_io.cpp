@@ -2,6 +2,7 @@
 #include "h5/h5.hpp"
 
 #include <genscope/error.hpp>
+#include <genscope/shape.hpp>
 #include <genscope/mlp.hpp>
 #include <genscope/version.hpp>
 
@@ -335,8 +336,12 @@ loaded_model load_model(const std::string& path, std::size_t checkpoint) {
     rd.fail("activation '" + activation + "' is not supported (expected '" + activation_name + "')");
   const std::vector<std::size_t> input_shape = rd.counts(root, "input_shape");
   if (input_shape.empty()) rd.fail("attribute /@input_shape is empty");
-  const std::size_t input_dim =
-      std::accumulate(input_shape.begin(), input_shape.end(), std::size_t{1}, std::multiplies<>());
+  std::size_t input_dim = 0;
+  try {
+    input_dim = shape_product(input_shape, "attribute /@input_shape");
+  } catch (const error& e) {
+    rd.fail(e.what());
+  }
   if (input_dim == 0) rd.fail("attribute /@input_shape has a zero dimension");
   const std::size_t layer_count = rd.count(root, "layer_count");
   if (layer_count == 0) rd.fail("layer_count is 0");
