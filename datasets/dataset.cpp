@@ -343,6 +343,15 @@ dataset_shape peek_untransformed(const dataset_spec& spec) {
 
 }  // namespace
 
+std::vector<std::string> dataset_files(const dataset_spec& spec) {
+  if (spec.source == "idx") {
+    const idx_paths p = resolve(spec);
+    return {p.images, p.labels};
+  }
+  if (spec.source == "hdf5") return {spec.path};
+  return {};
+}
+
 dataset_shape peek_dataset(const dataset_spec& spec) {
   validate(spec);
   dataset_shape out = peek_untransformed(spec);

@@ -347,6 +347,57 @@ TEST_CASE("an unwritable output path is refused before any work", "[negative]") 
   CHECK_FALSE(std::filesystem::exists(dir / "models"));  // nothing was trained
 }
 
+/// No model was trained (the cache folder may exist, created by validation, but holds no model).
+bool nothing_trained(const temp_dir& dir) {
+  if (!std::filesystem::exists(dir / "models")) return true;
+  return std::filesystem::is_empty(dir / "models");
+}
+
+TEST_CASE("output paths that are devices, folders or inputs are refused before any work", "[negative][regression]") {
+  temp_dir dir("cli-outputs");
+  const std::string experiment = write_experiment(dir, experiment_text(dir));
+  const std::string before = genscope::testing::read_file(experiment);
+  // A scratch /dev/null (character device 1:3), made where the test can see it is left alone.
+  const std::string device = dir / "null";
+  const bool have_device = std::system(("mknod '" + device + "' c 1 3 2>/dev/null").c_str()) == 0;
+  if (!have_device) WARN("mknod is not permitted here: the device case uses /dev/null itself");
+  const std::string dev = have_device ? device : "/dev/null";
+  std::filesystem::create_directories(dir / "a-folder");
+  struct bad_output {
+    std::string output, why;
+  };
+  const std::vector<bad_output> cases = {
+      {dev, "is a device"},
+      {dir / "a-folder", "is a folder"},
+      {dir / "out/foo/", "ends in '/'"},
+      {"", "it is empty"},
+      {experiment, "it is the experiment file"},
+      {dir / "models/results.h5", "inside the model cache"},
+  };
+  for (const bad_output& c : cases) {
+    INFO("-o '" << c.output << "'");
+    const auto r = run_cli(fmt::format("run '{}' -o '{}'", experiment, c.output));
+    CHECK(r.exit_code == 2);
+    CHECK(line_count(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains("cannot be written") && Catch::Contains(c.why));
+    CHECK(nothing_trained(dir));
+  }
+  CHECK(genscope::testing::read_file(experiment) == before);
+  if (have_device) CHECK(std::filesystem::is_character_file(device));
+  // The same rules for the file's own `output`, as a positioned config error.
+  const std::string model = write_model(dir, "loaded.h5", false);
+  std::string text = replace(experiment_text(dir), "output = \"" + (dir / "results.h5") + "\"",
+                             "output = \"" + model + "\"");
+  text += "\n[models.loaded]\nbackend = \"native\"\npath = \"" + model + "\"\n";
+  const auto r = run_cli("run " + write_experiment(dir, text));
+  require_one_line_error(r, {"experiment.toml:2:", "'output'", "model 'loaded''s file", "would be overwritten"});
+  CHECK(load_model(model).net.input_dim() == 20);  // untouched
+  // genscope train -o follows them too, before reading any data.
+  const auto t = run_cli(fmt::format("train -o '{}' --epochs 1", dev));
+  CHECK(t.exit_code == 2);
+  CHECK_THAT(t.err, Catch::Contains("is a device"));
+}
+
 TEST_CASE("a missing experiment file is refused naming it", "[negative]") {
   const auto r = run_cli("run /nonexistent/experiment.toml");
   require_one_line_error(r, {"/nonexistent/experiment.toml"});

@@ -124,7 +124,12 @@ int cmd_run(const std::vector<std::string>& args) {
   // A refused plugin library matters only if the experiment names it; validation then says why.
   const plugin_registry plugins = plugin_registry::discover();
   experiment exp = load_experiment(vm["file"].as<std::string>(), plugins);
-  if (vm.count("output") != 0) exp.output = vm["output"].as<std::string>();
+  if (vm.count("output") != 0) {
+    // The same rules as the file's `output`, before any work.
+    exp.output = vm["output"].as<std::string>();
+    if (const std::string problem = output_problem(exp.output, experiment_inputs(exp), exp.model_cache); !problem.empty())
+      throw usage_error(fmt::format("-o \"{}\" cannot be written: {}", exp.output, problem));
+  }
   run_options options;
   options.quiet = quiet;
   run_experiment(exp, plugins, options, std::cerr);
@@ -185,6 +190,16 @@ int cmd_train(const std::vector<std::string>& args) {
   const std::string labels = vm["labels"].as<std::string>();
   if (labels != "real" && labels != "random") throw usage_error("--labels must be real or random, not '" + labels + "'");
   spec.labels_mode = labels == "random" ? label_mode::random : label_mode::real;
+  // Checked before the data are read or anything trains: never a device, a folder or an input.
+  const std::string output = vm["output"].as<std::string>();
+  std::vector<input_file> inputs;
+  for (const char* split : {spec.split.c_str(), "t10k"}) {
+    dataset_spec files = spec;
+    files.split = split;
+    for (const std::string& f : dataset_files(files)) inputs.push_back({f, "a training or test data file"});
+  }
+  if (const std::string problem = output_problem(output, inputs); !problem.empty())
+    throw usage_error(fmt::format("-o \"{}\" cannot be written: {}", output, problem));
   const dataset train = build_dataset(spec);
   std::optional<dataset> test;
   if (const std::uint64_t n = unsigned_of(vm, "test-subset"); n > 0) {
@@ -219,8 +234,8 @@ int cmd_train(const std::vector<std::string>& args) {
                              e.train_loss, 100 * e.train_accuracy, test_part, e.seconds)
               << std::flush;
   });
-  save_model(vm["output"].as<std::string>(), net, record);
-  if (!quiet) std::cerr << "saved " << net.describe() << " to " << vm["output"].as<std::string>() << "\n";
+  save_model(output, net, record);
+  if (!quiet) std::cerr << "saved " << net.describe() << " to " << output << "\n";
   return 0;
 }
 

@@ -67,6 +67,10 @@ struct dataset_shape {
 /// is missing, not an IDX / HDF5 file or malformed; error when subset > count.
 GENSCOPE_API dataset_shape peek_dataset(const dataset_spec& spec);
 
+/// The files a data set reads: its IDX images and labels (as resolved, .gz first), its HDF5 file;
+/// none for synthetic data. Throws io_error when an IDX file is missing.
+GENSCOPE_API std::vector<std::string> dataset_files(const dataset_spec& spec);
+
 /// Loads or generates the samples, applies subset, label mode and transform, fills sha256.
 /// `fit`: with transform = "pca" and a non-empty pca_fit, the fitting data set as built with
 /// transform = "none" (required then; ignored otherwise). Without pca_fit the data set fits itself.

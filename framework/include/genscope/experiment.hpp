@@ -88,6 +88,25 @@ struct experiment {
   std::vector<std::string> build_order;
 };
 
+/// A file that a command reads, for the output checks: its path and what it is ("the experiment file").
+struct input_file {
+  std::string path;
+  std::string what;
+};
+
+/// Why `output` cannot take a results or model file, or "" when it can. Refused: an empty path or one
+/// ending in '/'; an existing folder, device, socket, pipe or other non-regular file (also at
+/// output + ".partial"); one of `inputs` (the same path, or the same file through another path); a
+/// path inside `protected_folder` when given (the model cache); a parent folder that cannot be
+/// created or written (created when missing). Checked before any work by validation, `-o` and
+/// `genscope train`.
+GENSCOPE_API std::string output_problem(const std::string& output, const std::vector<input_file>& inputs,
+                                        const std::string& protected_folder = "");
+
+/// The files `exp` reads: the experiment file, each data set's files (dataset_files) and every
+/// plugin option named `path` (a loaded model, a directions file, ...).
+GENSCOPE_API std::vector<input_file> experiment_inputs(const experiment& exp);
+
 /// Parses and validates an experiment file before any work starts. Throws
 /// config_error as `file:line:column: message` (with "did you mean 'x'?" for
 /// misspelt names), or io_error when the file cannot be read.

@@ -4,6 +4,7 @@
 #include <genscope/experiment.hpp>
 
 #include "experiment/item_graph.hpp"
+#include "experiment/output_paths.hpp"
 #include "experiment/plugin_options.hpp"
 #include "experiment/spec_fields.hpp"
 #include "experiment/toml_reader.hpp"
@@ -108,25 +109,6 @@ struct reference {
   toml_field field;
   std::string name;
 };
-
-/// Why a folder cannot take our files, or "" when it can (creating it if needed).
-std::string folder_problem(const fs::path& folder) {
-  std::error_code ec;
-  const fs::path dir = folder.empty() ? fs::path(".") : folder;
-  fs::create_directories(dir, ec);
-  if (ec) return fmt::format("cannot create folder '{}': {}", dir.string(), ec.message());
-  if (!fs::is_directory(dir, ec)) return fmt::format("'{}' is not a folder", dir.string());
-  // access(W_OK) can be wrong (root, read-only mounts, ACLs); creating a file is the real test.
-  const fs::path probe = dir / fmt::format(".genscope-write-test-{}", ::getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int err = errno;
-    return fmt::format("cannot create files in '{}': {}", dir.string(), std::generic_category().message(err));
-  }
-  ::close(fd);
-  fs::remove(probe, ec);
-  return "";
-}
 
 class loader {
  public:
@@ -696,13 +678,7 @@ class loader {
   // ---- output ---------------------------------------------------------------------------------
 
   void check_output() {
-    const fs::path output(exp_.output);
-    std::error_code ec;
-    std::string problem;
-    if (fs::is_directory(output, ec))
-      problem = "it is a folder";
-    else
-      problem = folder_problem(output.parent_path());
+    std::string problem = output_problem(exp_.output, experiment_inputs(exp_), exp_.model_cache);
     if (!problem.empty())
       reader_.fail(output_field_->value_at(),
                    fmt::format("'output' = \"{}\" cannot be written: {}", exp_.output, problem));
@@ -710,7 +686,7 @@ class loader {
     const auto trains = std::find_if(exp_.models.begin(), exp_.models.end(),
                                      [](const model_spec& m) { return m.train.has_value(); });
     if (trains == exp_.models.end()) return;
-    problem = folder_problem(exp_.model_cache);
+    problem = detail::folder_problem(exp_.model_cache);
     if (problem.empty()) return;
     source_position at = trains->where;
     if (cache_field_) at = cache_field_->value_at();
