@@ -182,6 +182,8 @@ class loader {
       const source_position pa = a.at(), pb = b.at();
       return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
     });
+    // Look-ups by kind and name stay logarithmic however many items the file holds.
+    for (std::size_t k = 0; k < items_.size(); ++k) item_index_.emplace(std::pair{items_[k].kind, items_[k].name}, k);
   }
 
   static std::optional<section> section_of(const std::string& name) {
@@ -440,9 +442,9 @@ class loader {
   // ---- references and order -------------------------------------------------------------------
 
   std::optional<std::size_t> find_item(section s, const std::string& name) const {
-    for (std::size_t k = 0; k < items_.size(); ++k)
-      if (items_[k].kind == s && items_[k].name == name) return k;
-    return std::nullopt;
+    const auto it = item_index_.find({s, name});
+    if (it == item_index_.end()) return std::nullopt;
+    return it->second;
   }
 
   void resolve_references() {
@@ -702,6 +704,7 @@ class loader {
   toml::table root_;
   experiment exp_;
   std::vector<item> items_;  // every item, in file order once read_top_level returns
+  std::map<std::pair<section, std::string>, std::size_t> item_index_;  // into items_, by kind and name
   std::vector<reference> references_;
   std::optional<toml_field> output_field_;
   std::optional<toml_field> cache_field_;
