@@ -424,6 +424,14 @@ TEST_CASE("an unknown top-level key suggests the near one", "[negative]") {
                                         Contains("did you mean 'seed'?"));
 }
 
+TEST_CASE("a megabyte-long unknown key is reported on one short line", "[negative][regression]") {
+  temp_dir dir("experiment");
+  const std::string text = small_experiment(dir) + std::string(1000000, 'k') + " = 3\n";
+  const std::string message = config_error_of(text);
+  CHECK(message.size() < 1000);
+  CHECK_THAT(message, Contains("unknown key '" + std::string(60, 'k') + "...' (1000000 characters)"));
+}
+
 TEST_CASE("an unknown key in a data set suggests the near one", "[negative]") {
   temp_dir dir("experiment");
   const std::string text = with(small_experiment(dir), "samples = 300", "smaples = 300");

@@ -32,8 +32,35 @@ source_position toml_field::value_at() const {
 
 toml_reader::toml_reader(std::string file) : file_(std::move(file)) {}
 
+namespace {
+
+// Names and values quoted from the file ('...') longer than this are shortened in messages: a megabyte-long
+// key is still reported on one readable line.
+constexpr std::size_t longest_quote = 100;
+
+std::string shorten_quotes(const std::string& message) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    const std::size_t open = message.find('\'', pos);
+    const std::size_t close = open == std::string::npos ? open : message.find('\'', open + 1);
+    if (close == std::string::npos) break;
+    out.append(message, pos, open + 1 - pos);
+    const std::size_t length = close - open - 1;
+    if (length > longest_quote)
+      out += message.substr(open + 1, 60) + "...' (" + std::to_string(length) + " characters)";
+    else
+      out.append(message, open + 1, length + 1);
+    pos = close + 1;
+  }
+  out.append(message, std::min(pos, message.size()), std::string::npos);
+  return out;
+}
+
+}  // namespace
+
 void toml_reader::fail(source_position at, const std::string& message) const {
-  throw config_error(file_, at.line, at.column, message);
+  throw config_error(file_, at.line, at.column, shorten_quotes(message));
 }
 
 std::vector<toml_field> toml_reader::fields(const toml::table& table, const std::string& prefix) const {
