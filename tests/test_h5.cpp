@@ -117,6 +117,26 @@ TEST_CASE("numeric datasets round-trip with their 2-D shape", "[interface]") {
   CHECK(f.root().read<double>("f64") == sample_values<double>(12));
 }
 
+TEST_CASE("integers are read as floating point exactly, negative ones included", "[interface][regression]") {
+  // HDF5's own conversion flags every negative integer as a precision loss: -1 (a "not measured" marker)
+  // once made a whole int64 column unreadable as float64.
+  const std::string path = temp_file("int_as_float.h5");
+  const std::int64_t big = std::int64_t{1} << 53;
+  {
+    auto f = h5::file::create(path);
+    f.root().write("i64", std::vector<std::int64_t>{-1, -5, 0, 3, big, -big});
+    f.root().write("i32", std::vector<std::int32_t>{-7, 12});
+    f.root().write("beyond", std::vector<std::int64_t>{big + 1});
+    f.root().write("beyond_float", std::vector<std::int32_t>{(1 << 24) + 1});
+    f.close();
+  }
+  const auto f = h5::file::open(path);
+  CHECK(f.root().read<double>("i64") == std::vector<double>{-1, -5, 0, 3, 9007199254740992.0, -9007199254740992.0});
+  CHECK(f.root().read<float>("i32") == std::vector<float>{-7, 12});
+  CHECK_THROWS_WITH(f.root().read<double>("beyond"), Catch::Contains("not representable as float64"));
+  CHECK_THROWS_WITH(f.root().read<float>("beyond_float"), Catch::Contains("not representable as float32"));
+}
+
 TEST_CASE("1-D default shape, empty and large chunked datasets round-trip", "[boundary]") {
   const std::string path = temp_file("shapes.h5");
   {

@@ -71,14 +71,7 @@ std::vector<table_group_summary> summarize_analyses(const h5::group& root) {
       const std::string group_by = t.has_attr("group_by") ? t.attr_string("group_by") : "";
       const std::vector<std::string> columns = numeric_columns(t);
       std::vector<std::vector<double>> values;
-      for (const std::string& c : columns) {
-        if (t.info(c).cls == h5::dataset_info::element::floating) {
-          values.push_back(t.read<double>(c));
-        } else {
-          const std::vector<std::int64_t> ints = t.read<std::int64_t>(c);
-          values.emplace_back(ints.begin(), ints.end());
-        }
-      }
+      for (const std::string& c : columns) values.push_back(t.read<double>(c));
       const std::size_t rows = values.empty() ? 0 : values.front().size();
       // Rows per group, groups in order of first appearance.
       std::vector<std::string> order;

@@ -185,6 +185,20 @@ std::vector<T> read_numeric(hid_t stored_type, hid_t space, const std::string& f
     fail(file, what, object, std::string("stored type is not convertible to ") + type_name<T>());
   std::vector<T> out(point_count(space, file, object));
   if (out.empty()) return out;
+  if constexpr (std::is_floating_point_v<T>) {
+    // HDF5 flags every negative integer as a precision loss on the way to floating point: integers are read
+    // as int64 and converted here, refusing only those the floating type cannot hold exactly.
+    if (H5Tget_class(stored_type) == H5T_INTEGER) {
+      const std::vector<std::int64_t> ints = read_numeric<std::int64_t>(stored_type, space, file, what, object, read);
+      constexpr auto exact = std::int64_t{1} << std::numeric_limits<T>::digits;
+      for (std::size_t i = 0; i < ints.size(); ++i) {
+        if (ints[i] > exact || ints[i] < -exact)
+          fail(file, what, object, std::string("values not representable as ") + type_name<T>());
+        out[i] = static_cast<T>(ints[i]);
+      }
+      return out;
+    }
+  }
   if (read(memory_type<T>(), out.data()) < 0) {
     hdf5_reason();  // HDF5 only says the conversion was aborted
     fail(file, what, object, std::string("values not representable as ") + type_name<T>());
