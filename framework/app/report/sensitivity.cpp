@@ -124,22 +124,6 @@ double roc_auc(const std::vector<double>& positives, const std::vector<double>& 
          (static_cast<double>(positives.size()) * static_cast<double>(negatives.size()));
 }
 
-namespace {
-
-// An index in [0, n) by rejection sampling: the same stream on every platform (as stats::bootstrap_median).
-std::size_t draw_index(std::mt19937_64& rng, std::uint64_t n) {
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
-  std::uint64_t u = rng();
-  while (u >= limit) u = rng();
-  return static_cast<std::size_t>(u % n);
-}
-
-void resample(std::mt19937_64& rng, const std::vector<double>& from, std::vector<double>& to) {
-  for (double& v : to) v = from[draw_index(rng, from.size())];
-}
-
-}  // namespace
-
 auc_interval bootstrap_auc(const std::vector<double>& positives, const std::vector<double>& negatives,
                            std::size_t resamples, std::uint64_t seed, double level) {
   auc_interval r;
@@ -153,8 +137,8 @@ auc_interval bootstrap_auc(const std::vector<double>& positives, const std::vect
   std::vector<double> pos(positives.size()), neg(negatives.size()), aucs;
   aucs.reserve(resamples);
   for (std::size_t b = 0; b < resamples; ++b) {
-    resample(rng, positives, pos);
-    resample(rng, negatives, neg);
+    stats::resample_with_replacement(rng, positives, pos);
+    stats::resample_with_replacement(rng, negatives, neg);
     aucs.push_back(roc_auc(pos, neg));
   }
   std::sort(aucs.begin(), aucs.end());

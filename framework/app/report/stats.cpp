@@ -27,6 +27,17 @@ double median(std::vector<double> values) {
   return quantile(values, 0.5);
 }
 
+void resample_with_replacement(std::mt19937_64& rng, const std::vector<double>& from, std::vector<double>& to) {
+  // Indices by rejection sampling: the same stream on every platform (unlike std::uniform_int_distribution).
+  const std::uint64_t n = from.size();
+  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
+  for (double& v : to) {
+    std::uint64_t u = rng();
+    while (u >= limit) u = rng();
+    v = from[u % n];
+  }
+}
+
 median_interval bootstrap_median(const std::vector<double>& values, std::size_t resamples, std::uint64_t seed,
                                  double level) {
   median_interval r;
@@ -36,17 +47,10 @@ median_interval bootstrap_median(const std::vector<double>& values, std::size_t 
     return r;
   }
   std::mt19937_64 rng(seed);
-  const std::uint64_t n = values.size();
   std::vector<double> sample(values.size()), medians;
   medians.reserve(resamples);
   for (std::size_t b = 0; b < resamples; ++b) {
-    // Index by rejection sampling: the same stream on every platform (unlike std::uniform_int_distribution).
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
-    for (double& s : sample) {
-      std::uint64_t u = rng();
-      while (u >= limit) u = rng();
-      s = values[u % n];
-    }
+    resample_with_replacement(rng, values, sample);
     std::sort(sample.begin(), sample.end());
     medians.push_back(quantile(sample, 0.5));
   }

@@ -7,12 +7,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 namespace genscope::stats {
 
 /// Median with linear interpolation (numpy's default); `values` need not be sorted, must be non-empty.
 GENSCOPE_API double median(std::vector<double> values);
+
+/// Fills `to` (its size kept) with values drawn uniformly with replacement from `from` (non-empty),
+/// by rejection sampling on `rng`: the same stream on every platform, unlike std::uniform_int_distribution.
+GENSCOPE_API void resample_with_replacement(std::mt19937_64& rng, const std::vector<double>& from,
+                                            std::vector<double>& to);
 
 struct median_interval {
   double median = 0;

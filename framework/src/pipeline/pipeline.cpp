@@ -332,7 +332,6 @@ void execute_run(context& c, const run_spec& run) {
           guarded(ss.plugin, "sampler '" + ss.name + "'",
                   [&] { sampler->sample(first, std::min(batch, n - first), job.probes); });
         }
-        job.probes.first = first;
         {
           const timer t(estimate_ns);
           guarded(es.plugin, "estimator '" + es.name + "'",

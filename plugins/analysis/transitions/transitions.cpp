@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 #include <numbers>
 #include <stdexcept>
@@ -51,12 +50,6 @@ constexpr std::int64_t recompute_every = 64;
 constexpr std::int64_t status_cap = 2;           // max_transitions reached
 constexpr std::int64_t status_unclosed = 4;      // the pattern after 2*pi differed from the start (rounding)
 constexpr std::int64_t status_late_flip = 8;     // a unit changed sign without a detected crossing (rounding)
-
-std::string number(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", v);
-  return text;
-}
 
 // z(phi) = a + b cos(phi) + g sin(phi): one pre-activation along the ellipse inside one pattern.
 struct sinusoid {
@@ -524,7 +517,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
     throw std::invalid_argument("option 'K' must be 0 (no sampled count) or between 2 and 1e8, got " + std::to_string(k));
   if (max_transitions < 1 || max_transitions > 1000000000000)
     throw std::invalid_argument("option 'max_transitions' must be between 1 and 1e12, got " +
-                                number(static_cast<double>(max_transitions)));
+                                std::to_string(max_transitions));
   return new transitions_analysis(static_cast<std::size_t>(triplets), labels == "same", k, max_transitions);
 }
 
