@@ -653,7 +653,7 @@ TEST_CASE("a batch with the wrong number of values stops the run naming analysis
   const cli_result r = run_cli("run --quiet " + save(dir, head(dir) + interval_run + defect_analysis("wrong_count")),
                                defects_env);
   check_one_line_failure(r, {"analysis 'broken'", "wrong_count", "table 'values'", "column 'value'",
-                             "partial results kept in " + (dir / "results.h5.partial")});
+                             "the results so far are saved in " + (dir / "results.h5.partial")});
   REQUIRE_FALSE(std::filesystem::exists(dir / "results.h5"));
   REQUIRE(std::filesystem::exists(dir / "results.h5.partial"));
   const h5::file f = h5::file::open(dir / "results.h5.partial");
@@ -678,7 +678,7 @@ TEST_CASE("an analysis whose compute() throws stops the run with one line naming
   temp_dir dir("analyses-throws");
   const cli_result r = run_cli("run --quiet " + save(dir, head(dir) + defect_analysis("compute_throws")), defects_env);
   check_one_line_failure(r, {"plugin 'compute_throws'", "analysis 'broken'", "cannot compute row",
-                             "partial results kept in " + (dir / "results.h5.partial")});
+                             "the results so far are saved in " + (dir / "results.h5.partial")});
   REQUIRE(std::filesystem::exists(dir / "results.h5.partial"));
   const h5::file f = h5::file::open(dir / "results.h5.partial");
   CHECK(f.root().open_group("analyses").open_group("broken").attr_int("complete") == 0);

@@ -7,8 +7,9 @@
 #include <genscope/plugin_registry.hpp>
 #include <genscope/version.hpp>
 
-#include "report/report.hpp"
+#include "durable/stop_request.hpp"
 #include "inspect/summary.hpp"
+#include "report/report.hpp"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -111,6 +112,9 @@ int cmd_run(const std::vector<std::string>& args) {
   auto desc = common_options("genscope run FILE [options]");
   add_execution_options(desc);
   desc.add_options()("output,o", po::value<std::string>(), "write results here instead of the file's `output`")(
+      "resume", "continue the partial results (OUTPUT.partial) of an interrupted run of the same experiment")(
+      "checkpoint-seconds", po::value<double>()->default_value(5),
+      "save the results so far to OUTPUT.partial at most this often (seconds of work; 0: every batch)")(
       "file", po::value<std::string>()->required(), "experiment file (TOML)");
   po::positional_options_description pos;
   pos.add("file", 1);
@@ -132,6 +136,10 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   run_options options;
   options.quiet = quiet;
+  options.resume = vm.count("resume") != 0;
+  options.checkpoint_seconds = vm["checkpoint-seconds"].as<double>();
+  if (!(options.checkpoint_seconds >= 0) || !std::isfinite(options.checkpoint_seconds))
+    throw usage_error("--checkpoint-seconds must be a finite number >= 0");
   run_experiment(exp, plugins, options, std::cerr);
   print_summary(summarize(exp.output), std::cout);
   return 0;
@@ -352,6 +360,8 @@ int main(int argc, char** argv) {
   }
   const std::string command = all[0];
   const std::vector<std::string> args(all.begin() + 1, all.end());
+  // SIGINT, SIGTERM and SIGHUP end long work at the next batch or epoch, with what is done saved.
+  install_stop_handlers();
   try {
     if (command == "run") return cmd_run(args);
     if (command == "train") return cmd_train(args);

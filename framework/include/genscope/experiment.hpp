@@ -116,6 +116,11 @@ GENSCOPE_API experiment load_experiment(const std::string& path, const plugin_re
 GENSCOPE_API experiment parse_experiment(const std::string& text, const std::string& file,
                                          const plugin_registry& plugins);
 
+/// The first difference between two experiment texts that changes what they compute, as one phrase
+/// ("runs.pairs.batch is 128, was 64", "analyses.sens was added"), or "" when none does. Comments,
+/// layout, key order and the root key `output` do not count.
+GENSCOPE_API std::string experiment_change(const std::string& before, const std::string& after);
+
 /// The closest of `candidates` to `word` by edit distance, or "" when none is close.
 GENSCOPE_API std::string closest_name(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -101,8 +101,9 @@ class GENSCOPE_API mlp {
   std::vector<std::size_t> input_shape_;
 };
 
-/// Writes the model file (docs/model-format.md). Written to `path + ".partial"`
-/// and renamed, so a file at `path` is always complete. Throws io_error.
+/// Writes the model file (docs/model-format.md). Built in memory and written with an atomic
+/// replace (a uniquely named temporary, fsync, rename), so a file at `path` is always complete,
+/// even with several writers or a crash. Throws io_error naming `path` (a full disk included).
 GENSCOPE_API void save_model(const std::string& path, const mlp& net, const training_record& record);
 
 struct loaded_model {
@@ -117,6 +118,40 @@ GENSCOPE_API loaded_model load_model(const std::string& path);
 /// does not hold throws io_error naming the file and listing the saved epochs.
 GENSCOPE_API loaded_model load_model(const std::string& path, std::size_t checkpoint);
 
+/// Everything a training run needs to continue after `record.epochs_run` epochs as if it had never
+/// stopped: the weights, the optimizer's step count and moments, and the record so far (with the
+/// weights of the checkpoints reached). The minibatch order of an epoch depends only on the seed
+/// and the epoch, so no random-number state is needed.
+struct training_state {
+  mlp net;
+  std::uint64_t optimizer_steps = 0;
+  /// Per tensor (weights then bias of each layer): SGD's momentum, or Adam's first moments
+  /// followed by Adam's second moments.
+  std::vector<std::vector<float>> moments;
+  training_record record;
+};
+
+/// Optional hooks of train_mlp; each may be empty.
+struct training_hooks {
+  std::function<void(const epoch_record&)> on_epoch;  ///< sees every epoch as it ends
+  /// Asked after every epoch; when it returns true, on_state receives the state (copying it costs
+  /// about three times the weights, so it is taken only when wanted).
+  std::function<bool()> state_wanted;
+  std::function<void(const training_state&)> on_state;
+  /// Continue from this state (same configuration and data, checked) instead of starting afresh.
+  const training_state* resume_from = nullptr;
+};
+
+/// Hash naming a trained model in the cache: SHA-256 over the training
+/// configuration and the SHA-256 of its training and test data.
+GENSCOPE_API std::string model_cache_key(const train_config& config, const std::string& train_sha256,
+                                         const std::string& test_sha256);
+
+/// Writes a training state (the model file layout plus an /optimizer group) with an atomic replace.
+GENSCOPE_API void save_training_state(const std::string& path, const training_state& state);
+/// Reads a training state written by save_training_state; throws io_error naming the file.
+GENSCOPE_API training_state load_training_state(const std::string& path);
+
 /// Trains a fresh MLP on `train` (input = train.dim(), classes = train.class_count)
 /// with softmax cross-entropy. Deterministic for config.seed whatever the thread
 /// count. `on_epoch` (may be empty) sees every epoch as it ends. `test` may be null.
@@ -124,8 +159,14 @@ GENSCOPE_API loaded_model load_model(const std::string& path, std::size_t checkp
 /// and keeps the weights of every epoch of config.checkpoints reached in record.checkpoints.
 /// Throws error naming the epoch at the first epoch whose training loss or weights are not
 /// finite (a diverging run, e.g. too large a learning rate): no model is returned.
+/// Polls stop signals (throw_if_stop_requested) after every minibatch.
 GENSCOPE_API mlp train_mlp(const dataset& train, const dataset* test, const train_config& config,
                            training_record& record,
                            const std::function<void(const epoch_record&)>& on_epoch);
+/// The same with hooks: states to save and a state to continue from. A continued run ends with the
+/// same weights and record (epoch timings aside) as one that never stopped. A resume_from state of
+/// another configuration, data set or network shape throws error.
+GENSCOPE_API mlp train_mlp_resumable(const dataset& train, const dataset* test, const train_config& config,
+                                     training_record& record, const training_hooks& hooks);
 
 }  // namespace genscope

@@ -1,6 +1,8 @@
 // Thin RAII layer over the HDF5 1.10 C API: handles, files, groups, datasets, attributes, growing columns.
 #include "h5/h5.hpp"
 
+#include "durable/durable.hpp"
+
 #include <genscope/error.hpp>
 
 #include <hdf5.h>
@@ -364,6 +366,57 @@ file file::open(const std::string& path, bool writable) {
   return f;
 }
 
+namespace {
+// Core-driver access: the whole file in memory, grown 1 MiB at a time, never written back by HDF5.
+handle in_memory_access(const std::string& path) {
+  handle fapl = check(H5Pcreate(H5P_FILE_ACCESS), path, "create properties for", "/");
+  check(H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, false), path, "create properties for", "/");
+  return fapl;
+}
+}  // namespace
+
+file file::create_in_memory(const std::string& path) {
+  init_library();
+  handle fcpl = creation_plist(H5P_FILE_CREATE, path, "/");
+  handle fapl = in_memory_access(path);
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
+  if (id < 0) {
+    const std::string reason = hdf5_reason();
+    throw io_error(path, "cannot create HDF5 file in memory" + (reason.empty() ? "" : ": " + reason));
+  }
+  file f;
+  f.path_ = path;
+  f.id_ = handle(id);
+  return f;
+}
+
+file file::open_in_memory(const std::string& path) {
+  init_library();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw io_error(path, "cannot open: no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw io_error(path, "not an HDF5 file (truncated or damaged?)");
+  handle fapl = in_memory_access(path);
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
+  if (id < 0) {
+    const std::string reason = hdf5_reason();
+    throw io_error(path, "cannot open HDF5 file (truncated or damaged?)" + (reason.empty() ? "" : ": " + reason));
+  }
+  file f;
+  f.path_ = path;
+  f.id_ = handle(id);
+  return f;
+}
+
+void file::save_atomically(const std::string& target) const {
+  if (!id_) throw io_error(target, "cannot save '" + path_ + "' (file is closed)");
+  check(H5Fflush(id_.get(), H5F_SCOPE_LOCAL), path_, "flush", "/");
+  const ssize_t size = H5Fget_file_image(id_.get(), nullptr, 0);
+  if (size < 0) fail(path_, "take an image of", "/");
+  std::vector<char> image(static_cast<std::size_t>(size));
+  if (H5Fget_file_image(id_.get(), image.data(), image.size()) != size) fail(path_, "take an image of", "/");
+  durable::replace_file(target, image.data(), image.size());
+}
+
 group file::root() const {
   if (!id_) throw io_error(path_, "cannot open group '/' (file is closed)");
   return group(check(H5Gopen2(id_.get(), "/", H5P_DEFAULT), path_, "open group", "/"), path_, "/");
@@ -710,6 +763,32 @@ column<T>::column(const group& parent, const std::string& name, std::size_t chun
   }
   id_ = check(H5Dcreate2(parent.id(), name.c_str(), stored, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
               file_, "create column", path_);
+}
+
+template <class T>
+column<T> column<T>::open(const group& parent, const std::string& name) {
+  column c;
+  c.file_ = parent.file_path();
+  c.path_ = join(parent.path(), name);
+  if (!parent.has(name)) fail(c.file_, "open column", c.path_, "missing");
+  c.id_ = check(H5Dopen2(parent.id(), name.c_str(), H5P_DEFAULT), c.file_, "open column", c.path_);
+  handle space = check(H5Dget_space(c.id_.get()), c.file_, "open column", c.path_);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank != 1 && rank != 2) fail(c.file_, "open column", c.path_, "not a 1-D or 2-D dataset");
+  hsize_t dims[2] = {0, 1}, max[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.get(), dims, max);
+  if (max[0] != H5S_UNLIMITED) fail(c.file_, "open column", c.path_, "not a growing column");
+  handle type = check(H5Dget_type(c.id_.get()), c.file_, "open column", c.path_);
+  const bool is_string = H5Tget_class(type.get()) == H5T_STRING;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!is_string) fail(c.file_, "open column", c.path_, "not a string column");
+  } else {
+    if (is_string || H5Tequal(type.get(), file_type<T>()) <= 0)
+      fail(c.file_, "open column", c.path_, "holds another element type");
+  }
+  c.size_ = static_cast<std::size_t>(dims[0]);
+  c.width_ = rank == 2 ? static_cast<std::size_t>(dims[1]) : 1;
+  return c;
 }
 
 template <class T>

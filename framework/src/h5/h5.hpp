@@ -49,6 +49,16 @@ class GENSCOPE_API file {
   static file create(const std::string& path);
   /// Opens an existing file; throws io_error "not an HDF5 file" / "cannot open".
   static file open(const std::string& path, bool writable = false);
+  /// Creates an empty file held in memory (HDF5's core driver without a backing store): nothing
+  /// reaches the disk until save_atomically(). `path` names it in messages.
+  static file create_in_memory(const std::string& path);
+  /// Reads the existing file `path` into memory to continue it; changes stay in memory until
+  /// save_atomically(). Errors as for open().
+  static file open_in_memory(const std::string& path);
+  /// Writes the whole file as it is now to `target` with durable::replace_file: a crash at any
+  /// instant leaves the previous `target` or the new one, each a complete HDF5 file. For files
+  /// made by create_in_memory or open_in_memory. Throws io_error naming `target` (a full disk).
+  void save_atomically(const std::string& target) const;
 
   group root() const;
   void flush() const;
@@ -123,6 +133,9 @@ template <class T>
 class GENSCOPE_API column {
  public:
   column(const group& parent, const std::string& name, std::size_t chunk = 4096, std::size_t width = 1);
+  /// Opens the existing column `name` of `parent` to append to it (its width and rows read from
+  /// the file); throws io_error when it is missing or not a 1-D or 2-D growing dataset of T.
+  static column open(const group& parent, const std::string& name);
   /// Appends n rows: n * width values, row-major.
   void append(const T* data, std::size_t n);
   /// Appends data.size() / width rows; throws io_error when the size is not a multiple of width.
@@ -133,6 +146,7 @@ class GENSCOPE_API column {
   void set_attr(const std::string& name, const std::string& value) const;
 
  private:
+  column() = default;
   handle id_;
   std::string file_;
   std::string path_;

@@ -251,66 +251,99 @@ std::string epoch_list(const std::vector<model_checkpoint>& checkpoints) {
 
 }  // namespace
 
-void save_model(const std::string& path, const mlp& net, const training_record& record) {
-  namespace fs = std::filesystem;
+namespace {
+
+/// The model file layout (docs/model-format.md) under `root`; `path` names the file in messages.
+void write_model(const h5::group& root, const std::string& path, const mlp& net, const training_record& record) {
   if (net.layers().empty()) throw io_error(path, "cannot save a network without layers");
+  root.set_attr("format", std::string(format_name));
+  root.set_attr("format_version", format_version);
+  root.set_attr("activation", std::string(activation_name));
+  root.set_attr("input_shape", to_ints(net.input_shape()));
+  root.set_attr("layer_count", static_cast<std::int64_t>(net.layers().size()));
+  root.set_attr("description", net.describe());
+  root.set_attr("genscope_version", std::string(version()));
+  root.set_attr("git_commit", std::string(git_commit()));
+  write_layers(root.create_group("layers"), net.layers());
+  write_training(root.create_group("training"), record);
+  bool any_checkpoint = false;
+  for (const model_checkpoint& cp : record.checkpoints) any_checkpoint = any_checkpoint || !cp.layers.empty();
+  if (any_checkpoint) {
+    const h5::group all = root.create_group("checkpoints");
+    for (const model_checkpoint& cp : record.checkpoints) {
+      if (cp.layers.empty()) continue;  // a listing read back by load_model: no weights to write
+      const std::string name = checkpoint_group_name(cp.epoch);
+      if (cp.epoch == 0) throw io_error(path, "checkpoint epoch is 0");
+      if (all.has(name)) throw io_error(path, "checkpoint epoch " + std::to_string(cp.epoch) + " appears twice");
+      bool same = cp.layers.size() == net.layers().size();
+      for (std::size_t l = 0; same && l < cp.layers.size(); ++l)
+        same = cp.layers[l].weight.rows == net.layers()[l].weight.rows &&
+               cp.layers[l].weight.cols == net.layers()[l].weight.cols &&
+               cp.layers[l].weight.data.size() == cp.layers[l].weight.rows * cp.layers[l].weight.cols &&
+               cp.layers[l].bias.size() == net.layers()[l].bias.size();
+      if (!same)
+        throw io_error(path, "checkpoint epoch " + std::to_string(cp.epoch) + " has other layer shapes than the network");
+      const h5::group g = all.create_group(name);
+      g.set_attr("epoch", static_cast<std::int64_t>(cp.epoch));
+      g.set_attr("train_accuracy", cp.train_accuracy);
+      g.set_attr("test_accuracy", cp.test_accuracy);
+      write_layers(g, cp.layers);
+    }
+  }
+}
+
+/// Builds a file in memory with `fill`, then replaces `path` atomically (parent folders created).
+template <class Fill>
+void save_file(const std::string& path, Fill&& fill) {
+  namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty()) {
     fs::create_directories(parent, ec);
     if (ec) throw io_error(path, "cannot create folder '" + parent.string() + "': " + ec.message());
   }
-  const std::string partial = path + ".partial";
-  try {
-    h5::file f = h5::file::create(partial);
-    {
-      const h5::group root = f.root();
-      root.set_attr("format", std::string(format_name));
-      root.set_attr("format_version", format_version);
-      root.set_attr("activation", std::string(activation_name));
-      root.set_attr("input_shape", to_ints(net.input_shape()));
-      root.set_attr("layer_count", static_cast<std::int64_t>(net.layers().size()));
-      root.set_attr("description", net.describe());
-      root.set_attr("genscope_version", std::string(version()));
-      root.set_attr("git_commit", std::string(git_commit()));
-      write_layers(root.create_group("layers"), net.layers());
-      write_training(root.create_group("training"), record);
-      bool any_checkpoint = false;
-      for (const model_checkpoint& cp : record.checkpoints) any_checkpoint = any_checkpoint || !cp.layers.empty();
-      if (any_checkpoint) {
-        const h5::group all = root.create_group("checkpoints");
-        for (const model_checkpoint& cp : record.checkpoints) {
-          if (cp.layers.empty()) continue;  // a listing read back by load_model: no weights to write
-          const std::string name = checkpoint_group_name(cp.epoch);
-          if (cp.epoch == 0) throw io_error(path, "checkpoint epoch is 0");
-          if (all.has(name)) throw io_error(path, "checkpoint epoch " + std::to_string(cp.epoch) + " appears twice");
-          bool same = cp.layers.size() == net.layers().size();
-          for (std::size_t l = 0; same && l < cp.layers.size(); ++l)
-            same = cp.layers[l].weight.rows == net.layers()[l].weight.rows &&
-                   cp.layers[l].weight.cols == net.layers()[l].weight.cols &&
-                   cp.layers[l].weight.data.size() == cp.layers[l].weight.rows * cp.layers[l].weight.cols &&
-                   cp.layers[l].bias.size() == net.layers()[l].bias.size();
-          if (!same)
-            throw io_error(path, "checkpoint epoch " + std::to_string(cp.epoch) + " has other layer shapes than the network");
-          const h5::group g = all.create_group(name);
-          g.set_attr("epoch", static_cast<std::int64_t>(cp.epoch));
-          g.set_attr("train_accuracy", cp.train_accuracy);
-          g.set_attr("test_accuracy", cp.test_accuracy);
-          write_layers(g, cp.layers);
-        }
-      }
-    }
-    f.close();
-  } catch (...) {
-    fs::remove(partial, ec);
-    throw;
+  h5::file f = h5::file::create_in_memory(path);
+  fill(f.root());
+  f.save_atomically(path);
+}
+
+}  // namespace
+
+void save_model(const std::string& path, const mlp& net, const training_record& record) {
+  save_file(path, [&](const h5::group& root) { write_model(root, path, net, record); });
+}
+
+void save_training_state(const std::string& path, const training_state& state) {
+  save_file(path, [&](const h5::group& root) {
+    write_model(root, path, state.net, state.record);
+    const h5::group g = root.create_group("optimizer");
+    g.set_attr("steps", static_cast<std::int64_t>(state.optimizer_steps));
+    g.set_attr("moment_count", static_cast<std::int64_t>(state.moments.size()));
+    for (std::size_t k = 0; k < state.moments.size(); ++k) g.write("moment_" + std::to_string(k), state.moments[k]);
+  });
+}
+
+training_state load_training_state(const std::string& path) {
+  training_state state;
+  loaded_model m = load_model(path);
+  for (model_checkpoint& cp : m.record.checkpoints) cp.layers = load_model(path, cp.epoch).net.layers();
+  state.net = std::move(m.net);
+  state.record = std::move(m.record);
+  const h5::file f = h5::file::open(path);
+  const h5::group root = f.root();
+  if (!root.has("optimizer")) throw io_error(path, "is a model file, not a training state (no /optimizer)");
+  const h5::group g = root.open_group("optimizer");
+  const std::int64_t steps = g.attr_int("steps");
+  const std::int64_t count = g.attr_int("moment_count");
+  if (steps < 0 || count < 0 || count > 1024) throw io_error(path, "/optimizer: steps or moment_count out of range");
+  state.optimizer_steps = static_cast<std::uint64_t>(steps);
+  for (std::int64_t k = 0; k < count; ++k) {
+    std::vector<float> moment = g.read<float>("moment_" + std::to_string(k));
+    for (float v : moment)
+      if (!std::isfinite(v)) throw io_error(path, "/optimizer/moment_" + std::to_string(k) + " holds a non-finite value");
+    state.moments.push_back(std::move(moment));
   }
-  fs::rename(partial, path, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    fs::remove(partial, ec);
-    throw io_error(path, "cannot move '" + partial + "' into place: " + reason);
-  }
+  return state;
 }
 
 loaded_model load_model(const std::string& path) { return load_model(path, 0); }

@@ -2,6 +2,9 @@
 #include "nn/dense_ops.hpp"
 #include "nn/trainer_detail.hpp"
 
+#include "durable/stop_request.hpp"
+
+#include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 #include <genscope/mlp.hpp>
 #include <genscope/random.hpp>
@@ -258,6 +261,28 @@ class optimizer {
     }
   }
 
+  std::uint64_t steps() const noexcept { return t_; }
+  /// First moments (or SGD momentum) of every tensor, then Adam's second moments.
+  std::vector<std::vector<float>> moments() const {
+    std::vector<std::vector<float>> all = first_;
+    all.insert(all.end(), second_.begin(), second_.end());
+    return all;
+  }
+  /// Continues from saved steps and moments; throws error when their shapes are not this optimizer's.
+  void restore(std::uint64_t steps, const std::vector<std::vector<float>>& moments) {
+    if (moments.size() != first_.size() + second_.size())
+      throw error(fmt::format("training state holds {} optimizer moments, the {} optimizer needs {}", moments.size(),
+                              c_.optimizer, first_.size() + second_.size()));
+    for (std::size_t k = 0; k < moments.size(); ++k) {
+      std::vector<float>& slot = k < first_.size() ? first_[k] : second_[k - first_.size()];
+      if (moments[k].size() != slot.size())
+        throw error(fmt::format("training state: optimizer moment {} holds {} values, expected {}", k,
+                                moments[k].size(), slot.size()));
+      slot = moments[k];
+    }
+    t_ = steps;
+  }
+
   void step(std::vector<dense_layer>& layers, const minibatch_engine& engine) {
     ++t_;
     for (std::size_t l = 0; l < layers.size(); ++l) {
@@ -392,8 +417,44 @@ bool all_finite(const std::vector<dense_layer>& layers) {
 }
 }  // namespace
 
+std::string model_cache_key(const train_config& config, const std::string& train_sha256,
+                            const std::string& test_sha256) {
+  std::string text = "genscope-train-v1\n";
+  text += "hidden=";
+  for (std::size_t i = 0; i < config.hidden.size(); ++i) {
+    if (i > 0) text += 'x';
+    text += std::to_string(config.hidden[i]);
+  }
+  text += "\n";
+  text += fmt::format("optimizer={}\nlearning_rate={:a}\nmomentum={:a}\nbeta1={:a}\nbeta2={:a}\nepsilon={:a}\n",
+                      config.optimizer, config.learning_rate, config.momentum, config.beta1, config.beta2,
+                      config.epsilon);
+  text += fmt::format("weight_decay={:a}\nepochs={}\nbatch_size={}\ninit={}\ninit_scale={:a}\nseed={}\n",
+                      config.weight_decay, config.epochs, config.batch_size, config.init, config.init_scale,
+                      config.seed);
+  text += "train=" + train_sha256 + "\ntest=" + test_sha256 + "\n";
+  // Appended only when set, so the keys of configurations without them are unchanged.
+  if (config.target_accuracy) text += fmt::format("target_accuracy={:a}\n", *config.target_accuracy);
+  if (!config.checkpoints.empty()) {
+    text += "checkpoints=";
+    for (std::size_t i = 0; i < config.checkpoints.size(); ++i) {
+      if (i > 0) text += ',';
+      text += std::to_string(config.checkpoints[i]);
+    }
+    text += "\n";
+  }
+  return sha256_hex(text.data(), text.size());
+}
+
 mlp train_mlp(const dataset& train, const dataset* test, const train_config& config, training_record& record,
               const std::function<void(const epoch_record&)>& on_epoch) {
+  training_hooks hooks;
+  hooks.on_epoch = on_epoch;
+  return train_mlp_resumable(train, test, config, record, hooks);
+}
+
+mlp train_mlp_resumable(const dataset& train, const dataset* test, const train_config& config,
+                        training_record& record, const training_hooks& hooks) {
   detail::check_config(config);
   if (train.class_count == 0) throw error("training data '" + train.name + "' has class_count 0");
   detail::check_data(train, "training", train.dim(), train.class_count);
@@ -424,9 +485,24 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
   std::vector<float> xb(batch * dim);
   std::vector<std::int32_t> yb(batch);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  auto next_checkpoint = config.checkpoints.begin();
+  if (const training_state* from = hooks.resume_from) {
+    const std::string test_sha = test != nullptr ? test->sha256 : std::string();
+    if (model_cache_key(from->record.config, from->record.dataset_sha256, from->record.test_dataset_sha256) !=
+        model_cache_key(config, train.sha256, test_sha))
+      throw error("training state of another configuration or other data than the training run to continue");
+    const std::vector<dense_layer>& saved = from->net.layers();
+    bool same_shapes = saved.size() == layers.size();
+    for (std::size_t l = 0; same_shapes && l < saved.size(); ++l)
+      same_shapes = saved[l].weight.rows == layers[l].weight.rows && saved[l].weight.cols == layers[l].weight.cols &&
+                    saved[l].bias.size() == layers[l].bias.size();
+    if (!same_shapes) throw error("training state of another network shape than the training run to continue");
+    opt.restore(from->optimizer_steps, from->moments);
+    layers = saved;
+    record = from->record;
+  }
+  auto next_checkpoint = std::upper_bound(config.checkpoints.begin(), config.checkpoints.end(), record.epochs_run);
 
-  for (std::size_t epoch = 1; epoch <= config.epochs; ++epoch) {
+  for (std::size_t epoch = record.epochs_run + 1; epoch <= config.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), std::size_t{0});
     rng gen(config.seed, stream_key("minibatch order"), epoch);
@@ -440,6 +516,7 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
       }
       engine.run(layers, xb.data(), yb.data(), rows);
       opt.step(layers, engine);
+      throw_if_stop_requested();
     }
 
     epoch_record rec;
@@ -463,11 +540,13 @@ mlp train_mlp(const dataset& train, const dataset* test, const train_config& con
       record.checkpoints.push_back({epoch, rec.train_accuracy, rec.test_accuracy, layers});
       ++next_checkpoint;
     }
-    if (on_epoch) on_epoch(rec);
+    if (hooks.on_epoch) hooks.on_epoch(rec);
     if (config.target_accuracy && rec.train_accuracy >= *config.target_accuracy) {
       record.stop_reason = "target_accuracy";
       break;
     }
+    if (epoch < config.epochs && hooks.on_state && hooks.state_wanted && hooks.state_wanted())
+      hooks.on_state(training_state{mlp(layers, input_shape), opt.steps(), opt.moments(), record});
   }
   return mlp(std::move(layers), std::move(input_shape));
 }

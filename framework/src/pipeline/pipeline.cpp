@@ -5,6 +5,8 @@
 #include <genscope/pipeline.hpp>
 #include <genscope/version.hpp>
 
+#include "durable/durable.hpp"
+#include "durable/stop_request.hpp"
 #include "progress.hpp"
 #include "results/interval_table.hpp"
 #include "results/writer.hpp"
@@ -20,6 +22,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <unistd.h>
 
@@ -47,6 +50,10 @@ std::string host_name() {
   return buf;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::string shape_text(const std::vector<std::size_t>& shape) {
   std::string s;
   for (std::size_t d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
@@ -69,7 +76,24 @@ struct context {
   results_writer& out;
   std::map<std::string, std::shared_ptr<const dataset>> data;
   std::map<std::string, std::shared_ptr<network_backend>> models;
+  bool wrote_rows = false;  ///< whether any run or analysis wrote a row (worth saving on failure)
 };
+
+/// The provenance group of an item that a resumed file already holds, if any.
+std::optional<h5::group> saved_provenance(const context& c, const std::string& section, const std::string& name) {
+  const h5::group all = c.out.root().open_group("provenance");
+  if (!all.has(section) || !all.open_group(section).has(name)) return std::nullopt;
+  return all.open_group(section).open_group(name);
+}
+
+/// Refuses to continue partial results computed from other inputs: `what` differs from the saved value.
+void require_same(const context& c, const std::string& item, const std::string& what, const std::string& saved,
+                  const std::string& now) {
+  if (saved != now)
+    throw error(fmt::format("cannot resume {}: {} {} is {} now but was {} when the partial results were computed; "
+                            "move the partial file away to start afresh",
+                            c.out.partial_path(), item, what, now.substr(0, 16), saved.substr(0, 16)));
+}
 
 void build_data(context& c, const dataset_spec& spec) {
   // pca_fit: the fitting data set's samples before its own transform (built earlier, in build order).
@@ -92,6 +116,11 @@ void build_data(context& c, const dataset_spec& spec) {
     c.log << fmt::format("dataset {}: {} samples of {}, {} classes, {} labels, sha256 {}\n", spec.name, d->size(),
                          shape_text(d->shape), d->class_count, label_mode_name(spec.labels_mode),
                          d->sha256.substr(0, 12));
+  if (const auto saved = saved_provenance(c, "datasets", spec.name)) {
+    require_same(c, "data set '" + spec.name + "'", "sha256", saved->attr_string("sha256"), d->sha256);
+    c.data[spec.name] = std::move(d);
+    return;
+  }
   const h5::group g = c.out.provenance("datasets", spec.name);
   g.set_attr("sha256", d->sha256);
   g.set_attr("description", d->description);
@@ -140,6 +169,16 @@ std::string trained_model_path(context& c, const model_spec& spec) {
   const dataset* test = spec.test_dataset.empty() ? nullptr : c.data.at(spec.test_dataset).get();
   const std::string key = model_cache_key(config, train.sha256, test ? test->sha256 : std::string());
   const std::string path = (std::filesystem::path(c.exp.model_cache) / (spec.name + "-" + key.substr(0, 16) + ".h5")).string();
+  std::error_code ec;
+  std::filesystem::create_directories(c.exp.model_cache, ec);
+  // One process trains a model while the others wait for it; the kernel drops the lock of a killed trainer.
+  const durable::file_lock lock(path + ".lock", true, [&](const std::string& holder) {
+    c.log << fmt::format("model {}: waiting for process {}, which is training it into {}\n", spec.name, holder, path)
+          << std::flush;
+  });
+  durable::remove_stale_temporaries(path);
+  const std::string state_path = path + ".state";
+  durable::remove_stale_temporaries(state_path);
   if (std::filesystem::exists(path)) {
     if (!c.options.quiet) c.log << fmt::format("model {}: reusing {} (same configuration and data)\n", spec.name, path);
     if (config.target_accuracy) warn_if_capped(c, spec, load_model(path).record);
@@ -160,8 +199,31 @@ std::string trained_model_path(context& c, const model_spec& spec) {
                          config.epochs, e.train_loss, 100 * e.train_accuracy, test_part, e.seconds)
           << std::flush;
   };
-  const mlp net = train_mlp(train, test, config, record, on_epoch);
+  training_hooks hooks;
+  hooks.on_epoch = on_epoch;
+  // The state after an epoch is saved at most every checkpoint_seconds, so a killed run continues from it.
+  auto last_state = std::chrono::steady_clock::now();
+  hooks.state_wanted = [&] { return seconds_since(last_state) >= c.options.checkpoint_seconds; };
+  hooks.on_state = [&](const training_state& state) {
+    save_training_state(state_path, state);
+    last_state = std::chrono::steady_clock::now();
+  };
+  std::optional<training_state> saved_state;
+  if (std::filesystem::exists(state_path)) {
+    try {
+      saved_state = load_training_state(state_path);
+      hooks.resume_from = &*saved_state;
+      if (!c.options.quiet)
+        c.log << fmt::format("model {}: continuing the interrupted training after epoch {} ({})\n", spec.name,
+                             saved_state->record.epochs_run, state_path);
+    } catch (const std::exception& e) {
+      c.log << fmt::format("warning: model {}: ignoring an unreadable training state ({}); training afresh\n",
+                           spec.name, describe(e));
+    }
+  }
+  const mlp net = train_mlp_resumable(train, test, config, record, hooks);
   save_model(path, net, record);
+  std::filesystem::remove(state_path, ec);
   if (!c.options.quiet) {
     const std::string why = record.stop_reason == "target_accuracy"
                                 ? fmt::format(" (target_accuracy reached after {} epochs)", record.epochs_run)
@@ -180,6 +242,11 @@ void build_model(context& c, const model_spec& spec) {
   if (spec.train) options.set("path", trained_model_path(c, spec));
   std::shared_ptr<network_backend> backend = spec.loaded ? spec.loaded : c.plugins.create_backend(spec.backend, options);
   const plugin_info& info = c.plugins.require(plugin_kind::backend, spec.backend);
+  if (const auto saved = saved_provenance(c, "models", spec.name)) {
+    require_same(c, "model '" + spec.name + "'", "digest", saved->attr_string("digest"), backend->model_digest());
+    c.models[spec.name] = std::move(backend);
+    return;
+  }
   const h5::group g = c.out.provenance("models", spec.name);
   g.set_attr("backend", info.name);
   g.set_attr("backend_version", info.version);
@@ -208,10 +275,6 @@ void guarded(const std::string& plugin, const std::string& what, F&& f) {
   }
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 /// Adds the lifetime of the object, in nanoseconds, to a shared counter.
 class timer {
  public:
@@ -227,32 +290,45 @@ class timer {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-/// Streams batches 0..batches-1 through `compute` (in parallel, any order) and `write` (one at a time, in
+/// Streams batches first..batches-1 through `compute` (in parallel, any order) and `write` (one at a time, in
 /// batch order), with at most `in_flight` batches in memory: the results file never depends on the
-/// thread count or on which batch finishes first.
+/// thread count or on which batch finishes first. A batch whose compute throws is reported when its turn
+/// to be written comes, so every batch before it is written whatever the thread count, and the error
+/// is always that of the first failing batch. A stop signal ends the issuing of batches; those issued
+/// are written, then stop_requested_error is thrown.
 template <class Job, class Compute, class Write>
-void ordered_batches(std::size_t batches, std::size_t in_flight, Compute&& compute, Write&& write) {
+void ordered_batches(std::size_t first, std::size_t batches, std::size_t in_flight, Compute&& compute, Write&& write) {
   namespace flow = oneapi::tbb::flow;
-  using job_ptr = std::shared_ptr<Job>;
+  struct slot {
+    std::size_t index = 0;
+    Job job;
+    std::exception_ptr failure;
+  };
+  using slot_ptr = std::shared_ptr<slot>;
   flow::graph graph;
-  std::size_t next = 0;
+  std::size_t next = first;
   flow::input_node<std::size_t> source(graph, [&](oneapi::tbb::flow_control& fc) -> std::size_t {
-    if (next >= batches) {
+    if (next >= batches || stop_signal() != 0) {
       fc.stop();
       return 0;
     }
     return next++;
   });
   flow::limiter_node<std::size_t> limiter(graph, in_flight);
-  flow::function_node<std::size_t, job_ptr> work(graph, flow::unlimited, [&](std::size_t b) {
-    auto job = std::make_shared<Job>();
-    job->index = b;
-    compute(b, *job);
-    return job;
+  flow::function_node<std::size_t, slot_ptr> work(graph, flow::unlimited, [&](std::size_t b) {
+    auto s = std::make_shared<slot>();
+    s->index = b;
+    try {
+      compute(b, s->job);
+    } catch (...) {
+      s->failure = std::current_exception();
+    }
+    return s;
   });
-  flow::sequencer_node<job_ptr> order(graph, [](const job_ptr& job) { return job->index; });
-  flow::function_node<job_ptr, flow::continue_msg> sink(graph, flow::serial, [&](const job_ptr& job) {
-    write(*job);
+  flow::sequencer_node<slot_ptr> order(graph, [first](const slot_ptr& s) { return s->index - first; });
+  flow::function_node<slot_ptr, flow::continue_msg> sink(graph, flow::serial, [&](const slot_ptr& s) {
+    if (s->failure) std::rethrow_exception(s->failure);
+    write(s->job);
     return flow::continue_msg();
   });
   flow::make_edge(source, limiter);
@@ -262,6 +338,7 @@ void ordered_batches(std::size_t batches, std::size_t in_flight, Compute&& compu
   flow::make_edge(sink, limiter.decrementer());
   source.activate();
   graph.wait_for_all();
+  throw_if_stop_requested();
 }
 
 std::size_t batches_in_flight(const context& c) {
@@ -278,17 +355,34 @@ void set_item(const context& c, const h5::group& g, const std::string& key, cons
 }
 
 struct run_job {
-  std::size_t index = 0;
   probe_batch probes;
   interval_batch results;
   table_batch rows;
 };
+
+/// Whole batches that a resumed table already holds; throws when the rows saved are not whole batches.
+std::size_t batches_done(const context& c, const table_writer& writer, std::size_t batch, std::size_t total,
+                         const std::string& owner) {
+  const std::size_t rows = writer.rows();
+  if (rows > total || (rows % batch != 0 && rows != total))
+    throw error(fmt::format("cannot resume {}: {} holds {} rows, not whole batches of {} out of {}",
+                            c.out.partial_path(), owner, rows, batch, total));
+  return (rows + batch - 1) / batch;
+}
+
+/// True when a resumed file holds `g` complete (attribute complete = 1): the item is not computed again.
+bool kept_complete(const context& c, const h5::group& parent, const std::string& name, const std::string& what) {
+  if (!parent.has(name) || parent.open_group(name).attr_int("complete") != 1) return false;
+  if (!c.options.quiet) c.log << fmt::format("{} {}: complete in the partial results, kept\n", what, name);
+  return true;
+}
 
 void execute_run(context& c, const run_spec& run) {
   const sampler_spec& ss = find_item(c.exp.samplers, run.sampler);
   const estimator_spec& es = find_item(c.exp.estimators, run.estimator);
   const dataset& data = *c.data.at(ss.dataset);
   const network_backend& backend = *c.models.at(run.model);
+  if (kept_complete(c, c.out.root().open_group("runs"), run.name, "run")) return;
   auto sampler = c.plugins.create_sampler(ss.plugin, ss.options);
   auto estimator = c.plugins.create_estimator(es.plugin, es.options);
   const auto prepare_start = std::chrono::steady_clock::now();
@@ -304,7 +398,9 @@ void execute_run(context& c, const run_spec& run) {
   table_spec spec;
   guarded(es.plugin, "estimator '" + es.name + "'", [&] { spec = interval_table_spec(estimator->extra_columns(), es.plugin); });
   table_writer writer = c.out.begin_run(run.name, spec, owner);
+  const std::size_t first_batch = batches_done(c, writer, batch, n, owner);
   const h5::group& g = writer.group();
+  if (!g.has_attr("start_time")) g.set_attr("start_time", iso_time_now());
   set_item(c, g, "sampler", ss.name, plugin_kind::sampler, ss.plugin);
   set_item(c, g, "estimator", es.name, plugin_kind::estimator, es.plugin);
   g.set_attr("sampler_options", options_text(ss.options));
@@ -316,15 +412,15 @@ void execute_run(context& c, const run_spec& run) {
   g.set_attr("seed", static_cast<std::uint64_t>(c.exp.seed));
   g.set_attr("probes", static_cast<std::int64_t>(n));
   g.set_attr("batch_size", static_cast<std::int64_t>(batch));
-  g.set_attr("start_time", iso_time_now());
   g.set_attr("complete", std::int64_t{0});
   const auto start = std::chrono::steady_clock::now();
 
   progress bar("run " + run.name, n, "probes", c.log, c.options.quiet);
+  bar.advance(writer.rows());
   // Time spent inside the plugins, summed over worker threads (nanoseconds).
   std::atomic<std::int64_t> sample_ns{0}, estimate_ns{0};
   ordered_batches<run_job>(
-      batches, batches_in_flight(c),
+      first_batch, batches, batches_in_flight(c),
       [&](std::size_t b, run_job& job) {
         const std::size_t first = b * batch;
         {
@@ -341,7 +437,9 @@ void execute_run(context& c, const run_spec& run) {
       },
       [&](const run_job& job) {
         writer.append(job.rows);
+        c.wrote_rows = true;
         bar.advance(job.rows.rows());
+        c.out.checkpoint();
       });
   bar.finish();
 
@@ -353,16 +451,16 @@ void execute_run(context& c, const run_spec& run) {
   g.set_attr("sampler_seconds", 1e-9 * static_cast<double>(sample_ns.load()));
   g.set_attr("estimator_seconds", 1e-9 * static_cast<double>(estimate_ns.load()));
   g.set_attr("complete", std::int64_t{1});
-  c.out.flush();
+  c.out.checkpoint(true);
 }
 
 struct analysis_job {
-  std::size_t index = 0;
   table_batch rows;
 };
 
 void execute_analysis(context& c, const analysis_spec& spec) {
   const network_backend& backend = *c.models.at(spec.model);
+  if (kept_complete(c, c.out.root().open_group("analyses"), spec.name, "analysis")) return;
   std::vector<const dataset*> data;
   for (const std::string& name : spec.datasets) data.push_back(c.data.at(name).get());
   auto a = c.plugins.create_analysis(spec.plugin, spec.options);
@@ -384,7 +482,7 @@ void execute_analysis(context& c, const analysis_spec& spec) {
   g.set_attr("dataset_sha256", digests);
   g.set_attr("seed", static_cast<std::uint64_t>(c.exp.seed));
   g.set_attr("batch_size", static_cast<std::int64_t>(spec.batch_size));
-  g.set_attr("start_time", iso_time_now());
+  if (!g.has_attr("start_time")) g.set_attr("start_time", iso_time_now());
   g.set_attr("prepare_seconds", prepare_seconds);
   g.set_attr("complete", std::int64_t{0});
   const auto start = std::chrono::steady_clock::now();
@@ -392,13 +490,16 @@ void execute_analysis(context& c, const analysis_spec& spec) {
   for (std::size_t t = 0; t < tables.size(); ++t) {
     table_writer writer = c.out.begin_table(g, tables[t], owner);
     table_names.push_back(tables[t].name);
+    if (writer.group().has_attr("rows")) continue;  // finished before an interruption
     std::size_t n = 0;
     guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { n = a->row_count(t); });
     const std::size_t batch = std::max<std::size_t>(1, spec.batch_size);
+    const std::size_t first_batch = batches_done(c, writer, batch, n, owner + " table '" + tables[t].name + "'");
     std::atomic<std::int64_t> compute_ns{0};
     progress bar(fmt::format("analysis {} ({})", spec.name, tables[t].name), n, "rows", c.log, c.options.quiet);
+    bar.advance(writer.rows());
     ordered_batches<analysis_job>(
-        (n + batch - 1) / batch, batches_in_flight(c),
+        first_batch, (n + batch - 1) / batch, batches_in_flight(c),
         [&](std::size_t b, analysis_job& job) {
           const std::size_t first = b * batch;
           const std::size_t count = std::min(batch, n - first);
@@ -408,58 +509,57 @@ void execute_analysis(context& c, const analysis_spec& spec) {
         },
         [&](const analysis_job& job) {
           writer.append(job.rows);
+          c.wrote_rows = true;
           bar.advance(job.rows.rows());
+          c.out.checkpoint();
         });
     bar.finish();
     if (writer.rows() != n)
       throw error(fmt::format("{}: table '{}': wrote {} of {} rows", owner, tables[t].name, writer.rows(), n));
     writer.group().set_attr("rows", static_cast<std::int64_t>(n));
     writer.group().set_attr("compute_seconds", 1e-9 * static_cast<double>(compute_ns.load()));
-    c.out.flush();
+    c.out.checkpoint(true);
   }
   g.set_attr("tables", table_names);
   g.set_attr("end_time", iso_time_now());
   g.set_attr("seconds", seconds_since(start));
   g.set_attr("complete", std::int64_t{1});
-  c.out.flush();
+  c.out.checkpoint(true);
 }
 
 }  // namespace
 
-std::string model_cache_key(const train_config& config, const std::string& train_sha256,
-                            const std::string& test_sha256) {
-  std::string text = "genscope-train-v1\n";
-  text += "hidden=" + shape_text(config.hidden) + "\n";
-  text += fmt::format("optimizer={}\nlearning_rate={:a}\nmomentum={:a}\nbeta1={:a}\nbeta2={:a}\nepsilon={:a}\n",
-                      config.optimizer, config.learning_rate, config.momentum, config.beta1, config.beta2,
-                      config.epsilon);
-  text += fmt::format("weight_decay={:a}\nepochs={}\nbatch_size={}\ninit={}\ninit_scale={:a}\nseed={}\n",
-                      config.weight_decay, config.epochs, config.batch_size, config.init, config.init_scale,
-                      config.seed);
-  text += "train=" + train_sha256 + "\ntest=" + test_sha256 + "\n";
-  // Appended only when set, so the keys of configurations without them are unchanged.
-  if (config.target_accuracy) text += fmt::format("target_accuracy={:a}\n", *config.target_accuracy);
-  if (!config.checkpoints.empty()) {
-    text += "checkpoints=";
-    for (std::size_t i = 0; i < config.checkpoints.size(); ++i) text += (i ? "," : "") + std::to_string(config.checkpoints[i]);
-    text += "\n";
-  }
-  return sha256_hex(text.data(), text.size());
-}
-
 void run_experiment(const experiment& exp, const plugin_registry& plugins, const run_options& options,
                     std::ostream& log) {
-  results_writer out(exp.output);
+  const std::string partial = exp.output + ".partial";
+  std::error_code ec;
+  const bool resuming = options.resume && std::filesystem::exists(partial, ec);
+  if (options.resume && !resuming && !options.quiet)
+    log << fmt::format("nothing to resume ({} does not exist): starting afresh\n", partial);
+  results_writer out = resuming ? results_writer::resume(exp.output, options.checkpoint_seconds)
+                                : results_writer::start(exp.output, options.checkpoint_seconds);
   const h5::group root = out.root();
-  root.set_attr("genscope_version", std::string(version()));
-  root.set_attr("git_commit", std::string(git_commit()));
-  root.set_attr("plugin_api_version", static_cast<std::int64_t>(plugin_api_version));
-  root.set_attr("experiment_file", exp.file);
-  root.set_attr("experiment", exp.text);
-  root.set_attr("seed", static_cast<std::uint64_t>(exp.seed));
+  if (resuming) {
+    const std::string saved = root.has_attr("experiment") ? root.attr_string("experiment") : std::string();
+    if (const std::string change = experiment_change(saved, exp.text); !change.empty())
+      throw error(fmt::format("cannot resume {}: the experiment changed since those results were started ({}); "
+                              "undo the change, or move the partial file away to start afresh",
+                              partial, change));
+    std::vector<std::string> resumed = root.has_attr("resumed_at") ? root.attr_strings("resumed_at") : std::vector<std::string>{};
+    resumed.push_back(iso_time_now());
+    root.set_attr("resumed_at", resumed);
+    if (!options.quiet) log << fmt::format("resuming the partial results in {}\n", partial);
+  } else {
+    root.set_attr("genscope_version", std::string(version()));
+    root.set_attr("git_commit", std::string(git_commit()));
+    root.set_attr("plugin_api_version", static_cast<std::int64_t>(plugin_api_version));
+    root.set_attr("experiment_file", exp.file);
+    root.set_attr("experiment", exp.text);
+    root.set_attr("seed", static_cast<std::uint64_t>(exp.seed));
+    root.set_attr("start_time", iso_time_now());
+  }
   root.set_attr("host", host_name());
   root.set_attr("threads", static_cast<std::int64_t>(worker_threads()));
-  root.set_attr("start_time", iso_time_now());
 
   context c{exp, plugins, options, log, out, {}, {}};
   try {
@@ -475,8 +575,23 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
     root.set_attr("end_time", iso_time_now());
     out.finish();
   } catch (const std::exception& e) {
-    // One line for the user, saying where the results already computed are.
-    throw error(fmt::format("{}; partial results kept in {}", describe(e), out.partial_path()));
+    // One line for the user, saying what was kept and how to continue.
+    const std::string resume_hint =
+        fmt::format("continue with: genscope run {} -o {} --resume", exp.file, exp.output);
+    std::string kept;
+    if (!out.saved() && !c.wrote_rows) {
+      kept = "no results had been computed";
+    } else {
+      try {
+        out.checkpoint(true);
+        kept = fmt::format("the results so far are saved in {}; {}", partial, resume_hint);
+      } catch (const std::exception& save_error) {
+        kept = out.saved() ? fmt::format("{}; {} keeps the results of the last checkpoint; {}", describe(save_error),
+                                         partial, resume_hint)
+                           : fmt::format("{}; nothing was saved", describe(save_error));
+      }
+    }
+    throw error(fmt::format("{}; {}", describe(e), kept));
   }
   if (!options.quiet) log << fmt::format("results written to {}\n", exp.output);
 }

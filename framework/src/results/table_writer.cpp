@@ -3,6 +3,7 @@
 
 #include <genscope/error.hpp>
 
+#include <optional>
 #include <variant>
 
 namespace genscope {
@@ -21,6 +22,15 @@ any_column make_column(const h5::group& g, const column_spec& c) {
   return h5::column<std::string>(g, c.name, 4096, width);
 }
 
+any_column open_column(const h5::group& g, const column_spec& c) {
+  switch (c.type) {
+    case column_type::int64: return h5::column<std::int64_t>::open(g, c.name);
+    case column_type::float64: return h5::column<double>::open(g, c.name);
+    case column_type::string: break;
+  }
+  return h5::column<std::string>::open(g, c.name);
+}
+
 }  // namespace
 
 struct table_writer::columns {
@@ -34,18 +44,56 @@ struct table_writer::columns {
 };
 
 table_writer::table_writer(h5::group group, table_spec spec, std::string owner)
+    : table_writer(std::move(group), std::move(spec), std::move(owner), false) {}
+
+table_writer table_writer::resume(h5::group group, table_spec spec, std::string owner) {
+  return table_writer(std::move(group), std::move(spec), std::move(owner), true);
+}
+
+table_writer::table_writer(h5::group group, table_spec spec, std::string owner, bool existing)
     : group_(std::move(group)), spec_(std::move(spec)), owner_(std::move(owner)), columns_(std::make_unique<columns>()) {
   check_table_spec(spec_, owner_);
-  group_.set_attr("description", spec_.description);
-  group_.set_attr("group_by", spec_.group_by);
   std::vector<std::string> names, measures;
   for (const column_spec& c : spec_.columns) {
     names.push_back(c.name);
     if (c.measure && c.width == 1 && c.type != column_type::string) measures.push_back(c.name);
+  }
+  const auto refuse = [&](const std::string& why) {
+    throw io_error(group_.file_path(), "cannot continue table '" + group_.path() + "' of " + owner_ + ": " + why);
+  };
+  if (existing && (!group_.has_attr("columns") || group_.attr_strings("columns") != names))
+    refuse("its columns are not those the plugin declares now");
+  if (!existing) {
+    group_.set_attr("description", spec_.description);
+    group_.set_attr("group_by", spec_.group_by);
+  }
+  std::optional<std::size_t> stored_rows;
+  const auto agree = [&](std::size_t rows, const std::string& column) {
+    if (stored_rows && *stored_rows != rows)
+      refuse("column '" + column + "' holds " + std::to_string(rows) + " rows, others " + std::to_string(*stored_rows));
+    stored_rows = rows;
+  };
+  for (const column_spec& c : spec_.columns) {
+    const std::string stem = c.ragged_index.empty() ? c.name : c.ragged_index;
+    if (existing) {
+      columns_->values.push_back(open_column(group_, c));
+      if (c.width == ragged) {
+        auto index = std::make_unique<columns::ragged_index>(
+            columns::ragged_index{h5::column<std::uint64_t>::open(group_, stem + "_start"),
+                                  h5::column<std::uint64_t>::open(group_, stem + "_count"), 0});
+        agree(index->start.size(), stem + "_start");
+        agree(index->count.size(), stem + "_count");
+        index->next = std::visit([](const auto& col) { return col.size(); }, columns_->values.back());
+        columns_->index.push_back(std::move(index));
+      } else {
+        agree(std::visit([](const auto& col) { return col.size(); }, columns_->values.back()), c.name);
+        columns_->index.push_back(nullptr);
+      }
+      continue;
+    }
     columns_->values.push_back(make_column(group_, c));
     std::visit([&](const auto& col) { col.set_attr("description", c.description); }, columns_->values.back());
     if (c.width == ragged) {
-      const std::string stem = c.ragged_index.empty() ? c.name : c.ragged_index;
       columns_->index.push_back(std::make_unique<columns::ragged_index>(
           columns::ragged_index{h5::column<std::uint64_t>(group_, stem + "_start"),
                                 h5::column<std::uint64_t>(group_, stem + "_count"), 0}));
@@ -53,8 +101,11 @@ table_writer::table_writer(h5::group group, table_spec spec, std::string owner)
       columns_->index.push_back(nullptr);
     }
   }
-  group_.set_attr("columns", names);
-  group_.set_attr("measures", measures);
+  rows_ = stored_rows.value_or(0);
+  if (!existing) {
+    group_.set_attr("columns", names);
+    group_.set_attr("measures", measures);
+  }
 }
 
 table_writer::~table_writer() = default;

@@ -23,6 +23,9 @@ class GENSCOPE_API table_writer {
   /// Checks the spec (check_table_spec) and creates the columns; `owner` names the producer
   /// in messages, e.g. "analysis 'sens' (plugin 'jacobian')".
   table_writer(h5::group group, table_spec spec, std::string owner);
+  /// Continues the table that `group` already holds (a resumed results file) after its last row.
+  /// Throws io_error naming the group when its columns are not those of `spec` or disagree in length.
+  static table_writer resume(h5::group group, table_spec spec, std::string owner);
   ~table_writer();
   table_writer(table_writer&&) noexcept;
   table_writer& operator=(table_writer&&) = delete;
@@ -34,6 +37,7 @@ class GENSCOPE_API table_writer {
   const table_spec& spec() const noexcept { return spec_; }
 
  private:
+  table_writer(h5::group group, table_spec spec, std::string owner, bool existing);
   struct columns;
   h5::group group_;
   table_spec spec_;

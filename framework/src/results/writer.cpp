@@ -1,48 +1,92 @@
-// Keeps a results file marked partial until it is complete; runs and analyses write through table_writer.
+// Keeps a results file in memory, saves it atomically as OUTPUT.partial, and as OUTPUT once complete.
 #include "results/writer.hpp"
 
 #include <genscope/error.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <system_error>
 
 namespace genscope {
 
+namespace fs = std::filesystem;
+
 namespace {
-h5::file create_partial(const std::string& output) {
-  const std::filesystem::path parent = std::filesystem::path(output).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) throw io_error(output, "cannot create folder '" + parent.string() + "': " + ec.message());
-  }
-  return h5::file::create(output + ".partial");
+
+void create_parent(const std::string& output) {
+  const fs::path parent = fs::path(output).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) throw io_error(output, "cannot create folder '" + parent.string() + "': " + ec.message());
+}
+
+std::unique_ptr<durable::file_lock> lock_output(const std::string& output) {
+  create_parent(output);
+  auto lock = std::make_unique<durable::file_lock>(output + ".lock", false);
+  durable::remove_stale_temporaries(output);
+  durable::remove_stale_temporaries(output + ".partial");
+  return lock;
 }
 
 h5::group child(const h5::group& g, const std::string& name) {
   return g.has(name) ? g.open_group(name) : g.create_group(name);
 }
+
+table_writer open_table(const h5::group& parent, const std::string& name, const table_spec& spec,
+                        const std::string& owner) {
+  if (parent.has(name)) return table_writer::resume(parent.open_group(name), spec, owner);
+  return table_writer(parent.create_group(name), spec, owner);
+}
+
 }  // namespace
 
-results_writer::results_writer(std::string output) : output_(std::move(output)), file_(create_partial(output_)) {
-  const h5::group r = file_.root();
+results_writer::results_writer(std::string output, double checkpoint_seconds,
+                               std::unique_ptr<durable::file_lock> lock, h5::file file, bool saved)
+    : output_(std::move(output)),
+      checkpoint_seconds_(checkpoint_seconds),
+      lock_(std::move(lock)),
+      file_(std::move(file)),
+      saved_(saved),
+      last_save_(std::chrono::steady_clock::now()) {}
+
+results_writer results_writer::start(std::string output, double checkpoint_seconds) {
+  auto lock = lock_output(output);
+  const std::string partial = output + ".partial";
+  std::error_code ec;
+  if (fs::exists(partial, ec))
+    throw io_error(partial, "holds the results of an interrupted run: continue them with --resume, or move the "
+                            "file away to start afresh (it is not overwritten)");
+  h5::file file = h5::file::create_in_memory(partial);
+  const h5::group r = file.root();
   r.set_attr("format", std::string(results_format_name));
   r.set_attr("format_version", results_format_version);
   r.set_attr("status", std::string("partial"));
   r.create_group("runs");
   r.create_group("analyses");
   r.create_group("provenance");
+  return results_writer(std::move(output), checkpoint_seconds, std::move(lock), std::move(file), false);
 }
 
-results_writer::~results_writer() {
-  if (finished_) return;
-  try {
-    file_.close();  // stays "partial": every appended batch is already in it
-  } catch (...) {
-    // Destructors must not throw; the original error is what the user needs to see.
-  }
+results_writer results_writer::resume(std::string output, double checkpoint_seconds) {
+  auto lock = lock_output(output);
+  const std::string partial = output + ".partial";
+  h5::file file = h5::file::open_in_memory(partial);
+  const h5::group r = file.root();
+  const auto attr = [&](const char* name) { return r.has_attr(name) ? r.attr_string(name) : std::string(); };
+  if (attr("format") != results_format_name)
+    throw io_error(partial, "is not a GenScope results file (no format = \"genscope-results\")");
+  if (!r.has_attr("format_version") || r.attr_int("format_version") != results_format_version)
+    throw io_error(partial, "was written in another results format version; start afresh");
+  if (attr("status") != "partial") throw io_error(partial, "is not marked partial (status '" + attr("status") + "')");
+  for (const char* group : {"runs", "analyses", "provenance"})
+    if (!r.has(group)) throw io_error(partial, std::string("lacks the group /") + group + " (damaged?)");
+  return results_writer(std::move(output), checkpoint_seconds, std::move(lock), std::move(file), true);
 }
+
+results_writer::~results_writer() = default;
+results_writer::results_writer(results_writer&&) noexcept = default;
 
 h5::group results_writer::provenance(const std::string& section, const std::string& name) const {
   return child(child(file_.root().open_group("provenance"), section), name);
@@ -50,25 +94,39 @@ h5::group results_writer::provenance(const std::string& section, const std::stri
 
 table_writer results_writer::begin_run(const std::string& name, const table_spec& spec,
                                        const std::string& owner) const {
-  return table_writer(file_.root().open_group("runs").create_group(name), spec, owner);
+  return open_table(file_.root().open_group("runs"), name, spec, owner);
 }
 
 h5::group results_writer::begin_analysis(const std::string& name) const {
-  return file_.root().open_group("analyses").create_group(name);
+  return child(file_.root().open_group("analyses"), name);
 }
 
 table_writer results_writer::begin_table(const h5::group& analysis, const table_spec& spec,
                                          const std::string& owner) const {
-  return table_writer(analysis.create_group(spec.name), spec, owner);
+  return open_table(analysis, spec.name, spec, owner);
+}
+
+void results_writer::checkpoint(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  const double since = std::chrono::duration<double>(now - last_save_).count();
+  if (!force && since < std::max(checkpoint_seconds_, 20 * last_save_cost_)) return;
+  file_.save_atomically(partial_path());
+  saved_ = true;
+  last_save_ = std::chrono::steady_clock::now();
+  last_save_cost_ = std::chrono::duration<double>(last_save_ - now).count();
 }
 
 void results_writer::finish() {
   file_.root().set_attr("status", std::string("complete"));
-  file_.close();
+  try {
+    file_.save_atomically(output_);
+  } catch (...) {
+    file_.root().set_attr("status", std::string("partial"));  // what a later checkpoint saves is not complete
+    throw;
+  }
   std::error_code ec;
-  std::filesystem::rename(partial_path(), output_, ec);
-  if (ec) throw io_error(output_, "cannot rename '" + partial_path() + "' into place: " + ec.message());
-  finished_ = true;
+  fs::remove(partial_path(), ec);
+  file_.close();
 }
 
 std::string iso_time_now() {
