@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,20 @@ inline cli_result run_cli(const std::string& args, const std::string& env = "") 
   std::filesystem::remove(base + ".out");
   std::filesystem::remove(base + ".err");
   return r;
+}
+
+/// Writes `text` as dir/experiment.toml and returns its path.
+inline std::string write_experiment(const temp_dir& dir, const std::string& text) {
+  const std::string path = dir / "experiment.toml";
+  write_file(path, text);
+  return path;
+}
+
+/// `text` with its first `from` replaced by `to`; throws (failing the test) when `from` is absent.
+inline std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto pos = text.find(from);
+  if (pos == std::string::npos) throw std::logic_error("replace: '" + from + "' is not in the text");
+  return text.replace(pos, from.size(), to);
 }
 
 inline int line_count(const std::string& s) {

@@ -21,6 +21,8 @@ using genscope::testing::cli_result;
 using genscope::testing::line_count;
 using genscope::testing::run_cli;
 using genscope::testing::temp_dir;
+using genscope::testing::replace;
+using genscope::testing::write_experiment;
 using genscope::testing::write_file;
 
 namespace {
@@ -89,12 +91,6 @@ void require_one_line_error(const cli_result& r, std::initializer_list<std::stri
   for (const auto& n : needles) REQUIRE(r.err.find(n) != std::string::npos);
 }
 
-std::string write_experiment(const temp_dir& dir, const std::string& text) {
-  const std::string path = dir / "experiment.toml";
-  write_file(path, text);
-  return path;
-}
-
 /// A valid two-layer model file made through the library, optionally poisoned with a NaN.
 std::string write_model(const temp_dir& dir, const std::string& name, bool nan) {
   dense_layer l1{matrix(8, 20), std::vector<float>(8, 0.1f)};
@@ -105,12 +101,6 @@ std::string write_model(const temp_dir& dir, const std::string& name, bool nan) 
   const std::string path = dir / name;
   save_model(path, mlp({l1, l2}, {20}), training_record{});
   return path;
-}
-
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  const auto pos = text.find(from);
-  REQUIRE(pos != std::string::npos);
-  return text.replace(pos, from.size(), to);
 }
 
 }  // namespace

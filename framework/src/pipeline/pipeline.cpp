@@ -579,7 +579,12 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
     const std::string resume_hint =
         fmt::format("continue with: genscope run {} -o {} --resume", exp.file, exp.output);
     std::string kept;
-    if (!out.saved() && !c.wrote_rows) {
+    const auto* io = dynamic_cast<const io_error*>(&e);
+    if (io != nullptr && io->path() == partial) {
+      // Saving itself failed (a full disk): a second try would fail the same way.
+      kept = out.saved() ? fmt::format("{} keeps the results of the last checkpoint; {}", partial, resume_hint)
+                         : std::string("nothing was saved");
+    } else if (!out.saved() && !c.wrote_rows) {
       kept = "no results had been computed";
     } else {
       try {
