@@ -1,6 +1,7 @@
 // Data sets from one HDF5 file (source = "hdf5"): samples X (N x ...) and integer labels y (N).
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
+#include <genscope/memory.hpp>
 #include <genscope/shape.hpp>
 
 #include "h5/h5.hpp"
@@ -152,6 +153,9 @@ dataset load_hdf5(const dataset_spec& spec) {
   std::size_t n = 1;
   for (std::size_t d : layout.sample_shape) n *= d;
 
+  // The samples as float32, and the values as stored while converting them.
+  check_allocation(static_cast<std::uint64_t>(count) * n, sizeof(float) + layout.x_info.size,
+                   spec.path + ": the samples '" + spec.x + "' (" + shape_text(layout.x_info.dims) + ")");
   dataset data;
   data.name = spec.name;
   data.shape = layout.sample_shape;

@@ -484,3 +484,19 @@ TEST_CASE("a full disk under the model cache is one clear error and no crash", "
   CHECK(r.err.find("No space left on device") != std::string::npos);
   CHECK(r.err.find((disk / "models").string()) != std::string::npos);
 }
+
+TEST_CASE("GENSCOPE_MEMORY_LIMIT caps one array; a malformed value is refused naming it", "[durability][negative]") {
+  temp_dir dir("durable-memory");
+  const std::string exp = write_experiment(dir, replace(durable_experiment(dir.path()), "count = 12000", "count = 100"));
+  REQUIRE(run_cli("run --quiet " + exp).exit_code == 0);
+  const std::string results = (dir.path() / "results.h5").string();
+  const auto small = run_cli("inspect " + results, "GENSCOPE_MEMORY_LIMIT=1K");
+  CHECK(small.exit_code == 1);
+  CHECK(line_count(small.err) == 1);
+  CHECK(small.err.find(results) != std::string::npos);
+  CHECK(small.err.find("more than the 1.0 KB one array may take (GENSCOPE_MEMORY_LIMIT") != std::string::npos);
+  const auto bad = run_cli("inspect " + results, "GENSCOPE_MEMORY_LIMIT=12Q");
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("GENSCOPE_MEMORY_LIMIT = '12Q' is not a positive number of bytes") != std::string::npos);
+  CHECK(run_cli("inspect " + results, "GENSCOPE_MEMORY_LIMIT=1G").exit_code == 0);
+}

@@ -376,6 +376,28 @@ TEST_CASE("hdf5: a class_count attribute that is not an integer is refused", "[n
   CHECK_THAT(io_error_of(hdf5_spec(path), true), Contains("class_count"));
 }
 
+TEST_CASE("hdf5: a shape too large for memory is refused naming the file before anything is allocated",
+          "[negative][regression]") {
+  // 6 x 2^50 float64, chunked and never written: the file is tiny, the shape claims 64 PiB. Before the check,
+  // build_dataset allocated the claimed size (found by fuzzing).
+  const std::string path = temp_file("huge.h5");
+  const std::string script =
+      "import h5py, sys\n"
+      "with h5py.File(sys.argv[1], 'w') as f:\n"
+      "    f.create_dataset('X', shape=(6, 2**50), dtype='f8', chunks=(1, 1024))\n"
+      "    f['y'] = [0, 1, 0, 1, 0, 1]\n";
+  const std::string py = temp_file("huge.py");
+  std::ofstream(py) << script;
+  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+  try {
+    build_dataset(hdf5_spec(path));
+    FAIL("accepted");
+  } catch (const error& e) {
+    CHECK_THAT(e.what(), Contains(path) && Contains("6 x 1125899906842624") && Contains("more than the") &&
+                             Contains("GENSCOPE_MEMORY_LIMIT"));
+  }
+}
+
 TEST_CASE("hdf5: a shape whose number of values overflows is refused at validation, not wrapped", "[negative][regression]") {
   // 1 x 2^40 x 2^30 float32 (chunked, nothing written: h5py allocates nothing): 2^70 values wrap to 0 in 64 bits.
   const std::string path = temp_file("overflow.h5");

@@ -147,7 +147,7 @@ option_set complete_options(const plugin_info& info, const option_set& given) {
 
   for (const auto& [key, value] : given.values()) {
     auto spec = std::find_if(info.options.begin(), info.options.end(),
-                             [&](const option_spec& o) { return key == o.name; });
+                             [&name = key](const option_spec& o) { return name == o.name; });
     if (spec == info.options.end()) {
       const std::string near = detail::closest_name(key, known);
       throw plugin_error(info.name, near.empty()

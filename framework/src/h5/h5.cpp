@@ -4,6 +4,7 @@
 #include "durable/durable.hpp"
 
 #include <genscope/error.hpp>
+#include <genscope/memory.hpp>
 
 #include <hdf5.h>
 
@@ -164,9 +165,14 @@ std::vector<std::size_t> extent(hid_t space, const std::string& file, const std:
   return {d.begin(), d.end()};
 }
 
-std::size_t point_count(hid_t space, const std::string& file, const std::string& object) {
+/// The number of values of a dataset or attribute, checked against the memory budget for values of
+/// `element_size` bytes before anything is allocated (`what`: "read dataset" or "read attribute").
+std::size_t point_count(hid_t space, const std::string& file, const std::string& what, const std::string& object,
+                        std::size_t element_size) {
   const hssize_t n = H5Sget_simple_extent_npoints(space);
   if (n < 0) fail(file, "get the size of", object);
+  check_allocation(static_cast<std::uint64_t>(n), element_size,
+                   file + ": " + what.substr(what.find(' ') + 1) + " '" + object + "'");
   return static_cast<std::size_t>(n);
 }
 
@@ -185,7 +191,7 @@ std::vector<T> read_numeric(hid_t stored_type, hid_t space, const std::string& f
                             const std::string& object, Read read) {
   if (!numeric_class_ok(stored_type))
     fail(file, what, object, std::string("stored type is not convertible to ") + type_name<T>());
-  std::vector<T> out(point_count(space, file, object));
+  std::vector<T> out(point_count(space, file, what, object, sizeof(T)));
   if (out.empty()) return out;
   if constexpr (std::is_floating_point_v<T>) {
     // HDF5 flags every negative integer as a precision loss on the way to floating point: integers are read
@@ -213,7 +219,7 @@ template <class Read>
 std::vector<std::string> read_string_values(hid_t stored_type, hid_t space, const std::string& file,
                                             const std::string& what, const std::string& object, Read read) {
   if (H5Tget_class(stored_type) != H5T_STRING) fail(file, what, object, "stored type is not a string");
-  const std::size_t n = point_count(space, file, object);
+  const std::size_t n = point_count(space, file, what, object, sizeof(std::string) + H5Tget_size(stored_type));
   std::vector<std::string> out;
   if (n == 0) return out;
   const htri_t variable = H5Tis_variable_str(stored_type);
