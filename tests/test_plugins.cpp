@@ -363,7 +363,8 @@ TEST_CASE("a folder of broken libraries yields only refusals and accepted-but-fa
   genscope::plugin_registry r;
   r.add_directory(defects_dir);
   CHECK(r.refusals().size() == 6);
-  CHECK(r.names(plugin_kind::sampler) == std::vector<std::string>{"returns_null", "throws_int"});
+  CHECK(r.names(plugin_kind::sampler) ==
+        std::vector<std::string>{"nan_direction", "returns_null", "short_fill", "throws_int"});
   for (const auto& x : r.refusals()) CHECK(contains(x.reason, x.name));
 }
 

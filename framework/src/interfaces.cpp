@@ -46,6 +46,35 @@ void direction_sampler::sample(std::size_t first, std::size_t count, probe_batch
   out.resize(count, dim_);  // recorded at prepare(): sample() itself never reads the data set
   out.first = first;
   fill(first, count, out);
+  check_filled(out, count);
+}
+
+void direction_sampler::check_filled(const probe_batch& out, std::size_t count) const {
+  const auto length = [&](std::size_t size, const char* column) {
+    if (size != count)
+      throw std::runtime_error("fill() left " + std::to_string(size) + " values of '" + column + "' for " +
+                               std::to_string(count) + " probes");
+  };
+  length(out.anchor.size(), "anchor");
+  length(out.partners.size(), "partners");
+  length(out.kind.size(), "kind");
+  length(out.tangent_dim.size(), "tangent_dim");
+  length(out.explained_variance.size(), "explained_variance");
+  length(out.partner_t.size(), "partner_t");
+  for (const auto& [m, name] : {std::pair{&out.x, "x"}, std::pair{&out.d, "d"}}) {
+    if (m->rows != count || m->cols != dim_ || m->data.size() != count * dim_)
+      throw std::runtime_error("fill() left '" + std::string(name) + "' of " + std::to_string(m->rows) + " x " +
+                               std::to_string(m->cols) + " (" + std::to_string(m->data.size()) + " values) for " +
+                               std::to_string(count) + " probes of dimension " + std::to_string(dim_));
+    for (std::size_t k = 0; k < m->data.size(); ++k)
+      if (!std::isfinite(m->data[k]))
+        throw std::runtime_error("fill() put a non-finite value in '" + std::string(name) + "' (probe " +
+                                 std::to_string(out.first + k / dim_) + ", coordinate " + std::to_string(k % dim_) + ")");
+  }
+  for (std::size_t i = 0; i < count; ++i)
+    if (!std::isfinite(out.partner_t[i]) || !std::isfinite(out.explained_variance[i]))
+      throw std::runtime_error("fill() put a non-finite partner_t or explained_variance at probe " +
+                               std::to_string(out.first + i));
 }
 
 interval_estimator::~interval_estimator() = default;
@@ -85,6 +114,33 @@ void probe_batch::resize(std::size_t count, std::size_t dim) {
   partner_t.assign(count, -1.0f);
   x.resize(count, dim);
   d.resize(count, dim);
+}
+
+void interval_batch::check(std::size_t probes) const {
+  const auto length = [&](std::size_t size, const char* column) {
+    if (size != probes)
+      throw std::runtime_error("returned " + std::to_string(size) + " values of '" + column + "' for " +
+                               std::to_string(probes) + " probes");
+  };
+  length(t_lo.size(), "t_lo");
+  length(t_hi.size(), "t_hi");
+  length(class0.size(), "class");
+  length(class_lo.size(), "class_lo");
+  length(class_hi.size(), "class_hi");
+  length(status.size(), "status");
+  length(cost.size(), "cost");
+  length(regions_lo.size(), "regions_lo");
+  length(regions_hi.size(), "regions_hi");
+  length(flips_lo.size(), "flips_lo");
+  length(flips_hi.size(), "flips_hi");
+  for (std::size_t i = 0; i < probes; ++i) {
+    if (!(std::isfinite(t_lo[i]) && t_lo[i] <= 0))
+      throw std::runtime_error("returned t_lo = " + std::to_string(t_lo[i]) + " for probe " + std::to_string(i) +
+                               " of the batch (must be a finite number <= 0)");
+    if (!(std::isfinite(t_hi[i]) && t_hi[i] >= 0))
+      throw std::runtime_error("returned t_hi = " + std::to_string(t_hi[i]) + " for probe " + std::to_string(i) +
+                               " of the batch (must be a finite number >= 0)");
+  }
 }
 
 void interval_batch::resize(std::size_t n) {

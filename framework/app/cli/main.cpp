@@ -16,6 +16,8 @@
 #include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <iostream>
@@ -25,6 +27,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace po = boost::program_options;
 using namespace genscope;
@@ -247,19 +252,66 @@ int cmd_train(const std::vector<std::string>& args) {
   return 0;
 }
 
-/// The tables an analysis writes with its default options (when every option has a default).
-void print_analysis_tables(const plugin_registry& plugins, const plugin_info& p) {
-  if (std::any_of(p.options.begin(), p.options.end(), [](const option_spec& o) { return o.default_value == nullptr; }))
-    return;
+/// The tables an analysis writes with its default options, as text (when every option has a default).
+std::string analysis_tables_text(const plugin_registry& plugins, const plugin_info& p) {
+  std::string text;
   for (const table_spec& t : plugins.create_analysis(p.name, option_set())->tables()) {
-    std::cout << fmt::format("  table {}: {}\n", t.name, t.description);
+    text += fmt::format("  table {}: {}\n", t.name, t.description);
     for (const column_spec& c : t.columns) {
       const std::string type = c.width == ragged  ? fmt::format("{}[]", to_string(c.type))
                                : c.width == 1     ? std::string(to_string(c.type))
                                                   : fmt::format("{}[{}]", to_string(c.type), c.width);
-      std::cout << fmt::format("    {:<22} {:<11} {}\n", c.name, type, c.description);
+      text += fmt::format("    {:<22} {:<11} {}\n", c.name, type, c.description);
     }
   }
+  return text;
+}
+
+/// Prints an analysis's tables. Listing them means creating the plugin, so that happens in a child
+/// process: a plugin whose factory throws, aborts or crashes spoils its own entry, not the listing.
+void print_analysis_tables(const plugin_registry& plugins, const plugin_info& p) {
+  if (std::any_of(p.options.begin(), p.options.end(), [](const option_spec& o) { return o.default_value == nullptr; }))
+    return;
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) throw error("cannot list the tables of analysis plugin '" + p.name + "': pipe() failed");
+  std::cout << std::flush;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    std::string text;
+    int code = 0;
+    try {
+      text = analysis_tables_text(plugins, p);
+    } catch (const std::exception& e) {
+      text = "  tables: cannot be listed: " + describe(e) + "\n";
+      code = 1;
+    } catch (...) {
+      text = "  tables: cannot be listed: the plugin threw an exception that is not a std::exception\n";
+      code = 1;
+    }
+    const ssize_t written = ::write(pipe_fds[1], text.data(), text.size());
+    ::_exit(written == static_cast<ssize_t>(text.size()) ? code : 2);
+  }
+  ::close(pipe_fds[1]);
+  if (child < 0) {
+    ::close(pipe_fds[0]);
+    throw error("cannot list the tables of analysis plugin '" + p.name + "': fork() failed");
+  }
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    text = fmt::format("  tables: cannot be listed: creating the plugin killed the process ({})\n",
+                       ::strsignal(WTERMSIG(status)));
+  std::cout << text;
 }
 
 int cmd_plugins(const std::vector<std::string>& args) {

@@ -71,7 +71,9 @@ class GENSCOPE_API direction_sampler : public plugin_object {
   void prepare(const dataset& data, std::uint64_t seed);
   virtual std::size_t probe_count() const = 0;
   /// Checks the sampler is prepared and the range lies within probe_count(), sizes
-  /// `out` and sets out.first, then fill(first, count, out).
+  /// `out` and sets out.first, then fill(first, count, out), then checks what fill() left:
+  /// every column `count` long, x and d of `count` rows of the data set's dimension, and every
+  /// value of x, d, partner_t and explained_variance finite (std::runtime_error otherwise).
   void sample(std::size_t first, std::size_t count, probe_batch& out) const;
 
  protected:
@@ -87,6 +89,8 @@ class GENSCOPE_API direction_sampler : public plugin_object {
   std::uint64_t seed() const noexcept { return seed_; }
 
  private:
+  void check_filled(const probe_batch& out, std::size_t count) const;
+
   const dataset* data_ = nullptr;  // null until prepare() succeeds
   std::uint64_t seed_ = 0;
   std::size_t dim_ = 0;            // data_->dim() at prepare()

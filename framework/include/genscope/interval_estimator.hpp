@@ -48,6 +48,9 @@ struct GENSCOPE_API interval_batch {
   std::size_t size() const noexcept { return t_lo.size(); }
   /// Resizes every column to n probes (ends 0, classes -1, counts -1) and empties `extra`.
   void resize(std::size_t n);
+  /// What the host checks after estimate(): every column holds `probes` values, t_lo is a finite
+  /// number <= 0 and t_hi a finite number >= 0. Throws std::runtime_error naming the column and probe.
+  void check(std::size_t probes) const;
 };
 
 /// Computes intervals. An estimator needing more than logits (e.g. the

@@ -251,6 +251,8 @@ class loader {
     } catch (const std::exception& e) {
       reader_.fail(detail::blame(e.what(), it.option_fields, it.at()),
                    about(it, e.what()));
+    } catch (...) {
+      reader_.fail(it.at(), about(it, "the plugin threw an exception that is not a std::exception"));
     }
   }
 

@@ -237,11 +237,66 @@ std::string trained_model_path(context& c, const model_spec& spec) {
   return path;
 }
 
+/// Calls f() and returns what it returns; anything a plugin threw becomes a plugin_error naming the plugin
+/// and `what` (the call or the experiment item). A stop request passes through.
+template <class F>
+auto guarded(const std::string& plugin, const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const plugin_error&) {
+    throw;
+  } catch (const stop_requested_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw plugin_error(plugin, what + ": " + e.what());
+  } catch (...) {
+    throw plugin_error(plugin, what + ": threw an exception that is not a std::exception");
+  }
+}
+
+/// A backend as the host and the other plugins see it: every call guarded, and logits() checked to
+/// return one row of class_count() values per input.
+class checked_backend final : public network_backend {
+ public:
+  checked_backend(std::shared_ptr<network_backend> inner, std::string plugin)
+      : inner_(std::move(inner)), plugin_(std::move(plugin)) {
+    classes_ = guarded(plugin_, "class_count()", [&] { return inner_->class_count(); });
+    shape_ = guarded(plugin_, "input_shape()", [&] { return inner_->input_shape(); });
+  }
+  std::vector<std::size_t> input_shape() const override { return shape_; }
+  std::size_t class_count() const override { return classes_; }
+  void logits(matrix_view x, matrix& out) const override {
+    guarded(plugin_, "logits()", [&] { inner_->logits(x, out); });
+    if (out.rows != x.rows || out.cols != classes_ || out.data.size() != out.rows * out.cols)
+      throw plugin_error(plugin_, fmt::format("logits() returned {} x {} ({} values) for {} inputs of a {}-class model",
+                                              out.rows, out.cols, out.data.size(), x.rows, classes_));
+  }
+  std::string model_digest() const override {
+    return guarded(plugin_, "model_digest()", [&] { return inner_->model_digest(); });
+  }
+  std::string describe() const override {
+    return guarded(plugin_, "describe()", [&] { return inner_->describe(); });
+  }
+  const piecewise_linear_network* piecewise_linear() const override {
+    return guarded(plugin_, "piecewise_linear()", [&] { return inner_->piecewise_linear(); });
+  }
+
+ private:
+  std::shared_ptr<network_backend> inner_;
+  std::string plugin_;
+  std::size_t classes_ = 0;
+  std::vector<std::size_t> shape_;
+};
+
 void build_model(context& c, const model_spec& spec) {
   option_set options = spec.backend_options;
   if (spec.train) options.set("path", trained_model_path(c, spec));
-  std::shared_ptr<network_backend> backend = spec.loaded ? spec.loaded : c.plugins.create_backend(spec.backend, options);
   const plugin_info& info = c.plugins.require(plugin_kind::backend, spec.backend);
+  std::shared_ptr<network_backend> backend = std::make_shared<checked_backend>(
+      spec.loaded ? spec.loaded : c.plugins.create_backend(spec.backend, options), info.name);
+  if (!c.options.quiet)
+    c.log << fmt::format("model {}: {} ({}), digest {}\n", spec.name, backend->describe(), info.name,
+                         backend->model_digest().substr(0, 12));
   if (const auto saved = saved_provenance(c, "models", spec.name)) {
     require_same(c, "model '" + spec.name + "'", "digest", saved->attr_string("digest"), backend->model_digest());
     c.models[spec.name] = std::move(backend);
@@ -257,23 +312,9 @@ void build_model(context& c, const model_spec& spec) {
   g.set_attr("train_dataset", spec.dataset);
   g.set_attr("test_dataset", spec.test_dataset);
   if (options.has("path")) g.set_attr("model_file", options.get_string("path"));
-  if (!c.options.quiet)
-    c.log << fmt::format("model {}: {} ({}), digest {}\n", spec.name, backend->describe(), info.name,
-                         backend->model_digest().substr(0, 12));
   c.models[spec.name] = std::move(backend);
 }
 
-/// Rethrows anything a plugin threw as a plugin_error naming it and the experiment item.
-template <class F>
-void guarded(const std::string& plugin, const std::string& what, F&& f) {
-  try {
-    f();
-  } catch (const plugin_error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw plugin_error(plugin, what + ": " + e.what());
-  }
-}
 
 /// Adds the lifetime of the object, in nanoseconds, to a shared counter.
 class timer {
@@ -390,7 +431,8 @@ void execute_run(context& c, const run_spec& run) {
           [&] { sampler->prepare(data, c.exp.seed); });
   const double prepare_seconds = seconds_since(prepare_start);
 
-  const std::size_t n = sampler->probe_count();
+  std::size_t n = 0;
+  guarded(ss.plugin, "sampler '" + ss.name + "'", [&] { n = sampler->probe_count(); });
   const std::size_t batch = std::max<std::size_t>(1, run.batch_size);
   const std::size_t batches = (n + batch - 1) / batch;
 
@@ -430,8 +472,10 @@ void execute_run(context& c, const run_spec& run) {
         }
         {
           const timer t(estimate_ns);
-          guarded(es.plugin, "estimator '" + es.name + "'",
-                  [&] { estimator->estimate(backend, job.probes, job.results); });
+          guarded(es.plugin, "estimator '" + es.name + "'", [&] {
+            estimator->estimate(backend, job.probes, job.results);
+            job.results.check(job.probes.size());
+          });
         }
         interval_rows(spec, job.probes, job.results, data, owner, job.rows);
       },

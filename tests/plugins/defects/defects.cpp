@@ -1,10 +1,15 @@
 // Test plugins with one defect each (GENSCOPE_TEST_DEFECT selects which); see tests/test_plugins.cpp
-// (defects 1 to 8) and tests/test_analyses.cpp (9 to 14: analyses and an estimator that load but misbehave).
+// (defects 1 to 8), tests/test_analyses.cpp (9 to 14: analyses and an estimator that load but misbehave)
+// and tests/test_plugin_faults.cpp (15 to 21: wrong lengths, NaN, foreign exceptions, an aborting factory).
 #include <genscope/analysis.hpp>
 #include <genscope/direction_sampler.hpp>
 #include <genscope/interval_estimator.hpp>
+#include <genscope/network_backend.hpp>
 #include <genscope/plugin.hpp>
 
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -79,6 +84,63 @@ class clashing_estimator final : public genscope::interval_estimator {
 
 [[maybe_unused]] genscope::plugin_object* create_clashing(const genscope::option_set&) {
   return new clashing_estimator;
+}
+
+/// A pairwise-like sampler (probe i: x = sample i, d = sample i+1 - sample i) whose fill() breaks its
+/// contract: 15 one `kind` short, 16 a NaN in d.
+class faulty_sampler final : public genscope::direction_sampler {
+ public:
+  std::size_t probe_count() const override { return data().size() - 1; }
+
+ protected:
+  void bind(const genscope::dataset&, std::uint64_t) override {}
+  void fill(std::size_t first, std::size_t count, genscope::probe_batch& out) const override {
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t a = first + i;
+      out.anchor[i] = static_cast<std::int64_t>(a);
+      out.kind[i] = "faulty";
+      for (std::size_t k = 0; k < data().dim(); ++k) {
+        out.x(i, k) = data().x(a, k);
+        out.d(i, k) = data().x(a + 1, k) - data().x(a, k);
+      }
+    }
+    if (defect == 15) out.kind.pop_back();
+    if (defect == 16 && count > 0) out.d(count - 1, 0) = std::numeric_limits<float>::quiet_NaN();
+  }
+};
+
+[[maybe_unused]] genscope::plugin_object* create_faulty_sampler(const genscope::option_set&) {
+  return new faulty_sampler;
+}
+
+/// An estimator that breaks its contract: 17 t_hi NaN, 18 one t_hi short, 19 throws an int.
+class faulty_estimator final : public genscope::interval_estimator {
+ public:
+  void estimate(const genscope::network_backend&, const genscope::probe_batch& probes,
+                genscope::interval_batch& out) const override {
+    out.resize(probes.size());
+    if (defect == 17 && !out.t_hi.empty()) out.t_hi.back() = std::numeric_limits<double>::quiet_NaN();
+    if (defect == 18 && !out.t_hi.empty()) out.t_hi.pop_back();
+    if (defect == 19) throw 42;
+  }
+};
+
+[[maybe_unused]] genscope::plugin_object* create_faulty_estimator(const genscope::option_set&) {
+  return new faulty_estimator;
+}
+
+/// A 20-input, 4-class backend whose logits() returns 3 columns (defect 21).
+class faulty_backend final : public genscope::network_backend {
+ public:
+  std::vector<std::size_t> input_shape() const override { return {20}; }
+  std::size_t class_count() const override { return 4; }
+  void logits(genscope::matrix_view x, genscope::matrix& out) const override { out = genscope::matrix(x.rows, 3); }
+  std::string model_digest() const override { return "faulty"; }
+  std::string describe() const override { return "a backend with too few logits"; }
+};
+
+[[maybe_unused]] genscope::plugin_object* create_faulty_backend(const genscope::option_set&) {
+  return new faulty_backend;
 }
 
 }  // namespace
@@ -165,6 +227,37 @@ const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
 }
 GENSCOPE_PLUGIN(genscope::plugin_kind::estimator, "extra_clash", "1.0.0", "clashing extra column", options,
                 &create_clashing)
+
+#elif GENSCOPE_TEST_DEFECT == 15 || GENSCOPE_TEST_DEFECT == 16
+namespace {
+const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
+}
+GENSCOPE_PLUGIN(genscope::plugin_kind::sampler, GENSCOPE_TEST_DEFECT == 15 ? "short_fill" : "nan_direction", "1.0.0",
+                "a sampler whose fill() breaks its contract", options, &create_faulty_sampler)
+
+#elif GENSCOPE_TEST_DEFECT >= 17 && GENSCOPE_TEST_DEFECT <= 19
+namespace {
+const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
+}
+GENSCOPE_PLUGIN(genscope::plugin_kind::estimator,
+                GENSCOPE_TEST_DEFECT == 17 ? "nan_interval" : GENSCOPE_TEST_DEFECT == 18 ? "short_result" : "throws_int_estimate",
+                "1.0.0", "an estimator that breaks its contract", options, &create_faulty_estimator)
+
+#elif GENSCOPE_TEST_DEFECT == 20
+// aborting_factory: an analysis whose factory kills the process.
+namespace {
+const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
+genscope::plugin_object* create_aborting(const genscope::option_set&) { std::abort(); }
+}  // namespace
+GENSCOPE_PLUGIN(genscope::plugin_kind::analysis, "aborting_factory", "1.0.0", "its factory aborts", options,
+                &create_aborting)
+
+#elif GENSCOPE_TEST_DEFECT == 21
+namespace {
+const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
+}
+GENSCOPE_PLUGIN(genscope::plugin_kind::backend, "bad_logits", "1.0.0", "too few logits", options,
+                &create_faulty_backend)
 
 #else
 #error "GENSCOPE_TEST_DEFECT must select a defect"
