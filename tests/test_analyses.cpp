@@ -542,7 +542,7 @@ TEST_CASE("data sets an analysis cannot serve are refused at validation, before 
   SECTION("a data set too small for an ellipse") {
     const std::string text =
         edited(edited(edited(head(dir) + "\n[datasets.tiny]\nsource = \"synthetic\"\nsamples = 2\ndim = 12\n"
-                                          "classes = 3\n" + both_analyses(),
+                                          "classes = 2\n" + both_analyses(),
                              "[\"train\", \"test\"]", "[\"train\", \"tiny\"]"),  // jacobian's
                       "[\"train\", \"test\"]", "[\"train\", \"tiny\"]"),         // transitions'
                "points = 40", "points = 2");
@@ -583,7 +583,7 @@ TEST_CASE("a bad option value is refused by the plugin at validation, naming the
   SECTION("batch_size = 0") {
     const std::string bad = edited(text, "batch_size = 64", "batch_size = 0");
     CHECK_THAT(refusal(bad), Contains(position_of(bad, "0\n", "batch_size = 0")) &&
-                                 Contains("'analyses.sens.batch_size' must be an int >= 1, not 0"));
+                                 Contains("'analyses.sens.batch_size' must be an int between 1 and 4294967296 (2^32), not 0"));
   }
 }
 

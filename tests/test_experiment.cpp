@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -479,14 +480,38 @@ TEST_CASE("a negative subset is out of range", "[negative]") {
   temp_dir dir("experiment");
   const std::string text = with(small_experiment(dir), "subset = 200", "subset = -5");
   CHECK_THAT(config_error_of(text), Contains(at(text, "subset = -5", 9)) && Contains("'datasets.base.subset'") &&
-                                        Contains(">= 0") && Contains("-5"));
+                                        Contains("between 0 and 4294967296") && Contains("-5"));
 }
 
 TEST_CASE("zero epochs is out of range", "[negative]") {
   temp_dir dir("experiment");
   const std::string text = with(small_experiment(dir), "epochs = 3", "epochs = 0");
   CHECK_THAT(config_error_of(text), Contains(at(text, "epochs = 0", 9)) && Contains("'models.net.train.epochs'") &&
-                                        Contains(">= 1"));
+                                        Contains("between 1 and 4294967296"));
+}
+
+TEST_CASE("counts have the documented upper bound 2^32, named with their key", "[negative]") {
+  temp_dir dir("experiment");
+  for (const auto& [from, to, key] :
+       {std::tuple{"epochs = 3", "epochs = 1000000000000", "'models.net.train.epochs'"},
+        std::tuple{"samples = 300", "samples = 100000000000000", "'datasets.base.samples'"},
+        std::tuple{"dim = 16", "dim = 10000000000000", "'datasets.base.dim'"},
+        std::tuple{"hidden = [32, 16]", "hidden = [32, 100000000000]", "'models.net.train.hidden[1]'"}}) {
+    const std::string text = with(small_experiment(dir), from, to);
+    CHECK_THAT(config_error_of(text), Contains(key) && Contains("between 1 and 4294967296 (2^32)"));
+  }
+}
+
+TEST_CASE("data sets and models larger than memory are refused at validation, naming them", "[negative]") {
+  temp_dir dir("experiment");
+  const std::string data = with(small_experiment(dir), "samples = 300", "samples = 4000000000");
+  CHECK_THAT(config_error_of(data), Contains("[datasets.base]: 4000000000 samples of dimension 16") &&
+                                        Contains("more than the") && Contains("GENSCOPE_MEMORY_LIMIT"));
+  const std::string model = with(small_experiment(dir), "hidden = [32, 16]", "hidden = [4000000000, 16]");
+  CHECK_THAT(config_error_of(model), Contains("model 'net': training") && Contains("hidden 4000000000x16") &&
+                                         Contains("more than the"));
+  const std::string classes = with(small_experiment(dir), "classes = 5\n", "classes = 400\n");
+  CHECK_THAT(config_error_of(classes), Contains("classes (400) must not exceed samples (300)"));
 }
 
 TEST_CASE("an unknown optimizer suggests the near one", "[negative]") {

@@ -756,9 +756,11 @@ TEST_CASE("random refuses per_anchor = 0 and negative per_anchor", "[negative]")
   CHECK_THROWS_WITH(make_random(5, -1), Catch::Contains("'per_anchor'") && Catch::Contains("got -1"));
 }
 
-TEST_CASE("random refuses a probe count that overflows", "[negative]") {
+TEST_CASE("random refuses counts beyond 2^32, alone or multiplied", "[negative]") {
   const std::int64_t big = std::numeric_limits<std::int64_t>::max();
-  CHECK_THROWS_WITH(make_random(big, 4), Catch::Contains("too many probes"));
+  CHECK_THROWS_WITH(make_random(big, 4), Catch::Contains("'anchors' must be between 1 and 4294967296"));
+  CHECK_THROWS_WITH(make_random(std::int64_t{1} << 20, std::int64_t{1} << 20),
+                    Catch::Contains("make more than 2^32 probes"));
 }
 
 TEST_CASE("random refuses probes past probe_count()", "[negative]") {

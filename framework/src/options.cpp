@@ -2,6 +2,8 @@
 #include <genscope/error.hpp>
 #include <genscope/options.hpp>
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -38,6 +40,14 @@ const T& typed(const option_value& v, const std::string& name, const char* type)
 
 bool option_set::get_bool(const std::string& name) const { return typed<bool>(at(name), name, "bool"); }
 std::int64_t option_set::get_int(const std::string& name) const { return typed<std::int64_t>(at(name), name, "int"); }
+std::size_t option_set::get_count(const std::string& name, std::int64_t minimum, std::int64_t maximum) const {
+  const std::int64_t v = get_int(name);
+  if (v < minimum || v > maximum)
+    throw std::invalid_argument("option '" + name + "' must be between " + std::to_string(minimum) + " and " +
+                                std::to_string(maximum) + ", got " + std::to_string(v));
+  return static_cast<std::size_t>(v);
+}
+
 double option_set::get_real(const std::string& name) const {
   const option_value& v = at(name);
   if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);

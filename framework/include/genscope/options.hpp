@@ -27,6 +27,11 @@ struct option_spec {
 
 using option_value = std::variant<bool, std::int64_t, double, std::string>;
 
+/// The largest count GenScope accepts anywhere (samples, probes, epochs, widths, ...): 2^32. Larger
+/// values are refused by name before any work; what fits may still exceed memory, which is checked
+/// separately (genscope/memory.hpp).
+inline constexpr std::int64_t max_count = std::int64_t{1} << 32;
+
 /// Values of a plugin's options after the host validated them against the schema:
 /// every option of the schema is present, with the declared type (an integer
 /// given where a float is declared is widened). Getters throw genscope::error
@@ -38,6 +43,9 @@ class GENSCOPE_API option_set {
 
   bool get_bool(const std::string& name) const;
   std::int64_t get_int(const std::string& name) const;
+  /// An int option that counts something: throws std::invalid_argument "option 'NAME' must be between
+  /// MINIMUM and MAXIMUM, got V" outside [minimum, maximum].
+  std::size_t get_count(const std::string& name, std::int64_t minimum, std::int64_t maximum = max_count) const;
   double get_real(const std::string& name) const;
   const std::string& get_string(const std::string& name) const;
 

@@ -2,6 +2,7 @@
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 #include <genscope/experiment.hpp>
+#include <genscope/memory.hpp>
 
 #include "experiment/item_graph.hpp"
 #include "experiment/output_paths.hpp"
@@ -511,9 +512,18 @@ class loader {
                      fmt::format("{}: manifold_dim ({}) must not exceed dim ({})", it.table(), spec.manifold_dim,
                                  spec.dim));
       }
+      if (spec.source == "synthetic" && spec.classes > spec.samples)
+        reader_.fail(field_named(it, "classes") != nullptr ? field_named(it, "classes")->value_at() : it.at(),
+                     fmt::format("{}: classes ({}) must not exceed samples ({})", it.table(), spec.classes, spec.samples));
       try {
         shapes_[it.name] = peek_dataset(spec);
         shapes_[it.name].name = it.name;
+        // The samples in memory as float32 (a data set of more than memory is refused now, by name); a
+        // synthetic set is generated whole before any subset is taken.
+        const dataset_shape& shape = shapes_[it.name];
+        const std::size_t held = spec.source == "synthetic" ? std::max(shape.count, spec.samples) : shape.count;
+        check_allocation(static_cast<std::uint64_t>(held) * dim_of(shape), sizeof(float),
+                         fmt::format("{}: {} samples of dimension {}", it.table(), held, dim_of(shape)));
       } catch (const error& e) {
         reader_.fail(detail::blame(e.what(), it.fields, it.at()), about(it, e.what()));
       }
@@ -563,6 +573,31 @@ class loader {
     return nullptr;
   }
 
+  /// Training holds the weights, their gradients, two optimizer moments and every checkpoint, and the
+  /// activations of one minibatch twice: refused now, naming the model, when that exceeds memory.
+  void check_training_memory(const item& it, const model_spec& m, const dataset_shape& train) const {
+    const train_config& c = *m.train;
+    long double parameters = 0, widths = 0;
+    std::size_t in = dim_of(train);
+    std::vector<std::size_t> layers = c.hidden;
+    layers.push_back(std::max<std::size_t>(train.class_count, 1));
+    for (std::size_t out : layers) {
+      parameters += static_cast<long double>(in) * out + out;
+      widths += out;
+      in = out;
+    }
+    const long double copies = 4 + static_cast<long double>(c.checkpoints.size());
+    const long double values = parameters * copies + 2 * widths * std::min(c.batch_size, train.count);
+    try {
+      check_allocation(values > 1e19L ? ~std::uint64_t{0} : static_cast<std::uint64_t>(values), sizeof(float),
+                       fmt::format("model '{}': training {:.0f} parameters (hidden {}) with batch_size {}", m.name,
+                                   static_cast<double>(parameters), fmt::join(c.hidden, "x"), c.batch_size));
+    } catch (const error& e) {
+      const toml_field* train_field = field_named(it, "train");
+      reader_.fail(train_field != nullptr ? train_field->key_at() : it.at(), e.what());
+    }
+  }
+
   void check_models() {
     for (const item& it : items_) {
       if (it.kind != section::models) continue;
@@ -572,6 +607,7 @@ class loader {
         const dataset_shape& train = shapes_.at(m.dataset);
         input = dim_of(train);
         model_classes_[m.name] = train.class_count;
+        check_training_memory(it, m, train);
         if (!m.test_dataset.empty()) {
           const dataset_shape& test = shapes_.at(m.test_dataset);
           const source_position at = field_named(it, "test")->value_at();

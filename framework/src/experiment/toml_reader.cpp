@@ -135,8 +135,8 @@ std::int64_t toml_reader::get_int(const toml_field& f) const {
 
 std::size_t toml_reader::get_count(const toml_field& f, std::size_t minimum) const {
   const std::int64_t v = get_int(f);
-  if (v < 0 || static_cast<std::uint64_t>(v) < minimum)
-    fail(f.value_at(), fmt::format("'{}' must be an int >= {}, not {}", f.path, minimum, v));
+  if (v < 0 || static_cast<std::uint64_t>(v) < minimum || v > max_count)
+    fail(f.value_at(), fmt::format("'{}' must be an int between {} and {} (2^32), not {}", f.path, minimum, max_count, v));
   return static_cast<std::size_t>(v);
 }
 

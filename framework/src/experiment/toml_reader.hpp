@@ -45,7 +45,7 @@ class toml_reader {
 
   std::string get_string(const toml_field& f) const;           ///< non-empty string
   std::int64_t get_int(const toml_field& f) const;
-  std::size_t get_count(const toml_field& f, std::size_t minimum) const;  ///< int >= minimum
+  std::size_t get_count(const toml_field& f, std::size_t minimum) const;  ///< int in [minimum, max_count]
   std::uint64_t get_seed(const toml_field& f) const;           ///< int >= 0
   double get_real(const toml_field& f, real_range range) const;  ///< float or int, finite
   bool get_bool(const toml_field& f) const;

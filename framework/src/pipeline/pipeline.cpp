@@ -1,6 +1,7 @@
 // Runs an experiment: builds data, trains or loads models, and streams each run through a flow graph.
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
+#include <genscope/memory.hpp>
 #include <genscope/mlp.hpp>
 #include <genscope/pipeline.hpp>
 #include <genscope/version.hpp>
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <new>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -611,10 +613,16 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
       const auto dot = item.find('.');
       const std::string section = item.substr(0, dot);
       const std::string name = item.substr(dot + 1);
-      if (section == "datasets") build_data(c, find_item(exp.datasets, name));
-      else if (section == "models") build_model(c, find_item(exp.models, name));
-      else if (section == "runs") execute_run(c, find_item(exp.runs, name));
-      else if (section == "analyses") execute_analysis(c, find_item(exp.analyses, name));
+      try {
+        if (section == "datasets") build_data(c, find_item(exp.datasets, name));
+        else if (section == "models") build_model(c, find_item(exp.models, name));
+        else if (section == "runs") execute_run(c, find_item(exp.runs, name));
+        else if (section == "analyses") execute_analysis(c, find_item(exp.analyses, name));
+      } catch (const std::bad_alloc&) {
+        // What validation could not foresee (a plugin's own allocations): name the item that asked.
+        throw error(fmt::format("[{}]: out of memory ({} bytes one array may take, from {})", item,
+                                memory_budget().bytes, memory_budget().source));
+      }
     }
     root.set_attr("end_time", iso_time_now());
     out.finish();

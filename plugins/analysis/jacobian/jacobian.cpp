@@ -412,10 +412,7 @@ class jacobian_analysis final : public genscope::analysis {
 };
 
 genscope::plugin_object* create(const genscope::option_set& o) {
-  const std::int64_t points = o.get_int("points");
-  if (points < 0)
-    throw std::invalid_argument("option 'points' must be 0 (every point) or positive, got " + std::to_string(points));
-  return new jacobian_analysis(static_cast<std::size_t>(points));
+  return new jacobian_analysis(o.get_count("points", 0));  // 0: every point
 }
 
 }  // namespace

@@ -510,7 +510,8 @@ genscope::plugin_object* create(const genscope::option_set& o) {
   const std::string labels = o.get_string("labels");
   const std::int64_t k = o.get_int("K");
   const std::int64_t max_transitions = o.get_int("max_transitions");
-  if (triplets < 1) throw std::invalid_argument("option 'triplets' must be at least 1, got " + std::to_string(triplets));
+  if (triplets < 1 || triplets > genscope::max_count)
+    throw std::invalid_argument("option 'triplets' must be between 1 and 2^32, got " + std::to_string(triplets));
   if (labels != "same" && labels != "different")
     throw std::invalid_argument("option 'labels' must be \"same\" or \"different\", not \"" + labels + "\"");
   if (k < 0 || k == 1 || k > 100000000)

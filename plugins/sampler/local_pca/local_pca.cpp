@@ -310,24 +310,12 @@ class local_pca_sampler final : public genscope::direction_sampler {
   std::vector<std::size_t> anchors_;
 };
 
-std::size_t non_negative(const genscope::option_set& o, const char* name) {
-  const std::int64_t value = o.get_int(name);
-  if (value < 0)
-    throw std::invalid_argument(std::string("option '") + name + "' must not be negative, got " +
-                                std::to_string(value));
-  return static_cast<std::size_t>(value);
-}
-
 genscope::plugin_object* create(const genscope::option_set& o) {
   settings s;
-  const std::int64_t anchors = o.get_int("anchors");
-  if (anchors <= 0) throw std::invalid_argument("option 'anchors' must be positive, got " + std::to_string(anchors));
-  s.anchors = static_cast<std::size_t>(anchors);
-  const std::int64_t k = o.get_int("k");
-  if (k < 2) throw std::invalid_argument("option 'k' must be at least 2, got " + std::to_string(k));
-  s.k = static_cast<std::size_t>(k);
+  s.anchors = o.get_count("anchors", 1);
+  s.k = o.get_count("k", 2);
   s.same_label = o.get_bool("same_label");
-  s.tangent_dim = non_negative(o, "tangent_dim");
+  s.tangent_dim = o.get_count("tangent_dim", 0);
   if (s.tangent_dim > s.k - 1)
     throw std::invalid_argument("option 'tangent_dim' = " + std::to_string(s.tangent_dim) + " exceeds k - 1 = " +
                                 std::to_string(s.k - 1) + " (k = " + std::to_string(s.k) +
@@ -336,8 +324,8 @@ genscope::plugin_object* create(const genscope::option_set& o) {
   if (!(s.variance_fraction > 0 && s.variance_fraction <= 1))
     throw std::invalid_argument("option 'variance_fraction' must be in (0, 1], got " +
                                 std::to_string(s.variance_fraction));
-  s.tangent_count = non_negative(o, "tangent_count");
-  s.normal_count = non_negative(o, "normal_count");
+  s.tangent_count = o.get_count("tangent_count", 0);
+  s.normal_count = o.get_count("normal_count", 0);
   if (s.tangent_count == 0 && s.normal_count == 0)
     throw std::invalid_argument("options 'tangent_count' and 'normal_count' are both 0: no probes to make");
   constexpr std::size_t max_per_anchor = std::size_t{1} << 20;

@@ -99,9 +99,7 @@ class midline_sampler final : public genscope::direction_sampler {
 };
 
 genscope::plugin_object* create(const genscope::option_set& o) {
-  const std::int64_t count = o.get_int("count");
-  if (count <= 0) throw std::invalid_argument("option 'count' must be positive, got " + std::to_string(count));
-  return new midline_sampler(static_cast<std::size_t>(count), o.get_bool("same_label"));
+  return new midline_sampler(o.get_count("count", 1), o.get_bool("same_label"));
 }
 
 }  // namespace

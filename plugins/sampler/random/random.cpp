@@ -65,18 +65,12 @@ class random_sampler final : public genscope::direction_sampler {
   std::vector<std::size_t> anchors_;  // choose_samples(N, anchors, seed, "anchors")
 };
 
-std::size_t positive(const genscope::option_set& o, const char* name) {
-  const std::int64_t v = o.get_int(name);
-  if (v <= 0) throw std::invalid_argument(std::string("option '") + name + "' must be positive, got " + std::to_string(v));
-  return static_cast<std::size_t>(v);
-}
-
 genscope::plugin_object* create(const genscope::option_set& o) {
-  const std::size_t anchors = positive(o, "anchors");
-  const std::size_t per_anchor = positive(o, "per_anchor");
-  if (anchors > std::numeric_limits<std::size_t>::max() / per_anchor)
+  const std::size_t anchors = o.get_count("anchors", 1);
+  const std::size_t per_anchor = o.get_count("per_anchor", 1);
+  if (anchors * per_anchor > static_cast<std::size_t>(genscope::max_count))  // each <= 2^32: no overflow
     throw std::invalid_argument("options 'anchors' = " + std::to_string(anchors) + " and 'per_anchor' = " +
-                                std::to_string(per_anchor) + " make too many probes");
+                                std::to_string(per_anchor) + " make more than 2^32 probes");
   return new random_sampler(anchors, per_anchor);
 }
 
