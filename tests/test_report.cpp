@@ -913,6 +913,48 @@ TEST_CASE("report refuses an analysis table that lacks a declared column", "[rep
                          {"broken.h5", "/analyses/sens/points", "jacobian_frobenius", "missing"});
 }
 
+TEST_CASE("inspect and report refuse columns of different lengths, naming table and column", "[report][negative]") {
+  // Found by fuzzing: a measured column shorter than the group_by column was read out of bounds (ASan), and a
+  // run's columns were indexed by the length of 'kind'.
+  temp_dir dir("report-ragged");
+  {
+    const h5::file f = h5::file::create(dir / "analysis.h5");
+    const h5::group root = f.root();
+    root.set_attr("format", std::string("genscope-results"));
+    root.create_group("runs");
+    root.create_group("provenance");
+    const h5::group a = root.create_group("analyses").create_group("sens");
+    a.set_attr("analysis_plugin", std::string("jacobian"));
+    a.set_attr("tables", std::vector<std::string>{"points"});
+    const h5::group t = a.create_group("points");
+    t.set_attr("columns", std::vector<std::string>{"dataset", "jacobian_frobenius"});
+    t.set_attr("measures", std::vector<std::string>{"jacobian_frobenius"});
+    t.set_attr("group_by", std::string("dataset"));
+    t.write_strings("dataset", {"train", "test", "test"});
+    t.write("jacobian_frobenius", std::vector<double>{1.0});
+  }
+  for (const std::string& command : {"inspect " + (dir / "analysis.h5"),
+                                     "report " + (dir / "analysis.h5") + " -o " + (dir / "out1")})
+    require_one_line_error(run_cli(command), {"analysis.h5", "/analyses/sens/points", "jacobian_frobenius"});
+  {
+    const h5::file f = h5::file::create(dir / "run.h5");
+    const h5::group root = f.root();
+    root.set_attr("format", std::string("genscope-results"));
+    root.create_group("analyses");
+    root.create_group("provenance");
+    const h5::group g = root.create_group("runs").create_group("r");
+    g.write_strings("kind", {"pairwise", "pairwise", "pairwise"});
+    g.write("length", std::vector<double>{1, 2, 3});
+    g.write("t_hi", std::vector<double>{1, 2});
+    g.write("status", std::vector<std::uint32_t>{0, 0, 0});
+    g.write("cost", std::vector<std::uint64_t>{1, 1, 1});
+    g.write("regions_lo", std::vector<std::int64_t>{1, 1, 1});
+    g.write("regions_hi", std::vector<std::int64_t>{1, 1, 1});
+  }
+  for (const std::string& command : {"inspect " + (dir / "run.h5"), "report " + (dir / "run.h5") + " -o " + (dir / "out2")})
+    require_one_line_error(run_cli(command), {"run.h5", "/runs/r", "column 't_hi' holds 2 rows, column 'kind' 3"});
+}
+
 TEST_CASE("report refuses a missing results file", "[report][negative]") {
   temp_dir dir("report-missing");
   require_one_line_error(run_cli("report " + (dir / "nope.h5") + " -o " + (dir / "out")), {"nope.h5", "no such"});

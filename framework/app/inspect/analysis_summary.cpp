@@ -71,8 +71,12 @@ std::vector<table_group_summary> summarize_analyses(const h5::group& root) {
       const std::string group_by = t.has_attr("group_by") ? t.attr_string("group_by") : "";
       const std::vector<std::string> columns = numeric_columns(t);
       std::vector<std::vector<double>> values;
-      for (const std::string& c : columns) values.push_back(t.read<double>(c));
-      const std::size_t rows = values.empty() ? 0 : values.front().size();
+      std::vector<std::pair<std::string, std::size_t>> sizes;
+      for (const std::string& c : columns) {
+        values.push_back(t.read<double>(c));
+        sizes.emplace_back(c, values.back().size());
+      }
+      const std::size_t rows = h5::same_rows(t, sizes);
       // Rows per group, groups in order of first appearance.
       std::vector<std::string> order;
       std::map<std::string, std::vector<std::size_t>> groups;
@@ -82,6 +86,7 @@ std::vector<table_group_summary> summarize_analyses(const h5::group& root) {
         std::iota(groups[""].begin(), groups[""].end(), std::size_t{0});
       } else {
         const std::vector<std::string> keys = column_as_keys(t, group_by);
+        if (!columns.empty()) h5::same_rows(t, {sizes.front(), {group_by, keys.size()}});
         for (std::size_t r = 0; r < keys.size(); ++r) {
           auto& g = groups[keys[r]];
           if (g.empty()) order.push_back(keys[r]);

@@ -88,6 +88,9 @@ results_summary summarize(const std::string& path) {
     const auto regions_hi = g.read<std::int64_t>("regions_hi");
     // Where the line reaches the point its partners define (absent in files written before the column).
     const auto partner_t = g.has("partner_t") ? g.read<double>("partner_t") : std::vector<double>(kind.size(), -1.0);
+    h5::same_rows(g, {{"kind", kind.size()}, {"length", length.size()}, {"t_hi", t_hi.size()},
+                      {"status", status.size()}, {"cost", cost.size()}, {"regions_lo", regions_lo.size()},
+                      {"regions_hi", regions_hi.size()}, {"partner_t", partner_t.size()}});
     summary.runs.push_back(cost_of(run, g, kind.size()));
     std::map<std::string, std::vector<std::size_t>> by_kind;
     for (std::size_t i = 0; i < kind.size(); ++i) by_kind[kind[i]].push_back(i);

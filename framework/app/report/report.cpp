@@ -124,6 +124,10 @@ std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool q
     r.regions_lo = g.read<std::int64_t>("regions_lo");
     r.regions_hi = g.read<std::int64_t>("regions_hi");
     if (g.has("anchor_corrupted")) r.corrupted = g.read<std::int8_t>("anchor_corrupted");
+    h5::same_rows(g, {{"kind", r.kind.size()}, {"length", r.length.size()}, {"t_hi", r.t_hi.size()},
+                      {"partner_t", r.partner_t.size()}, {"status", r.status.size()},
+                      {"regions_lo", r.regions_lo.size()}, {"regions_hi", r.regions_hi.size()},
+                      {"anchor_corrupted", r.corrupted.empty() ? r.kind.size() : r.corrupted.size()}});
     if (!quiet)
       log << fmt::format("report: run {}: {} probes, labels {}, sampler {} ({}), estimator {} ({})\n", name,
                          r.kind.size(), r.regime, r.sampler, r.sampler_plugin, r.estimator, r.estimator_plugin);
@@ -479,19 +483,21 @@ section analysis_section(const h5::group& root, const analysis_info& a, const an
   s.tables = {csv};
 
   const h5::group tg = root.open_group("analyses").open_group(a.name).open_group(t.name);
-  const std::vector<std::string> keys =
-      t.group_by.empty() ? std::vector<std::string>(t.rows, "all") : column_as_keys(tg, t.group_by);
-  std::vector<std::string> order;
+  // The group of every row ("all" without group_by), sized by the rows stored, never by an attribute.
+  std::vector<std::string> keys = t.group_by.empty() ? std::vector<std::string>() : column_as_keys(tg, t.group_by);
+  std::vector<std::string> order = t.group_by.empty() ? std::vector<std::string>{"all"} : std::vector<std::string>();
   for (const std::string& k : keys)
     if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
   for (const std::string& column : t.measures) {
     if (column == t.group_by) continue;
     const std::vector<double> values = tg.read<double>(column);
+    if (t.group_by.empty()) keys.assign(values.size(), "all");
+    h5::same_rows(tg, {{column, values.size()}, {t.group_by.empty() ? column : t.group_by, keys.size()}});
     std::vector<std::pair<std::string, std::vector<double>>> groups;
     std::string counts;
     for (const std::string& k : order) {
       std::vector<double> v;
-      for (std::size_t r = 0; r < keys.size() && r < values.size(); ++r)
+      for (std::size_t r = 0; r < values.size(); ++r)
         if (keys[r] == k) v.push_back(values[r]);
       const auto finite = static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [](double x) { return std::isfinite(x); }));
       counts += fmt::format("{}{}: {} values", counts.empty() ? "" : "; ", k, finite);

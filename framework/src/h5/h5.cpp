@@ -741,6 +741,16 @@ std::vector<std::int64_t> group::attr_ints(const std::string& name) const {
   return attr_numbers<std::int64_t>(id_.get(), name, file_, path_);
 }
 
+std::size_t same_rows(const group& g, const std::vector<std::pair<std::string, std::size_t>>& columns) {
+  if (columns.empty()) return 0;
+  for (const auto& [name, rows] : columns)
+    if (rows != columns.front().second)
+      throw io_error(g.file_path(), "table '" + g.path() + "': column '" + name + "' holds " + std::to_string(rows) +
+                                        " rows, column '" + columns.front().first + "' " +
+                                        std::to_string(columns.front().second));
+  return columns.front().second;
+}
+
 // ---- column ----
 
 template <class T>

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace genscope::h5 {
@@ -125,6 +126,11 @@ class GENSCOPE_API group {
   std::string file_;
   std::string path_;
 };
+
+/// The number of rows the columns of table `g` hold, given as (column name, values read); throws
+/// io_error naming the file, the table and the column when they differ (a damaged or hostile file
+/// would otherwise be read out of bounds).
+GENSCOPE_API std::size_t same_rows(const group& g, const std::vector<std::pair<std::string, std::size_t>>& columns);
 
 /// A dataset that grows by appending rows (unlimited, chunked, deflated), for
 /// results written batch by batch: 1-D when `width` is 1, else rows x width.
