@@ -408,6 +408,8 @@ TEST_CASE("a closed output pipe does not lose the results", "[durability]") {
   CHECK(f.root().open_group("runs").open_group("walked").read<double>("t_hi").size() == 500);
 }
 
+namespace {
+
 /// A tmpfs of `kib` KiB mounted at `at` for the life of the object (needs root; skipped otherwise).
 class tiny_disk {
  public:
@@ -426,6 +428,19 @@ class tiny_disk {
   fs::path at_;
   bool mounted_ = false;
 };
+
+/// Runs `genscope run` on `text` and requires one line naming `file` and the full disk (no crash, exit 1).
+void require_disk_full_error(const temp_dir& dir, const std::string& text, const std::string& options,
+                             const std::string& file) {
+  const auto r = run_cli("run --quiet " + options + write_experiment(dir, text));
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(line_count(r.err) == 1);
+  CHECK(r.err.find("No space left on device") != std::string::npos);
+  CHECK(r.err.find(file) != std::string::npos);
+}
+
+}  // namespace
 
 TEST_CASE("a full disk is one clear error naming the file; finished runs are kept; no crash",
           "[durability][negative]") {
@@ -451,13 +466,7 @@ batch_size = 64
 [runs.bisected])");
   text = replace(text, (dir.path() / "results.h5").string(), (disk / "results.h5").string());
   text = replace(text, "count = 12000", "count = 60000");
-  const std::string exp = write_experiment(dir, text);
-  const auto r = run_cli("run --quiet --checkpoint-seconds 0 " + exp);
-  INFO(r.err);
-  CHECK(r.exit_code == 1);
-  CHECK(line_count(r.err) == 1);
-  CHECK(r.err.find("No space left on device") != std::string::npos);
-  CHECK(r.err.find((disk / "results.h5").string()) != std::string::npos);
+  require_disk_full_error(dir, text, "--checkpoint-seconds 0 ", (disk / "results.h5").string());
   REQUIRE(fs::exists(disk / "results.h5.partial"));
   const h5::file f = h5::file::open(disk / "results.h5.partial");
   CHECK(f.root().attr_string("status") == "partial");
@@ -476,13 +485,7 @@ TEST_CASE("a full disk under the model cache is one clear error and no crash", "
   std::string text = replace(durable_experiment(dir.path()), (dir.path() / "models").string(), (disk / "models").string());
   text = replace(text, "hidden = [96, 96]", "hidden = [256, 256]");
   text = replace(text, "epochs = 40", "epochs = 2");
-  const std::string exp = write_experiment(dir, text);
-  const auto r = run_cli("run --quiet " + exp);
-  INFO(r.err);
-  CHECK(r.exit_code == 1);
-  CHECK(line_count(r.err) == 1);
-  CHECK(r.err.find("No space left on device") != std::string::npos);
-  CHECK(r.err.find((disk / "models").string()) != std::string::npos);
+  require_disk_full_error(dir, text, "", (disk / "models").string());
 }
 
 TEST_CASE("GENSCOPE_MEMORY_LIMIT caps one array; a malformed value is refused naming it", "[durability][negative]") {

@@ -98,9 +98,10 @@ void check_allocation(std::uint64_t count, std::size_t element_size, const std::
   const memory_budget_info& budget = memory_budget();
   const long double bytes = static_cast<long double>(count) * static_cast<long double>(element_size);
   if (bytes <= static_cast<long double>(budget.bytes)) return;
-  throw error(fmt::format("{} needs {} values of {} bytes ({}), more than the {} one array may take ({}; set "
-                          "GENSCOPE_MEMORY_LIMIT to change it)",
-                          what, count, element_size, bytes_text(bytes), bytes_text(budget.bytes), budget.source));
+  const bool explicit_limit = budget.source == "GENSCOPE_MEMORY_LIMIT";
+  throw error(fmt::format("{} needs {} values of {} bytes ({}), more than the {} one array may take ({}{})", what,
+                          count, element_size, bytes_text(bytes), bytes_text(budget.bytes), budget.source,
+                          explicit_limit ? "" : "; set GENSCOPE_MEMORY_LIMIT to change it"));
 }
 
 }  // namespace genscope

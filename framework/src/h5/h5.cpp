@@ -332,46 +332,6 @@ handle::~handle() {
 
 // ---- file ----
 
-file file::create(const std::string& path) {
-  init_library();
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec))
-    throw io_error(path, "cannot create HDF5 file: '" + parent.string() + "' is not an existing folder");
-  handle fcpl = creation_plist(H5P_FILE_CREATE, path, "/");
-  file f;
-  f.path_ = path;
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
-  if (id < 0) {
-    const std::string reason = hdf5_reason();
-    throw io_error(path, "cannot create HDF5 file (folder not writable?)" + (reason.empty() ? "" : ": " + reason));
-  }
-  f.id_ = handle(id);
-  return f;
-}
-
-file file::open(const std::string& path, bool writable) {
-  init_library();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw io_error(path, "cannot open: no such file");
-  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-  if (is_hdf5 == 0) throw io_error(path, "not an HDF5 file");
-  if (is_hdf5 < 0) {
-    const std::string reason = hdf5_reason();
-    throw io_error(path, "cannot open" + (reason.empty() ? "" : ": " + reason));
-  }
-  const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) {
-    const std::string reason = hdf5_reason();
-    throw io_error(path, "cannot open HDF5 file (truncated or damaged?)" + (reason.empty() ? "" : ": " + reason));
-  }
-  file f;
-  f.path_ = path;
-  f.id_ = handle(id);
-  return f;
-}
-
 namespace {
 // Core-driver access: the whole file in memory, grown 1 MiB at a time, never written back by HDF5.
 handle in_memory_access(const std::string& path) {
@@ -379,38 +339,61 @@ handle in_memory_access(const std::string& path) {
   check(H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, false), path, "create properties for", "/");
   return fapl;
 }
+
+// An io_error "PATH: WHAT: HDF5's reason" (the reason left out when HDF5 gives none).
+[[noreturn]] void fail_file(const std::string& path, const std::string& what) {
+  const std::string reason = hdf5_reason();
+  throw io_error(path, what + (reason.empty() ? "" : ": " + reason));
+}
 }  // namespace
 
-file file::create_in_memory(const std::string& path) {
+file file::created(const std::string& path, hid fapl, const char* what) {
   init_library();
   handle fcpl = creation_plist(H5P_FILE_CREATE, path, "/");
-  handle fapl = in_memory_access(path);
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
-  if (id < 0) {
-    const std::string reason = hdf5_reason();
-    throw io_error(path, "cannot create HDF5 file in memory" + (reason.empty() ? "" : ": " + reason));
-  }
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl);
+  if (id < 0) fail_file(path, what);
   file f;
   f.path_ = path;
   f.id_ = handle(id);
   return f;
 }
 
-file file::open_in_memory(const std::string& path) {
+file file::opened(const std::string& path, bool writable, hid fapl) {
   init_library();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw io_error(path, "cannot open: no such file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) throw io_error(path, "not an HDF5 file (truncated or damaged?)");
-  handle fapl = in_memory_access(path);
-  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
-  if (id < 0) {
-    const std::string reason = hdf5_reason();
-    throw io_error(path, "cannot open HDF5 file (truncated or damaged?)" + (reason.empty() ? "" : ": " + reason));
-  }
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 == 0) throw io_error(path, "not an HDF5 file");
+  if (is_hdf5 < 0) fail_file(path, "cannot open");
+  const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+  if (id < 0) fail_file(path, "cannot open HDF5 file (truncated or damaged?)");
   file f;
   f.path_ = path;
   f.id_ = handle(id);
   return f;
+}
+
+file file::create(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw io_error(path, "cannot create HDF5 file: '" + parent.string() + "' is not an existing folder");
+  return created(path, H5P_DEFAULT, "cannot create HDF5 file (folder not writable?)");
+}
+
+file file::open(const std::string& path, bool writable) { return opened(path, writable, H5P_DEFAULT); }
+
+file file::create_in_memory(const std::string& path) {
+  init_library();
+  const handle fapl = in_memory_access(path);
+  return created(path, fapl.get(), "cannot create HDF5 file in memory");
+}
+
+file file::open_in_memory(const std::string& path) {
+  init_library();
+  const handle fapl = in_memory_access(path);
+  return opened(path, true, fapl.get());
 }
 
 void file::save_atomically(const std::string& target) const {

@@ -68,6 +68,9 @@ class GENSCOPE_API file {
   const std::string& path() const noexcept { return path_; }
 
  private:
+  static file created(const std::string& path, hid fapl, const char* what);
+  static file opened(const std::string& path, bool writable, hid fapl);
+
   handle id_;
   std::string path_;
 };
