@@ -279,9 +279,9 @@ TEST_CASE("SIGTERM, SIGINT and SIGHUP save the results so far, exit non-zero wit
   const std::string exp = (dir.path() / "experiment.toml").string();
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     fs::remove(dir.path() / "results.h5");
-    // The model is cached by the reference run: the signal lands during a run.
-    child c({"run", "--quiet", exp}, dir.path() / "signal.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    // The model is cached by the reference run: the signal lands during a run, once a first batch is saved.
+    child c({"run", "--quiet", "--checkpoint-seconds", "0", exp}, dir.path() / "signal.log");
+    wait_for(dir.path() / "results.h5.partial");
     c.signal(sig);
     const int code = c.wait();
     const std::string err = read_file((dir.path() / "signal.log").string());
