@@ -398,6 +398,25 @@ TEST_CASE("hdf5: a shape too large for memory is refused naming the file before 
   }
 }
 
+TEST_CASE("file sampler: directions too large for memory are refused naming the file, before allocating",
+          "[negative][regression]") {
+  // 8 x 2^40 float64 directions, chunked and never written (found by fuzzing: the sampler allocated 5.6 GB).
+  const std::string path = temp_file("huge-directions.h5");
+  const std::string script =
+      "import h5py, sys\n"
+      "with h5py.File(sys.argv[1], 'w') as f:\n"
+      "    f.create_dataset('d', shape=(8, 2**40), dtype='f8', chunks=(1, 1024))\n"
+      "    f['anchor'] = list(range(8))\n";
+  const std::string py = temp_file("huge-directions.py");
+  std::ofstream(py) << script;
+  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+  genscope::option_set o;
+  o.set("path", path);
+  o.set("kind", std::string("file"));
+  CHECK_THROWS_WITH(registry().create_sampler("file", o),
+                    Contains(path) && Contains("HDF5 dataset 'd' (directions)") && Contains("more than the"));
+}
+
 TEST_CASE("hdf5: a shape whose number of values overflows is refused at validation, not wrapped", "[negative][regression]") {
   // 1 x 2^40 x 2^30 float32 (chunked, nothing written: h5py allocates nothing): 2^70 values wrap to 0 in 64 bits.
   const std::string path = temp_file("overflow.h5");

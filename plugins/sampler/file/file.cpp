@@ -1,7 +1,9 @@
 // Sampler plugin "file": probes (x, d) read from an HDF5 file; probe k is row k of the file.
 #include <genscope/direction_sampler.hpp>
 #include <genscope/error.hpp>
+#include <genscope/memory.hpp>
 #include <genscope/plugin.hpp>
+#include <genscope/shape.hpp>
 
 #include "h5/h5.hpp"
 
@@ -35,10 +37,10 @@ std::string shape_text(const std::vector<std::size_t>& dims) {
   return s;
 }
 
-std::size_t product(const std::vector<std::size_t>& dims, std::size_t from) {
-  std::size_t p = 1;
-  for (std::size_t k = from; k < dims.size(); ++k) p *= dims[k];
-  return p;
+/// The product of dims[from:], checked for overflow (genscope::shape_product names `what`).
+std::size_t product(const std::vector<std::size_t>& dims, std::size_t from, const std::string& what) {
+  return genscope::shape_product(std::vector<std::size_t>(dims.begin() + static_cast<std::ptrdiff_t>(from), dims.end()),
+                                 what);
 }
 
 class file_sampler final : public genscope::direction_sampler {
@@ -46,7 +48,7 @@ class file_sampler final : public genscope::direction_sampler {
   file_sampler(std::string path, std::string kind) : path_(std::move(path)), kind_(std::move(kind)) { load(); }
 
   void check(const genscope::dataset_shape& shape) const override {
-    const std::size_t dim = product(shape.shape, 0);
+    const std::size_t dim = product(shape.shape, 0, "the data set's samples");
     if (dim != dim_)
       fail("HDF5 dataset 'd' has rows of dimension " + std::to_string(dim_) + " (shape " + shape_text(d_dims_) +
            "), but the sampler's data set has samples of dimension " + std::to_string(dim) + " (shape " +
@@ -114,7 +116,7 @@ class file_sampler final : public genscope::direction_sampler {
       fail("HDF5 dataset '" + name + "' (" + meaning + ") has shape " + shape_text(info.dims) +
            "; expected P x dims (rank >= 2, one probe per row)");
     const std::size_t rows = info.dims[0];
-    const std::size_t dim = product(info.dims, 1);
+    const std::size_t dim = product(info.dims, 1, path_ + ": HDF5 dataset '" + name + "'");
     if (name == "d") {
       if (rows == 0) fail("HDF5 dataset 'd' (" + std::string(meaning) + ") has shape " + shape_text(info.dims) +
                           ": it holds no probes");
@@ -128,6 +130,9 @@ class file_sampler final : public genscope::direction_sampler {
            shape_text(d_dims_) + ": expected " + std::to_string(count_) + " rows of dimension " +
            std::to_string(dim_));
     }
+    // The values as float32 and as stored while converting: refused by name when they exceed memory.
+    genscope::check_allocation(genscope::shape_product(info.dims, path_ + ": HDF5 dataset '" + name + "'"),
+                               sizeof(float) + info.size, path_ + ": HDF5 dataset '" + name + "' (" + meaning + ")");
     std::vector<float> out(rows * dim);
     auto non_finite = [&](std::size_t at, double v) {
       fail("HDF5 dataset '" + name + "' row " + std::to_string(at / dim) + " holds " +
