@@ -34,7 +34,7 @@ test: build fuzz-build
 	FUZZ_SEED=1 scripts/fuzz $(FUZZ_BUILD) $(SMOKE_FUZZ_SECONDS)
 
 fuzz-build: deps
-	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DGENSCOPE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DGENSCOPE_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug > /dev/null
 	@cmake --build $(FUZZ_BUILD) --target genscope_fuzz -j $(JOBS)
 
 # Every fuzz target for FUZZ_SECONDS (default 30 minutes each), continuing the corpus of earlier runs.
