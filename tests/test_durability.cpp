@@ -141,6 +141,19 @@ void wait_for(const fs::path& file) {
   while (!fs::exists(file) && seconds_since(start) < 60) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
+/// Requires dir/results.h5.partial to be a readable partial file, resumes it to completion and requires the
+/// result to equal dir/reference.h5.
+void resume_to_reference(const temp_dir& dir, const std::string& exp) {
+  {
+    const h5::file f = h5::file::open(dir.path() / "results.h5.partial");
+    CHECK(f.root().attr_string("status") == "partial");
+  }
+  const auto r = run_cli("run --quiet --resume " + exp);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(differences(dir.path() / "reference.h5", dir.path() / "results.h5") == "");
+}
+
 /// The uninterrupted reference run of `text`, written to dir/reference.h5; returns its wall time.
 double reference_run(const temp_dir& dir, const std::string& text) {
   const std::string exp = write_experiment(dir, text);
@@ -229,14 +242,7 @@ TEST_CASE("kill -9 while a checkpoint is being written leaves the previous one r
     c.signal(SIGKILL);
     if (c.wait() != 128 + SIGKILL) continue;
     caught += seen;
-    {
-      const h5::file f = h5::file::open(dir.path() / "results.h5.partial");
-      CHECK(f.root().attr_string("status") == "partial");
-    }
-    const auto r = run_cli("run --quiet --resume " + exp);
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    CHECK(differences(dir.path() / "reference.h5", dir.path() / "results.h5") == "");
+    resume_to_reference(dir, exp);
     // The dead writer's temporary is removed by the next run on that output.
     for (const auto& e : fs::directory_iterator(dir.path()))
       CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
@@ -293,14 +299,7 @@ TEST_CASE("SIGTERM, SIGINT and SIGHUP save the results so far, exit non-zero wit
     CHECK(err.find("--resume") != std::string::npos);
     REQUIRE(fs::exists(dir.path() / "results.h5.partial"));
     CHECK_FALSE(fs::exists(dir.path() / "results.h5"));
-    {
-      const h5::file f = h5::file::open(dir.path() / "results.h5.partial");
-      CHECK(f.root().attr_string("status") == "partial");
-    }
-    const auto r = run_cli("run --quiet --resume " + exp);
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    CHECK(differences(dir.path() / "reference.h5", dir.path() / "results.h5") == "");
+    resume_to_reference(dir, exp);
   }
 }
 

@@ -376,19 +376,26 @@ TEST_CASE("hdf5: a class_count attribute that is not an integer is refused", "[n
   CHECK_THAT(io_error_of(hdf5_spec(path), true), Contains("class_count"));
 }
 
+namespace {
+
+/// Writes the HDF5 file `path` with h5py: `body` is Python using `sys.argv[1]` (h5py and sys imported).
+void write_with_h5py(const std::string& path, const std::string& body) {
+  const std::string py = path + ".py";
+  std::ofstream(py) << "import h5py, sys\n" << body;
+  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+}
+
+}  // namespace
+
 TEST_CASE("hdf5: a shape too large for memory is refused naming the file before anything is allocated",
           "[negative][regression]") {
   // 6 x 2^50 float64, chunked and never written: the file is tiny, the shape claims 64 PiB. Before the check,
   // build_dataset allocated the claimed size (found by fuzzing).
   const std::string path = temp_file("huge.h5");
-  const std::string script =
-      "import h5py, sys\n"
-      "with h5py.File(sys.argv[1], 'w') as f:\n"
-      "    f.create_dataset('X', shape=(6, 2**50), dtype='f8', chunks=(1, 1024))\n"
-      "    f['y'] = [0, 1, 0, 1, 0, 1]\n";
-  const std::string py = temp_file("huge.py");
-  std::ofstream(py) << script;
-  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+  write_with_h5py(path,
+                  "with h5py.File(sys.argv[1], 'w') as f:\n"
+                  "    f.create_dataset('X', shape=(6, 2**50), dtype='f8', chunks=(1, 1024))\n"
+                  "    f['y'] = [0, 1, 0, 1, 0, 1]\n");
   try {
     build_dataset(hdf5_spec(path));
     FAIL("accepted");
@@ -402,14 +409,10 @@ TEST_CASE("file sampler: directions too large for memory are refused naming the 
           "[negative][regression]") {
   // 8 x 2^40 float64 directions, chunked and never written (found by fuzzing: the sampler allocated 5.6 GB).
   const std::string path = temp_file("huge-directions.h5");
-  const std::string script =
-      "import h5py, sys\n"
-      "with h5py.File(sys.argv[1], 'w') as f:\n"
-      "    f.create_dataset('d', shape=(8, 2**40), dtype='f8', chunks=(1, 1024))\n"
-      "    f['anchor'] = list(range(8))\n";
-  const std::string py = temp_file("huge-directions.py");
-  std::ofstream(py) << script;
-  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+  write_with_h5py(path,
+                  "with h5py.File(sys.argv[1], 'w') as f:\n"
+                  "    f.create_dataset('d', shape=(8, 2**40), dtype='f8', chunks=(1, 1024))\n"
+                  "    f['anchor'] = list(range(8))\n");
   genscope::option_set o;
   o.set("path", path);
   o.set("kind", std::string("file"));
@@ -420,14 +423,10 @@ TEST_CASE("file sampler: directions too large for memory are refused naming the 
 TEST_CASE("hdf5: a shape whose number of values overflows is refused at validation, not wrapped", "[negative][regression]") {
   // 1 x 2^40 x 2^30 float32 (chunked, nothing written: h5py allocates nothing): 2^70 values wrap to 0 in 64 bits.
   const std::string path = temp_file("overflow.h5");
-  const std::string script =
-      "import h5py, sys\n"
-      "with h5py.File(sys.argv[1], 'w') as f:\n"
-      "    f.create_dataset('X', shape=(1, 2**40, 2**30), dtype='f4', chunks=(1, 1, 1024))\n"
-      "    f['y'] = [0]\n";
-  const std::string py = temp_file("overflow.py");
-  std::ofstream(py) << script;
-  REQUIRE(std::system(("/usr/bin/python3 '" + py + "' '" + path + "'").c_str()) == 0);
+  write_with_h5py(path,
+                  "with h5py.File(sys.argv[1], 'w') as f:\n"
+                  "    f.create_dataset('X', shape=(1, 2**40, 2**30), dtype='f4', chunks=(1, 1, 1024))\n"
+                  "    f['y'] = [0]\n");
   try {
     peek_dataset(hdf5_spec(path));
     FAIL("accepted");
