@@ -350,10 +350,10 @@ int main(int argc, char** argv) {
                      {}, &real_probes, "real labels"});
     for (network_case& c : cases) {
       // The backend hides its mlp; the layer shapes come from its piecewise-linear view.
-      const piecewise_linear_network* view = c.net->piecewise_linear();
+      const piecewise_linear_graph* view = c.net->piecewise_linear();
       if (view == nullptr) throw error("native backend offers no piecewise-linear view");
-      for (std::size_t l = 0; l < view->layer_count(); ++l)
-        c.shapes.emplace_back(view->layer(l).input_dim(), view->layer(l).output_dim());
+      for (std::size_t i = 1; i < view->size(); ++i)
+        if (!view->at(i).is_switch()) c.shapes.emplace_back(view->at(i).affine->input_dim(0), view->at(i).width);
     }
 
     option_set exact_options;

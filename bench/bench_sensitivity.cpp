@@ -54,17 +54,18 @@ struct dense_weights {
   std::vector<std::vector<float>> wf, bf;
 };
 
-dense_weights weights_of(const piecewise_linear_network& view) {
+dense_weights weights_of(const piecewise_linear_graph& view) {
   dense_weights d;
-  for (std::size_t k = 0; k < view.layer_count(); ++k) {
-    const affine_operator& op = view.layer(k);
-    const std::size_t in = op.input_dim(), out = op.output_dim();
-    std::vector<double> w(out * in), b(out), zero(in, 0.0);
+  for (std::size_t k = 1; k < view.size(); ++k) {
+    if (view.at(k).is_switch()) continue;
+    const affine_operator& op = *view.at(k).affine;
+    const std::size_t in = op.input_dim(0), out = op.output_dim();
+    std::vector<double> w(out * in), b(out, 0.0);
     // Column j of W is the change of y when input unit j moves by one.
-    op.apply(zero.data(), 1, b.data());
+    op.add_bias(1, b.data());
     for (std::size_t j = 0; j < in; ++j) {
       std::vector<double> col(out, 0.0);
-      op.add_column(j, 1.0, col.data());
+      op.add_column(0, j, 1.0, col.data());
       for (std::size_t i = 0; i < out; ++i) w[i * in + j] = col[i];
     }
     d.in.push_back(in);

@@ -82,9 +82,7 @@ std::vector<column_spec> interval_estimator::extra_columns() const { return {}; 
 analysis::~analysis() = default;
 void analysis::check(const std::vector<dataset_shape>&, std::size_t) const {}
 
-affine_operator::~affine_operator() = default;
-piecewise_linear_network::~piecewise_linear_network() = default;
-const piecewise_linear_network* network_backend::piecewise_linear() const { return nullptr; }
+const piecewise_linear_graph* network_backend::piecewise_linear() const { return nullptr; }
 
 std::size_t network_backend::input_dim() const {
   const auto shape = input_shape();

@@ -4,7 +4,6 @@
 #include <genscope/dataset.hpp>
 #include <genscope/export.hpp>
 #include <genscope/matrix.hpp>
-#include <genscope/piecewise_linear.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -91,10 +90,6 @@ class GENSCOPE_API mlp {
 
   /// Logits of every row of x; thread-safe (const, no shared scratch).
   void forward(matrix_view x, matrix& logits) const;
-
-  /// The network as dense affine operators in double precision (the weights
-  /// converted once), for the exact region walk. Independent of this object.
-  std::unique_ptr<piecewise_linear_network> piecewise_linear_view() const;
 
  private:
   std::vector<dense_layer> layers_;

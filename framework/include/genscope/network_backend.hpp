@@ -38,11 +38,12 @@ class GENSCOPE_API network_backend : public plugin_object {
   virtual std::string model_digest() const = 0;
   /// One-line description of the model (architecture), for listings.
   virtual std::string describe() const = 0;
-  /// The network as affine operators and ReLUs (piecewise_linear.hpp), or
-  /// nullptr when the backend cannot offer it (the default). A backend that
-  /// returns a view declares capability_piecewise_linear in its descriptor.
-  /// The view lives as long as the backend.
-  virtual const piecewise_linear_network* piecewise_linear() const;
+  /// The network as a graph of affine operators and switches (piecewise_linear.hpp),
+  /// or nullptr when the backend cannot offer it (the default). A backend that
+  /// returns a view declares capability_piecewise_linear in its descriptor. The
+  /// view takes input_dim() inputs, gives class_count() outputs and lives as
+  /// long as the backend.
+  virtual const piecewise_linear_graph* piecewise_linear() const;
 
   /// Product of input_shape().
   std::size_t input_dim() const;

@@ -16,8 +16,10 @@ namespace genscope {
 /// the analysis kind, declared tables (table.hpp), estimators' extra columns (which now
 /// carry the exact walk's breakpoints) and affine_operator::apply_transposed, and moved the
 /// checks every sampler repeated into direction_sampler (prepare() and sample() non-virtual;
-/// samplers implement the protected virtual bind() and fill()).
-inline constexpr std::uint32_t plugin_api_version = 4;
+/// samplers implement the protected virtual bind() and fill()); 5 made the piecewise-linear
+/// view a graph (piecewise_linear_graph: multi-input affine operators that accumulate, sparse
+/// updates, and switches: ReLU, LeakyReLU, clip, max pooling).
+inline constexpr std::uint32_t plugin_api_version = 5;
 
 /// Product version, e.g. "0.1.0".
 GENSCOPE_API const char* version() noexcept;

@@ -41,6 +41,22 @@ void for_each_tile(std::size_t n, std::size_t tile, const F& f) {
   });
 }
 
+/// Eigen evaluates tiny products coefficient-wise (in + rows + out < 20) and a single row as a GEMV; both
+/// sum in another order than its GEMM kernel. Padding a block to a multiple of 4 rows, and above that
+/// threshold, keeps every row on the GEMM path, whose result for one row does not depend on the other
+/// rows: a row's outputs are then bit-identical whatever batch it arrives in.
+inline constexpr std::size_t gemm_row_multiple = 4;
+inline constexpr std::size_t gemm_coefficient_threshold = 20;
+
+inline std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+/// The fewest rows a block must have for an out x in product to stay on the GEMM path.
+inline std::size_t gemm_min_rows(std::size_t out, std::size_t in) {
+  const std::size_t sides = out + in;
+  return sides < gemm_coefficient_threshold ? round_up(gemm_coefficient_threshold - sides, gemm_row_multiple)
+                                            : gemm_row_multiple;
+}
+
 /// ReLU that keeps NaN (so a NaN input still shows up in the logits).
 template <class Block>
 void relu_in_place(Block&& b) {

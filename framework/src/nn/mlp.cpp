@@ -19,15 +19,6 @@ namespace {
 
 // Rows per block: a 256 x 512 float activation block (512 KiB) stays in L2.
 constexpr std::size_t block_rows = 256;
-// Eigen evaluates tiny products coefficient-wise (in + rows + out < 20) and a
-// single row as a GEMV; both sum in another order than its GEMM kernel. Padding a
-// block to a multiple of 4 rows, and above that threshold, keeps every row on the
-// GEMM path, whose result for one row does not depend on the other rows: a row's
-// logits are then bit-identical whatever batch it arrives in.
-constexpr std::size_t row_multiple = 4;
-constexpr std::size_t coefficient_product_threshold = 20;
-
-std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
 
 std::string shape_text(std::size_t rows, std::size_t cols) {
   return std::to_string(rows) + " x " + std::to_string(cols);
@@ -66,12 +57,10 @@ void forward_layers(const std::vector<dense_layer>& layers, matrix_view x, matri
   if (n == 0) return;
 
   std::size_t widest = 0;
-  std::size_t min_rows = row_multiple;
+  std::size_t min_rows = gemm_row_multiple;
   for (const dense_layer& layer : layers) {
     widest = std::max(widest, layer.weight.rows);
-    const std::size_t sides = layer.weight.rows + layer.weight.cols;
-    if (sides < coefficient_product_threshold)
-      min_rows = std::max(min_rows, round_up(coefficient_product_threshold - sides, row_multiple));
+    min_rows = std::max(min_rows, gemm_min_rows(layer.weight.rows, layer.weight.cols));
   }
   const std::size_t in_dim = x.cols;
   const std::size_t last = layers.size() - 1;
@@ -84,7 +73,7 @@ void forward_layers(const std::vector<dense_layer>& layers, matrix_view x, matri
     for (std::size_t blk = first_block; blk < end_block; ++blk) {
       const std::size_t r0 = blk * block_rows;
       const std::size_t rows = std::min(block_rows, n - r0);
-      const std::size_t prow = std::max(round_up(rows, row_multiple), min_rows);
+      const std::size_t prow = std::max(round_up(rows, gemm_row_multiple), min_rows);
       const bool pad = prow != rows;
       const float* in_ptr = x.row(r0);
       if (pad) {

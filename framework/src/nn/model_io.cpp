@@ -4,6 +4,7 @@
 #include <genscope/error.hpp>
 #include <genscope/shape.hpp>
 #include <genscope/mlp.hpp>
+#include <genscope/network_graph.hpp>
 #include <genscope/version.hpp>
 
 #include <hdf5.h>
@@ -429,6 +430,218 @@ loaded_model load_model(const std::string& path, std::size_t checkpoint) {
     rd.fail(e.what());  // the checks above should have caught it; keep the file name anyway
   }
   return out;
+}
+
+}  // namespace genscope
+
+// ---- graph models (format "genscope-graph") ----
+
+namespace genscope {
+namespace {
+
+constexpr const char* graph_format_name = "genscope-graph";
+constexpr std::int64_t graph_format_version = 1;
+
+std::vector<double> to_doubles(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+void write_operator(const h5::group& g, const graph_op& op) {
+  g.set_attr("op", std::string(op_kind_name(op.kind)));
+  g.set_attr("inputs", to_ints(op.inputs));
+  g.set_attr("name", op.name);
+  const window_geometry& w = op.window;
+  auto write_window = [&] {
+    g.set_attr("kernel", std::vector<std::int64_t>{static_cast<std::int64_t>(w.kernel_h), static_cast<std::int64_t>(w.kernel_w)});
+    g.set_attr("strides", std::vector<std::int64_t>{static_cast<std::int64_t>(w.stride_h), static_cast<std::int64_t>(w.stride_w)});
+    g.set_attr("dilations",
+               std::vector<std::int64_t>{static_cast<std::int64_t>(w.dilation_h), static_cast<std::int64_t>(w.dilation_w)});
+    g.set_attr("pads", std::vector<std::int64_t>{static_cast<std::int64_t>(w.pad_top), static_cast<std::int64_t>(w.pad_left),
+                                                 static_cast<std::int64_t>(w.pad_bottom),
+                                                 static_cast<std::int64_t>(w.pad_right)});
+  };
+  switch (op.kind) {
+    case op_kind::dense:
+      g.write("weight", op.weight, {op.bias.size(), op.bias.empty() ? 0 : op.weight.size() / op.bias.size()});
+      g.write("bias", op.bias);
+      break;
+    case op_kind::conv: {
+      write_window();
+      g.set_attr("out_channels", static_cast<std::int64_t>(op.out_channels));
+      g.set_attr("groups", static_cast<std::int64_t>(op.groups));
+      const std::size_t per = op.out_channels * w.kernel_h * w.kernel_w;
+      g.write("weight", op.weight, {op.out_channels, per == 0 ? 0 : op.weight.size() / per, w.kernel_h, w.kernel_w});
+      g.write("bias", op.bias);
+      break;
+    }
+    case op_kind::avg_pool:
+    case op_kind::max_pool:
+      write_window();
+      g.set_attr("ceil_mode", std::int64_t{w.ceil_mode ? 1 : 0});
+      if (op.kind == op_kind::avg_pool) g.set_attr("count_include_pad", std::int64_t{op.count_include_pad ? 1 : 0});
+      break;
+    case op_kind::scale_shift:
+      g.write("scale", op.scale);
+      g.write("shift", op.shift);
+      break;
+    case op_kind::pad:
+      g.set_attr("pad_begin", to_ints(op.pad_begin));
+      g.set_attr("pad_end", to_ints(op.pad_end));
+      g.set_attr("pad_value", static_cast<double>(op.pad_value));
+      break;
+    case op_kind::sum: g.set_attr("coefficients", to_doubles(op.coefficients)); break;
+    case op_kind::concat: g.set_attr("axis", static_cast<std::int64_t>(op.axis)); break;
+    case op_kind::reshape: g.set_attr("shape", to_ints(op.shape)); break;
+    case op_kind::leaky_relu: g.set_attr("negative_slope", static_cast<double>(op.negative_slope)); break;
+    case op_kind::clip:
+      g.set_attr("low", static_cast<double>(op.low));
+      g.set_attr("high", static_cast<double>(op.high));
+      break;
+    case op_kind::relu: break;
+  }
+}
+
+graph_op read_operator(const reader& rd, const h5::group& g, const std::string& what) {
+  static const op_kind kinds[] = {op_kind::dense,   op_kind::conv,       op_kind::avg_pool, op_kind::max_pool,
+                                  op_kind::scale_shift, op_kind::pad, op_kind::sum,      op_kind::concat,
+                                  op_kind::reshape, op_kind::relu,       op_kind::leaky_relu, op_kind::clip};
+  graph_op op;
+  const std::string name = rd.text(g, "op");
+  bool known = false;
+  std::string all;
+  for (op_kind k : kinds) {
+    all += (all.empty() ? "" : ", ") + std::string(op_kind_name(k));
+    if (name == op_kind_name(k)) {
+      op.kind = k;
+      known = true;
+    }
+  }
+  if (!known) rd.fail(what + ": operator '" + name + "' is not one this GenScope knows (" + all + ")");
+  op.inputs = rd.counts(g, "inputs");
+  if (g.has_attr("name")) op.name = g.attr_string("name");
+  auto pair = [&](const std::string& attr, std::size_t& a, std::size_t& b) {
+    const std::vector<std::size_t> v = rd.counts(g, attr);
+    if (v.size() != 2) rd.fail(what + ": attribute '" + attr + "' needs 2 values, has " + std::to_string(v.size()));
+    a = v[0];
+    b = v[1];
+  };
+  auto read_window = [&] {
+    window_geometry& w = op.window;
+    pair("kernel", w.kernel_h, w.kernel_w);
+    pair("strides", w.stride_h, w.stride_w);
+    pair("dilations", w.dilation_h, w.dilation_w);
+    const std::vector<std::size_t> pads = rd.counts(g, "pads");
+    if (pads.size() != 4) rd.fail(what + ": attribute 'pads' needs 4 values, has " + std::to_string(pads.size()));
+    w.pad_top = pads[0];
+    w.pad_left = pads[1];
+    w.pad_bottom = pads[2];
+    w.pad_right = pads[3];
+  };
+  std::vector<std::size_t> dims;
+  switch (op.kind) {
+    case op_kind::dense:
+      op.weight = rd.floats(g, "weight", 2, what + " weight", dims);
+      op.bias = rd.floats(g, "bias", 1, what + " bias", dims);
+      break;
+    case op_kind::conv:
+      read_window();
+      op.out_channels = rd.count(g, "out_channels");
+      op.groups = rd.count(g, "groups");
+      op.weight = rd.floats(g, "weight", 4, what + " weight", dims);
+      op.bias = rd.floats(g, "bias", 1, what + " bias", dims);
+      break;
+    case op_kind::avg_pool:
+    case op_kind::max_pool:
+      read_window();
+      op.window.ceil_mode = rd.integer(g, "ceil_mode") != 0;
+      if (op.kind == op_kind::avg_pool) op.count_include_pad = rd.integer(g, "count_include_pad") != 0;
+      break;
+    case op_kind::scale_shift:
+      op.scale = rd.floats(g, "scale", 1, what + " scale", dims);
+      op.shift = rd.floats(g, "shift", 1, what + " shift", dims);
+      break;
+    case op_kind::pad:
+      op.pad_begin = rd.counts(g, "pad_begin");
+      op.pad_end = rd.counts(g, "pad_end");
+      op.pad_value = static_cast<float>(rd.real(g, "pad_value"));
+      break;
+    case op_kind::sum:
+      rd.require_attr(g, "coefficients");
+      for (double c : g.attr_doubles("coefficients")) op.coefficients.push_back(static_cast<float>(c));
+      break;
+    case op_kind::concat: op.axis = rd.count(g, "axis"); break;
+    case op_kind::reshape: op.shape = rd.counts(g, "shape"); break;
+    case op_kind::leaky_relu: op.negative_slope = static_cast<float>(rd.real(g, "negative_slope")); break;
+    case op_kind::clip:
+      op.low = static_cast<float>(rd.real(g, "low"));
+      op.high = static_cast<float>(rd.real(g, "high"));
+      break;
+    case op_kind::relu: break;
+  }
+  return op;
+}
+
+}  // namespace
+
+void save_network(const std::string& path, const network_graph& net, const std::string& source) {
+  if (net.ops().empty()) throw io_error(path, "cannot save a network without operators");
+  save_file(path, [&](const h5::group& root) {
+    root.set_attr("format", std::string(graph_format_name));
+    root.set_attr("format_version", graph_format_version);
+    root.set_attr("input_shape", to_ints(net.input_shape()));
+    root.set_attr("operator_count", static_cast<std::int64_t>(net.ops().size()));
+    root.set_attr("description", net.describe());
+    root.set_attr("source", source);
+    root.set_attr("genscope_version", std::string(version()));
+    root.set_attr("git_commit", std::string(git_commit()));
+    const h5::group ops = root.create_group("operators");
+    for (std::size_t k = 0; k < net.ops().size(); ++k) write_operator(ops.create_group(std::to_string(k + 1)), net.ops()[k]);
+  });
+}
+
+network_graph load_network(const std::string& path, std::size_t checkpoint) {
+  const reader rd(path);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) rd.fail("model file not found");
+  if (!std::filesystem::is_regular_file(path, ec)) rd.fail("model path is not a regular file");
+  std::string format;
+  {
+    const h5::file f = h5::file::open(path);
+    if (!f.root().has_attr("format")) rd.fail("not a GenScope model file (no 'format' attribute on /)");
+    format = f.root().attr_string("format");
+  }
+  if (format == format_name) {
+    const mlp net = load_model(path, checkpoint).net;
+    return network_graph::from_mlp(net);
+  }
+  if (format != graph_format_name)
+    rd.fail("not a GenScope model file (format is '" + format + "', expected '" + graph_format_name + "' or '" +
+            format_name + "')");
+  if (checkpoint != 0)
+    rd.fail("a graph model holds no checkpoints (checkpoint " + std::to_string(checkpoint) + " asked for)");
+  const h5::file f = h5::file::open(path);
+  const h5::group root = f.root();
+  const std::int64_t version_found = rd.integer(root, "format_version");
+  if (version_found < 1 || version_found > graph_format_version)
+    rd.fail("format_version " + std::to_string(version_found) + " is not supported (this GenScope reads " +
+            std::to_string(graph_format_version) + ")");
+  const std::vector<std::size_t> input_shape = rd.counts(root, "input_shape");
+  const std::size_t count = rd.count(root, "operator_count");
+  if (count == 0) rd.fail("operator_count is 0");
+  const h5::group ops_group = rd.open_group(root, "operators", "operator list");
+  const std::size_t stored = ops_group.children().size();
+  if (stored != count)
+    rd.fail("/operators holds " + std::to_string(stored) + " entries, operator_count is " + std::to_string(count));
+  std::vector<graph_op> ops;
+  for (std::size_t k = 1; k <= count; ++k) {
+    const std::string what = "operator " + std::to_string(k);
+    ops.push_back(read_operator(rd, rd.open_group(ops_group, std::to_string(k), what), what));
+  }
+  try {
+    return network_graph(input_shape, std::move(ops));
+  } catch (const io_error&) {
+    throw;
+  } catch (const error& e) {
+    rd.fail(e.what());
+  }
 }
 
 }  // namespace genscope

@@ -279,8 +279,14 @@ class checked_backend final : public network_backend {
   std::string describe() const override {
     return guarded(plugin_, "describe()", [&] { return inner_->describe(); });
   }
-  const piecewise_linear_network* piecewise_linear() const override {
-    return guarded(plugin_, "piecewise_linear()", [&] { return inner_->piecewise_linear(); });
+  const piecewise_linear_graph* piecewise_linear() const override {
+    const piecewise_linear_graph* view =
+        guarded(plugin_, "piecewise_linear()", [&] { return inner_->piecewise_linear(); });
+    if (view != nullptr && (view->input_dim() != input_dim() || view->output_dim() != classes_))
+      throw plugin_error(plugin_, fmt::format("piecewise_linear() gave a graph of {} inputs and {} outputs for a "
+                                              "model of {} inputs and {} classes",
+                                              view->input_dim(), view->output_dim(), input_dim(), classes_));
+    return view;
   }
 
  private:

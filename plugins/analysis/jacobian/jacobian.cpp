@@ -63,9 +63,13 @@ const genscope::table_spec& points_table() {
            "||A||_F, A = df/dx (C x n) the linear part of the network on the point's linear region", "", true},
           {"linear_spectral", column_type::float64, 1, "||A||_2, the largest singular value of A", "", true},
           {"boundary_units", column_type::int64, 1,
-           "hidden units whose pre-activation is exactly 0 at the point (a region boundary)", ""},
+           "switch units exactly at a threshold at the point (a region boundary): a ReLU input at 0, a clip input "
+           "at a bound, a max-pool window whose largest inputs tie",
+           ""},
           {"flat_units", column_type::int64, 1,
-           "boundary units whose slope along e = (1, ..., 1)/sqrt(n) is 0 too (taken as inactive)", ""},
+           "boundary units that stay tied along e = (1, ..., 1)/sqrt(n) too (their pieces agree: kept as by the "
+           "right-limit rule's tie)",
+           ""},
       },
       "dataset"};
   return spec;
@@ -116,13 +120,13 @@ struct point_ref {
 
 // All scratch of one compute() call (allocated per call: compute() runs on several threads at once).
 struct scratch {
-  std::vector<double> x;                  // block_points x n inputs (then the tie-break direction e)
-  std::vector<std::vector<double>> z;     // per operator: block_points x width outputs (the last: logits)
-  std::vector<std::vector<double>> mask;  // per hidden layer: block_points x width, 1 active, 0 inactive
-  std::vector<double> act, slope, slope_next;  // block_points x widest hidden layer
-  std::vector<double> back, back_next;    // (block_points * C) x widest of n and every width
-  std::vector<double> j, d;               // C x n softmax Jacobian; n
-  std::vector<std::int64_t> boundary, flat;
+  std::vector<double> x;                   // 2 block_points x n: each point, then the tie-break direction e
+  std::vector<std::vector<double>> forms;  // per node: values and slopes along e of every point
+  genscope::switch_states states;          // per switch node: each point's pieces
+  genscope::switch_states point_states;    // one point's pieces
+  std::vector<double> seed, a;             // C x C identity; C x n linear part A of one point
+  std::vector<std::vector<double>> back;   // per node: one point's C gradient rows
+  std::vector<double> j, d;                // C x n softmax Jacobian; n
   Eigen::MatrixXd gram;
   eigen_solver eig;
 };
@@ -143,28 +147,18 @@ class jacobian_analysis final : public genscope::analysis {
 
   void prepare(const genscope::network_backend& model, const std::vector<const genscope::dataset*>& data,
                std::uint64_t seed) override {
-    const genscope::piecewise_linear_network* view = model.piecewise_linear();
+    const genscope::piecewise_linear_graph* view = model.piecewise_linear();
     if (view == nullptr)
       throw std::invalid_argument("jacobian needs a backend with a piecewise-linear view (capability "
                                   "piecewise_linear); the model's backend (" +
                                   model.describe() + ") offers none");
     if (data.empty()) throw std::invalid_argument("jacobian needs at least one data set (datasets = [...])");
-    const std::size_t layers = view->layer_count();
-    if (layers == 0) throw std::invalid_argument("jacobian: the backend's piecewise-linear view has no layers");
     n_ = model.input_dim();
-    width_.assign(layers, 0);
-    std::size_t in = n_;
-    for (std::size_t k = 0; k < layers; ++k) {
-      const genscope::affine_operator& op = view->layer(k);
-      if (op.input_dim() != in)
-        throw std::invalid_argument("jacobian: layer " + std::to_string(k) + " of the piecewise-linear view takes " +
-                                    std::to_string(op.input_dim()) + " inputs, its input has " + std::to_string(in));
-      width_[k] = in = op.output_dim();
-    }
-    classes_ = width_.back();
-    if (classes_ != model.class_count())
-      throw std::invalid_argument("jacobian: the piecewise-linear view has " + std::to_string(classes_) +
-                                  " outputs, the model " + std::to_string(model.class_count()) + " classes");
+    classes_ = view->output_dim();
+    if (view->input_dim() != n_ || classes_ != model.class_count())
+      throw std::invalid_argument("jacobian: the piecewise-linear view has " + std::to_string(view->input_dim()) +
+                                  " inputs and " + std::to_string(classes_) + " outputs, the model " +
+                                  std::to_string(n_) + " and " + std::to_string(model.class_count()));
     if (classes_ < 2)
       throw std::invalid_argument("jacobian needs a model of at least 2 classes, this one has " +
                                   std::to_string(classes_));
@@ -219,112 +213,80 @@ class jacobian_analysis final : public genscope::analysis {
   }
 
  private:
-  std::size_t hidden() const { return width_.size() - 1; }
-
   void allocate(scratch& s) const {
-    const std::size_t layers = width_.size();
-    std::size_t widest_hidden = 0, widest = n_;
-    for (std::size_t k = 0; k < layers; ++k) {
-      if (k < hidden()) widest_hidden = std::max(widest_hidden, width_[k]);
-      widest = std::max(widest, width_[k]);
-    }
-    s.x.resize(block_points * n_);
-    s.z.resize(layers);
-    s.mask.resize(hidden());
-    for (std::size_t k = 0; k < layers; ++k) {
-      s.z[k].resize(block_points * width_[k]);
-      if (k < hidden()) s.mask[k].resize(block_points * width_[k]);
-    }
-    s.act.resize(block_points * widest_hidden);
-    s.slope.resize(block_points * widest_hidden);
-    s.slope_next.resize(block_points * widest_hidden);
-    s.back.resize(block_points * classes_ * widest);
-    s.back_next.resize(block_points * classes_ * widest);
+    s.x.resize(2 * block_points * n_);
+    s.seed.assign(classes_ * classes_, 0.0);
+    for (std::size_t i = 0; i < classes_; ++i) s.seed[i * classes_ + i] = 1.0;
+    s.a.resize(classes_ * n_);
     s.j.resize(classes_ * n_);
     s.d.resize(n_);
-    s.boundary.resize(block_points);
-    s.flat.resize(block_points);
     s.gram.resize(idx(classes_), idx(classes_));
+  }
+
+  // Boundary and flat units of point r (see the table's columns).
+  void count_boundary(const scratch& s, std::size_t r, std::int64_t& boundary, std::int64_t& flat) const {
+    boundary = flat = 0;
+    for (std::size_t i = 1; i < view_->size(); ++i) {
+      const auto& n = view_->at(i);
+      if (!n.is_switch()) continue;
+      const std::size_t win = view_->at(n.inputs[0]).width;
+      const double* z = s.forms[n.inputs[0]].data() + 2 * r * win;
+      const double* e = z + win;
+      const genscope::switch_layer& rule = n.rule;
+      for (std::size_t j = 0; j < n.width; ++j) {
+        bool at = false, level = false;
+        switch (rule.kind) {
+          case genscope::switch_kind::relu:
+          case genscope::switch_kind::leaky_relu:
+            at = z[j] == 0;
+            level = e[j] == 0;
+            break;
+          case genscope::switch_kind::clip:
+            at = z[j] == rule.low || z[j] == rule.high;
+            level = e[j] == 0;
+            break;
+          case genscope::switch_kind::max_pool: {
+            // The winner by value then slope, and whether another input ties it in value (and in slope).
+            const std::uint32_t first = rule.window_start[j], last = rule.window_start[j + 1];
+            std::uint32_t top = rule.window_index[first];
+            for (std::uint32_t k = first + 1; k < last; ++k) {
+              const std::uint32_t q = rule.window_index[k];
+              if (z[q] > z[top] || (z[q] == z[top] && e[q] > e[top])) top = q;
+            }
+            level = true;
+            for (std::uint32_t k = first; k < last; ++k) {
+              const std::uint32_t q = rule.window_index[k];
+              if (q == top || z[q] != z[top]) continue;
+              at = true;
+              level = level && e[q] == e[top];
+            }
+            break;
+          }
+        }
+        if (!at) continue;
+        ++boundary;
+        if (level) ++flat;
+      }
+    }
   }
 
   // Points first .. first + count - 1 (count <= block_points) into rows at .. at + count - 1 of `out`.
   void compute_block(scratch& s, std::size_t first, std::size_t count, std::size_t at,
                      genscope::table_batch& out) const {
-    const std::size_t layers = width_.size();
     const std::size_t c = classes_;
+    // Rows 2r and 2r + 1: point r and e = (1, ..., 1)/sqrt(n). A switch at its threshold takes the right-limit
+    // piece along e; a unit's value never depends on it, only the pattern does. NaN propagates.
     std::fill(s.x.begin(), s.x.end(), 0.0);
-    for (std::size_t r = 0; r < count; ++r) {
-      const point_ref& p = rows_[first + r];
-      const float* row = data_[p.set]->x.row(p.index);
-      std::copy(row, row + n_, s.x.data() + r * n_);
-    }
-
-    // Forward pass in double. A unit's value relu(z) does not depend on how a unit at exactly 0 is classified;
-    // only the pattern does. NaN propagates (a NaN input gives NaN logits).
-    view_->layer(0).apply(s.x.data(), block_points, s.z[0].data());
-    for (std::size_t k = 0; k < hidden(); ++k) {
-      const std::size_t size = block_points * width_[k];
-      const double* z = s.z[k].data();
-      for (std::size_t i = 0; i < size; ++i) s.act[i] = z[i] < 0 ? 0.0 : z[i];
-      view_->layer(k + 1).apply(s.act.data(), block_points, s.z[k + 1].data());
-    }
-
-    // Activation pattern: active when z > 0. Units exactly at 0 (counted per point) are decided by the right
-    // limit along e = (1, ..., 1)/sqrt(n): their slopes are propagated, with the pattern chosen below, only
-    // when the block holds such a unit, and only up to the highest layer holding one.
-    std::fill(s.boundary.begin(), s.boundary.end(), 0);
-    std::fill(s.flat.begin(), s.flat.end(), 0);
-    std::size_t zero_layers = 0;  // 1 + the highest hidden layer with a unit at 0 (0: none)
-    for (std::size_t k = 0; k < hidden(); ++k) {
-      const std::size_t w = width_[k];
-      const double* z = s.z[k].data();
-      double* m = s.mask[k].data();
-      for (std::size_t i = 0; i < block_points * w; ++i) m[i] = z[i] > 0 ? 1.0 : 0.0;
-      for (std::size_t r = 0; r < count; ++r) {
-        std::int64_t zeros = 0;
-        for (std::size_t u = 0; u < w; ++u) zeros += z[r * w + u] == 0 ? 1 : 0;
-        s.boundary[r] += zeros;
-        if (zeros > 0) zero_layers = k + 1;
+    for (std::size_t r = 0; r < block_points; ++r) {
+      if (r < count) {
+        const point_ref& p = rows_[first + r];
+        const float* row = data_[p.set]->x.row(p.index);
+        std::copy(row, row + n_, s.x.data() + 2 * r * n_);
       }
+      std::fill_n(s.x.data() + (2 * r + 1) * n_, n_, 1.0 / std::sqrt(static_cast<double>(n_)));
     }
-    if (zero_layers > 0) {
-      std::fill(s.x.begin(), s.x.end(), 1.0 / std::sqrt(static_cast<double>(n_)));
-      view_->layer(0).apply_linear(s.x.data(), block_points, s.slope.data());
-      for (std::size_t k = 0; k < zero_layers; ++k) {
-        const std::size_t w = width_[k];
-        const double* z = s.z[k].data();
-        double* m = s.mask[k].data();
-        for (std::size_t r = 0; r < count; ++r)
-          for (std::size_t u = r * w; u < (r + 1) * w; ++u) {
-            if (z[u] != 0) continue;
-            m[u] = s.slope[u] > 0 ? 1.0 : 0.0;
-            s.flat[r] += s.slope[u] == 0 ? 1 : 0;
-          }
-        if (k + 1 == zero_layers) break;
-        for (std::size_t i = 0; i < block_points * w; ++i) s.act[i] = m[i] * s.slope[i];
-        view_->layer(k + 1).apply_linear(s.act.data(), block_points, s.slope_next.data());
-        s.slope.swap(s.slope_next);
-      }
-    }
-
-    // Backward products: rows r*C .. r*C + C-1 start as the identity and become point r's A = df/dx (C x n),
-    // one apply_transposed per layer for the whole block, masked by the pattern of the layer below.
-    std::fill(s.back.begin(), s.back.begin() + static_cast<std::ptrdiff_t>(block_points * c * c), 0.0);
-    for (std::size_t r = 0; r < count; ++r)
-      for (std::size_t i = 0; i < c; ++i) s.back[(r * c + i) * c + i] = 1.0;
-    for (std::size_t k = layers; k-- > 0;) {
-      view_->layer(k).apply_transposed(s.back.data(), block_points * c, s.back_next.data());
-      s.back.swap(s.back_next);
-      if (k == 0) break;
-      const std::size_t w = width_[k - 1];
-      const double* m = s.mask[k - 1].data();
-      for (std::size_t r = 0; r < block_points; ++r)
-        for (std::size_t i = 0; i < c; ++i) {
-          double* row = s.back.data() + (r * c + i) * w;
-          const double* mr = m + r * w;
-          for (std::size_t u = 0; u < w; ++u) row[u] *= mr[u];
-        }
-    }
+    for (auto& st : s.states) st.clear();
+    genscope::evaluate_forms(*view_, s.x.data(), block_points, 2, s.states, s.forms, true);
 
     auto& set_name = out.strings("dataset");
     auto& index = out.ints("index");
@@ -347,10 +309,8 @@ class jacobian_analysis final : public genscope::analysis {
       set_name[o] = set.name;
       index[o] = static_cast<std::int64_t>(p.index);
       label[o] = static_cast<std::int64_t>(y);
-      boundary[o] = s.boundary[r];
-      flat[o] = s.flat[r];
-      const double* f = s.z[layers - 1].data() + r * c;
-      double* a = s.back.data() + r * c * n_;
+      count_boundary(s, r, boundary[o], flat[o]);
+      const double* f = s.forms.back().data() + 2 * r * c;
       bool finite = true;
       std::size_t top = 0;
       for (std::size_t k = 0; k < c; ++k) {
@@ -364,6 +324,19 @@ class jacobian_analysis final : public genscope::analysis {
         continue;
       }
       predicted[o] = static_cast<std::int64_t>(top);
+      // A = df/dx on the point's region: the C unit vectors back through the point's pieces.
+      s.point_states.resize(s.states.size());
+      for (std::size_t i = 0; i < s.states.size(); ++i) {
+        const std::size_t w = view_->at(i).width;
+        if (s.states[i].empty()) {
+          s.point_states[i].clear();
+          continue;
+        }
+        s.point_states[i].assign(s.states[i].begin() + static_cast<std::ptrdiff_t>(r * w),
+                                 s.states[i].begin() + static_cast<std::ptrdiff_t>((r + 1) * w));
+      }
+      genscope::transpose_forms(*view_, s.point_states, 1, c, s.seed.data(), s.a.data(), s.back);
+      double* a = s.a.data();
       correct[o] = top == y ? 1 : 0;
       double other = -std::numeric_limits<double>::infinity();
       for (std::size_t k = 0; k < c; ++k)
@@ -404,10 +377,9 @@ class jacobian_analysis final : public genscope::analysis {
   }
 
   std::size_t points_;
-  const genscope::piecewise_linear_network* view_ = nullptr;
+  const genscope::piecewise_linear_graph* view_ = nullptr;
   std::vector<const genscope::dataset*> data_;
   std::vector<point_ref> rows_;
-  std::vector<std::size_t> width_;  // output width of each operator (the last: C)
   std::size_t n_ = 0, classes_ = 0;
 };
 

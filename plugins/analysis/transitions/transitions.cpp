@@ -43,8 +43,6 @@ constexpr double phi_tol = 1e-11;
 constexpr double value_tol = 1e-9;
 // Points of the sampled count put through the network at once.
 constexpr std::size_t sample_chunk = 256;
-// Transitions between full recomputations of the forms from the ellipse (bounds incremental drift).
-constexpr std::int64_t recompute_every = 64;
 
 // Status bits of a row.
 constexpr std::int64_t status_cap = 2;           // max_transitions reached
@@ -81,43 +79,129 @@ double next_leave(const sinusoid& z, bool positive, double after) {
   return base + (root - base - two_pi * std::floor((root - base) / two_pi));
 }
 
+// Input unit q of a switch, as a sinusoid, from its input's three rows (a, b, g; `width` values each).
+sinusoid input_form(const double* rows, std::size_t width, std::size_t q) {
+  return {rows[q], rows[width + q], rows[2 * width + q]};
+}
+
+sinusoid minus(const sinusoid& x, const sinusoid& y) { return {x.a - y.a, x.b - y.b, x.g - y.g}; }
+
+// The pieces of the switches at phi by the right-limit rule with active_after's tolerance: ties of identical
+// forms keep the current piece.
+class ellipse_decider final : public genscope::switch_decider {
+ public:
+  void at(double phi) {
+    c_ = std::cos(phi);
+    s_ = std::sin(phi);
+  }
+  std::uint32_t decide(const genscope::switch_layer& rule, std::size_t j, const double* input, std::size_t width,
+                       std::size_t, std::uint32_t current) const override {
+    switch (rule.kind) {
+      case genscope::switch_kind::relu:
+      case genscope::switch_kind::leaky_relu: return active_after(input_form(input, width, j), c_, s_) ? 1 : 0;
+      case genscope::switch_kind::clip: {
+        const sinusoid z = input_form(input, width, j);
+        if (!active_after({z.a - rule.low, z.b, z.g}, c_, s_)) return 0;
+        if (active_after({z.a - rule.high, z.b, z.g}, c_, s_)) return 2;
+        return 1;
+      }
+      case genscope::switch_kind::max_pool: {
+        const std::uint32_t first = rule.window_start[j];
+        const std::uint32_t size = rule.window_start[j + 1] - first;
+        std::uint32_t best = current < size ? current : 0;
+        for (std::uint32_t p = 0; p < size; ++p) {
+          const sinusoid diff = minus(input_form(input, width, rule.window_index[first + p]),
+                                      input_form(input, width, rule.window_index[first + best]));
+          if (p != best && active_after(diff, c_, s_)) best = p;
+        }
+        return best;
+      }
+    }
+    return current;
+  }
+
+ private:
+  double c_ = 1, s_ = 0;
+};
+
+// The next phi after `after` at which unit j of a switch (input rows `in`, `width` wide) leaves its piece.
+double unit_next(const genscope::switch_layer& rule, std::size_t j, std::uint32_t state, const double* in,
+                 std::size_t width, double after) {
+  const double never = std::numeric_limits<double>::infinity();
+  switch (rule.kind) {
+    case genscope::switch_kind::relu:
+    case genscope::switch_kind::leaky_relu: return next_leave(input_form(in, width, j), state != 0, after);
+    case genscope::switch_kind::clip: {
+      const sinusoid z = input_form(in, width, j);
+      const sinusoid low{z.a - rule.low, z.b, z.g}, high{z.a - rule.high, z.b, z.g};
+      if (state == 0) return next_leave(low, false, after);
+      if (state == 2) return next_leave(high, true, after);
+      return std::min(next_leave(low, true, after), next_leave(high, false, after));
+    }
+    case genscope::switch_kind::max_pool: {
+      const std::uint32_t first = rule.window_start[j];
+      const sinusoid top = input_form(in, width, rule.window_index[first + state]);
+      double t = never;
+      for (std::uint32_t k = first; k < rule.window_start[j + 1]; ++k)
+        if (k != first + state)
+          t = std::min(t, next_leave(minus(top, input_form(in, width, rule.window_index[k])), true, after));
+      return t;
+    }
+  }
+  return never;
+}
+
+// Whether unit j's input is far from every threshold of its switch at (c, s): a flip there was found late.
+bool far_from_threshold(const genscope::switch_layer& rule, std::size_t j, std::uint32_t state, std::uint32_t before,
+                        const double* in, std::size_t width, double c, double s) {
+  auto far = [&](const sinusoid& z) { return std::abs(z.at(c, s)) > 1e-6 * (std::abs(z.a) + std::hypot(z.b, z.g)); };
+  switch (rule.kind) {
+    case genscope::switch_kind::relu:
+    case genscope::switch_kind::leaky_relu: return far(input_form(in, width, j));
+    case genscope::switch_kind::clip: {
+      const sinusoid z = input_form(in, width, j);
+      return far({z.a - rule.low, z.b, z.g}) && far({z.a - rule.high, z.b, z.g});
+    }
+    case genscope::switch_kind::max_pool: {
+      const std::uint32_t first = rule.window_start[j];
+      return far(minus(input_form(in, width, rule.window_index[first + state]),
+                       input_form(in, width, rule.window_index[first + before])));
+    }
+  }
+  return false;
+}
+
 struct ellipse_result {
   std::int64_t transitions = 0, unit_flips = 0, class_changes = 0, sampled = -1, status = 0;
   std::string shape;
 };
 
-// Scratch of one compute() call: the forms of every layer along the ellipse and the walk's state.
+// Scratch of one compute() call: the forms of every node along the ellipse and the walk's state.
 class ellipse_walker {
  public:
-  ellipse_walker(const genscope::piecewise_linear_network& net, std::size_t dim) : net_(net), dim_(dim) {
-    layers_ = net.layer_count();
-    if (layers_ == 0) throw std::runtime_error("transitions: the backend's piecewise-linear view has no layers");
-    std::size_t in = dim;
-    for (std::size_t k = 0; k < layers_; ++k) {
-      const genscope::affine_operator& op = net.layer(k);
-      if (op.input_dim() != in)
-        throw std::runtime_error("transitions: layer " + std::to_string(k) + " of the piecewise-linear view takes " +
-                                 std::to_string(op.input_dim()) + " inputs, its input has " + std::to_string(in));
-      width_.push_back(op.output_dim());
-      in = op.output_dim();
-    }
-    forms_.resize(layers_);
-    active_.resize(layers_ - 1);
-    start_.resize(layers_ - 1);
-    next0_.resize(width_[0]);
-    delta_.resize(layers_);
+  ellipse_walker(const genscope::piecewise_linear_graph& g, std::size_t dim) : g_(g), dim_(dim) {
+    if (g.input_dim() != dim)
+      throw std::runtime_error("transitions: the backend's piecewise-linear graph takes " +
+                               std::to_string(g.input_dim()) + " inputs, the data " + std::to_string(dim));
+    next_.resize(g.size());
+    for (std::size_t i = 1; i < g.size(); ++i)
+      if (g.at(i).is_switch()) {
+        (g.is_static(g.at(i).inputs[0]) ? static_ : dynamic_).push_back(i);
+        next_[i].assign(g.at(i).width, 0.0);
+      }
   }
 
   ellipse_result walk(const double* c, const double* u, const double* v, std::int64_t max_transitions, std::size_t k_samples) {
     ellipse_result out;
     out.shape = shape_of(u, v);
-    c_ = c;
-    u_ = u;
-    v_ = v;
-    compute_forms(true);
-    const std::size_t hidden = layers_ - 1;
-    for (std::size_t k = 0; k < hidden; ++k) start_[k] = active_[k];
-    for (std::size_t j = 0; j < width_[0] && hidden > 0; ++j) next0_[j] = next_leave(form(0, j), active_[0][j], 0.0);
+    rows_.assign(c, c + dim_);
+    rows_.insert(rows_.end(), u, u + dim_);
+    rows_.insert(rows_.end(), v, v + dim_);
+    for (auto& st : states_) st.clear();
+    decider_.at(0.0);
+    genscope::evaluate_forms(g_, rows_.data(), 1, 3, states_, forms_, true, &decider_);
+    start_ = states_;
+    for (const std::size_t i : static_) reschedule(i, 0.0, true);
     std::size_t top = top_class(1.0, 0.0);
     const std::size_t top0 = top;
     double phi = 0;
@@ -139,11 +223,10 @@ class ellipse_walker {
           out.status |= status_cap;
           break;
         }
-        const std::int64_t flips = cross(cs, sn, phi, out.status);
+        const std::int64_t flips = cross(phi, out.status);
         if (flips > 0) {
           ++out.transitions;
           out.unit_flips += flips;
-          if (out.transitions % recompute_every == 0) compute_forms(false);
         }
       }
       const std::size_t now = top_class(cs, sn);
@@ -151,8 +234,7 @@ class ellipse_walker {
       top = now;
     }
     if ((out.status & status_cap) == 0) {
-      for (std::size_t k = 0; k < hidden; ++k)
-        if (active_[k] != start_[k]) out.status |= status_unclosed;
+      if (states_ != start_) out.status |= status_unclosed;
       if (top != top0) out.status |= status_unclosed;
     }
     if (k_samples > 0) out.sampled = sampled_flips(c, u, v, k_samples);
@@ -160,9 +242,12 @@ class ellipse_walker {
   }
 
  private:
-  sinusoid form(std::size_t k, std::size_t j) const {
-    const std::size_t w = width_[k];
-    return {forms_[k][j], forms_[k][w + j], forms_[k][2 * w + j]};
+  const double* input_rows(std::size_t i) const { return forms_[g_.at(i).inputs[0]].data(); }
+  std::size_t input_width(std::size_t i) const { return g_.at(g_.at(i).inputs[0]).width; }
+
+  sinusoid logit(std::size_t k) const {
+    const std::size_t w = g_.output_dim();
+    return input_form(forms_.back().data(), w, k);
   }
 
   // "point", "segment" or "ellipse": the rank of (u, v) (two equal points give a segment traversed both ways).
@@ -178,183 +263,154 @@ class ellipse_walker {
     return "ellipse";
   }
 
-  // The earliest pattern change after phi: first-layer crossings are kept (their forms never change), deeper
-  // ones are found again because every change below moves them. A deeper unit can cross before the next
-  // first-layer event tau only if |z(phi)| <= R (tau - phi), R = |(b, g)| bounding |z'|: only those are solved.
+  // Next crossings of static switch node i (its input depends on no switch, so they hold for the whole walk):
+  // every unit (`all`), or those that flipped or whose crossing the event at phi passed.
+  void reschedule(std::size_t i, double phi, bool all) {
+    const std::size_t w = g_.at(i).width;
+    for (std::size_t j = 0; j < w; ++j)
+      if (all || next_[i][j] <= phi + phi_tol || flipped_[i][j])
+        next_[i][j] = unit_next(g_.at(i).rule, j, states_[i][j], input_rows(i), input_width(i), phi);
+  }
+
+  // The earliest pattern change after phi: static switches' crossings are kept, the others are found again
+  // because every change below moves them. A unit can cross before the best event so far, tau, only if some
+  // input form z it compares has |z(phi)| <= R (tau - phi), R = |(b, g)| bounding |z'|: only those are solved.
   double next_pattern_event(double phi) const {
     double best = std::numeric_limits<double>::infinity();
-    if (layers_ < 2) return best;
-    for (double t : next0_) best = std::min(best, t);
+    for (const std::size_t i : static_)
+      for (double t : next_[i]) best = std::min(best, t);
     const double cs = std::cos(phi), sn = std::sin(phi);
-    for (std::size_t k = 1; k + 1 < layers_; ++k) {
-      const std::size_t w = width_[k];
-      const double* a = forms_[k].data();
-      const double* b = a + w;
-      const double* g = b + w;
-      for (std::size_t j = 0; j < w; ++j) {
-        const double z = a[j] + b[j] * cs + g[j] * sn;
+    for (const std::size_t i : dynamic_) {
+      const auto& n = g_.at(i);
+      const double* in = input_rows(i);
+      const std::size_t win = input_width(i);
+      for (std::size_t j = 0; j < n.width; ++j) {
         const double reach = (best - phi) + phi_tol;
-        if (z * z > (b[j] * b[j] + g[j] * g[j]) * reach * reach) continue;
-        best = std::min(best, next_leave(form(k, j), active_[k][j], phi));
+        if (!may_cross(n.rule, j, states_[i][j], in, win, cs, sn, reach)) continue;
+        best = std::min(best, unit_next(n.rule, j, states_[i][j], in, win, phi));
       }
     }
     return best;
   }
 
+  // The pruning test of next_pattern_event for one unit.
+  static bool may_cross(const genscope::switch_layer& rule, std::size_t j, std::uint32_t state, const double* in,
+                        std::size_t width, double cs, double sn, double reach) {
+    auto near = [&](const sinusoid& z) {
+      const double value = z.at(cs, sn);
+      return value * value <= (z.b * z.b + z.g * z.g) * reach * reach;
+    };
+    const sinusoid z = input_form(in, width, j);
+    switch (rule.kind) {
+      case genscope::switch_kind::relu:
+      case genscope::switch_kind::leaky_relu: return near(z);
+      case genscope::switch_kind::clip: return near({z.a - rule.low, z.b, z.g}) || near({z.a - rule.high, z.b, z.g});
+      case genscope::switch_kind::max_pool: {
+        const std::uint32_t first = rule.window_start[j];
+        const sinusoid top = input_form(in, width, rule.window_index[first + state]);
+        for (std::uint32_t k = first; k < rule.window_start[j + 1]; ++k)
+          if (k != first + state && near(minus(top, input_form(in, width, rule.window_index[k])))) return true;
+        return false;
+      }
+    }
+    return true;
+  }
+
   // The earliest phi after `phi` at which another logit overtakes the top class.
   double next_class_event(std::size_t top, double phi) const {
-    const std::size_t last = layers_ - 1;
-    const sinusoid t = form(last, top);
+    const sinusoid t = logit(top);
     double best = std::numeric_limits<double>::infinity();
-    for (std::size_t k = 0; k < width_[last]; ++k) {
+    for (std::size_t k = 0; k < g_.output_dim(); ++k) {
       if (k == top) continue;
-      const sinusoid z = form(last, k);
-      best = std::min(best, next_leave({t.a - z.a, t.b - z.b, t.g - z.g}, true, phi));
+      best = std::min(best, next_leave(minus(t, logit(k)), true, phi));
     }
     return best;
   }
 
   // The class just after phi: the largest logit, ties by the right-limit rule, then towards the lower index.
   std::size_t top_class(double cs, double sn) const {
-    const std::size_t last = layers_ - 1;
     std::size_t top = 0;
-    for (std::size_t k = 1; k < width_[last]; ++k) {
-      const sinusoid a = form(last, top), b = form(last, k);
-      if (active_after({b.a - a.a, b.b - a.b, b.g - a.g}, cs, sn)) top = k;
-    }
+    for (std::size_t k = 1; k < g_.output_dim(); ++k)
+      if (active_after(minus(logit(k), logit(top)), cs, sn)) top = k;
     return top;
   }
 
-  // Crosses the event at phi layer by layer: every unit whose right-limit state differs from its current one
-  // flips. A layer's forms change by delta = W (m_old o delta_below) + sum over its flipped inputs j of
-  // +-W e_j (a_j, b_j, g_j) with the inputs' new forms. Returns the flips.
-  std::int64_t cross(double cs, double sn, double phi, std::int64_t& status) {
+  // Crosses the event at phi: every switch takes its right-limit piece there, node by node, and the forms follow
+  // (each event recomputes them from the ellipse, so no drift builds up). Returns the flips.
+  std::int64_t cross(double phi, std::int64_t& status) {
+    const double cs = std::cos(phi), sn = std::sin(phi);
+    before_ = states_;
+    decider_.at(phi);
+    genscope::evaluate_forms(g_, rows_.data(), 1, 3, states_, forms_, true, &decider_);
     std::int64_t flips = 0;
-    bool changed_below = false;  // whether delta_[k] (the change of layer k's forms) is nonzero
-    for (std::size_t k = 0; k + 1 < layers_; ++k) {
-      const std::size_t w = width_[k], w_next = width_[k + 1];
-      std::vector<double>& next_delta = delta_[k + 1];
-      next_delta.assign(3 * w_next, 0.0);
-      if (changed_below) {
-        // The existing active units carry their own change upwards.
-        masked_.assign(3 * w, 0.0);
-        for (std::size_t r = 0; r < 3; ++r)
-          for (std::size_t j = 0; j < w; ++j)
-            if (active_[k][j]) masked_[r * w + j] = delta_[k][r * w + j];
-        net_.layer(k + 1).apply_linear(masked_.data(), 3, next_delta.data());
+    flipped_.resize(g_.size());
+    for (std::size_t i = 1; i < g_.size(); ++i) {
+      if (!g_.at(i).is_switch()) continue;
+      flipped_[i].assign(g_.at(i).width, 0);
+      for (std::size_t j = 0; j < g_.at(i).width; ++j) {
+        if (states_[i][j] == before_[i][j]) continue;
+        ++flips;
+        flipped_[i][j] = 1;
+        // A unit far from its threshold that changes piece: its crossing was lost to rounding; it is counted here.
+        if (far_from_threshold(g_.at(i).rule, j, states_[i][j], before_[i][j], input_rows(i), input_width(i), cs, sn))
+          status |= status_late_flip;
       }
-      std::size_t layer_flips = 0;
-      for (std::size_t j = 0; j < w; ++j) {
-        const sinusoid z = form(k, j);
-        const bool now = active_after(z, cs, sn);
-        if (now == static_cast<bool>(active_[k][j])) continue;
-        // A unit far from zero that changes state: its crossing was lost to rounding; it is counted here.
-        if (std::abs(z.at(cs, sn)) > 1e-6 * (std::abs(z.a) + std::hypot(z.b, z.g))) status |= status_late_flip;
-        active_[k][j] = now;
-        ++layer_flips;
-        if (k == 0) next0_[j] = next_leave(z, now, phi);
-        const double sign = now ? 1.0 : -1.0;
-        for (std::size_t r = 0; r < 3; ++r)
-          net_.layer(k + 1).add_column(j, sign * forms_[k][r * w + j], next_delta.data() + r * w_next);
-      }
-      flips += static_cast<std::int64_t>(layer_flips);
-      changed_below = changed_below || layer_flips > 0;
-      if (changed_below)
-        for (std::size_t i = 0; i < 3 * w_next; ++i) forms_[k + 1][i] += next_delta[i];
     }
-    // First-layer crossings that the event passed without a sign change (touching zero) are rescheduled.
-    for (std::size_t j = 0; j < width_[0] && layers_ > 1; ++j)
-      if (next0_[j] <= phi + phi_tol) next0_[j] = next_leave(form(0, j), active_[0][j], phi);
+    for (const std::size_t i : static_) reschedule(i, phi, false);
     return flips;
   }
 
-  // The forms (a, b, g) of every layer from the ellipse. With `decide`, each hidden unit's state is set by the
-  // right-limit rule at phi = 0 (value a + b, slope g) as its layer is reached; without, the current pattern is
-  // kept (a periodic recomputation bounding the drift of the incremental updates).
-  void compute_forms(bool decide) {
-    rows_.assign(c_, c_ + dim_);
-    rows_.insert(rows_.end(), u_, u_ + dim_);
-    rows_.insert(rows_.end(), v_, v_ + dim_);
-    for (std::size_t k = 0; k < layers_; ++k) {
-      const std::size_t w = width_[k];
-      const std::size_t in = k == 0 ? dim_ : width_[k - 1];
-      forms_[k].assign(3 * w, 0.0);
-      net_.layer(k).apply(rows_.data(), 1, forms_[k].data());
-      net_.layer(k).apply_linear(rows_.data() + in, 2, forms_[k].data() + w);
-      if (k + 1 == layers_) break;
-      if (decide) {
-        active_[k].assign(w, 0);
-        for (std::size_t j = 0; j < w; ++j) active_[k][j] = active_after(form(k, j), 1.0, 0.0);
-      }
-      rows_.assign(3 * w, 0.0);
-      for (std::size_t j = 0; j < w; ++j)
-        if (active_[k][j])
-          for (std::size_t r = 0; r < 3; ++r) rows_[r * w + j] = forms_[k][r * w + j];
-    }
-  }
-
-  // Novak et al.'s count: summed Hamming distances between the patterns (unit > 0) at K equally spaced phi,
-  // closing the loop. The points go through the network in fixed chunks (memory bounded whatever K; the same
-  // chunking for every ellipse, so a row never depends on the batch it is computed in).
+  // Novak et al.'s count: summed Hamming distances between the patterns (every switch's piece, a ReLU active
+  // when its input is > 0, a max-pool window its first largest input) at K equally spaced phi, closing the loop.
+  // The points go through the network in fixed chunks (memory bounded whatever K; the same chunking for every
+  // ellipse, so a row never depends on the batch it is computed in).
   std::int64_t sampled_flips(const double* c, const double* u, const double* v, std::size_t k_samples) {
-    std::size_t hidden_units = 0;
-    for (std::size_t k = 0; k + 1 < layers_; ++k) hidden_units += width_[k];
-    std::vector<std::uint8_t> first, previous, current(hidden_units);
-    std::vector<double> x, y;
+    std::vector<std::uint32_t> first, previous, current;
+    std::vector<double> x;
     std::int64_t total = 0;
     for (std::size_t start = 0; start < k_samples; start += sample_chunk) {
       const std::size_t rows = std::min(sample_chunk, k_samples - start);
-      x.resize(rows * dim_);
+      x.assign(sample_chunk * dim_, 0.0);
       for (std::size_t i = 0; i < rows; ++i) {
         const double phi = two_pi * static_cast<double>(start + i) / static_cast<double>(k_samples);
         const double cs = std::cos(phi), sn = std::sin(phi);
         for (std::size_t j = 0; j < dim_; ++j) x[i * dim_ + j] = c[j] + u[j] * cs + v[j] * sn;
       }
-      patterns_.assign(rows * hidden_units, 0);
-      std::size_t offset = 0;
-      for (std::size_t k = 0; k + 1 < layers_; ++k) {
-        const std::size_t w = width_[k];
-        y.assign(rows * w, 0.0);
-        net_.layer(k).apply(x.data(), rows, y.data());
-        for (std::size_t i = 0; i < rows; ++i)
-          for (std::size_t j = 0; j < w; ++j) {
-            double& z = y[i * w + j];
-            patterns_[i * hidden_units + offset + j] = z > 0;
-            if (!(z > 0)) z = 0;
-          }
-        offset += w;
-        x.swap(y);
-      }
+      for (auto& st : sample_states_) st.clear();
+      genscope::evaluate_forms(g_, x.data(), sample_chunk, 1, sample_states_, sample_forms_, true);
       for (std::size_t i = 0; i < rows; ++i) {
-        std::copy_n(patterns_.begin() + static_cast<std::ptrdiff_t>(i * hidden_units), hidden_units, current.begin());
+        current.clear();
+        for (std::size_t n = 1; n < g_.size(); ++n) {
+          if (!g_.at(n).is_switch()) continue;
+          const std::size_t w = g_.at(n).width;
+          current.insert(current.end(), sample_states_[n].begin() + static_cast<std::ptrdiff_t>(i * w),
+                         sample_states_[n].begin() + static_cast<std::ptrdiff_t>((i + 1) * w));
+        }
         if (start + i == 0) first = current;
         else total += hamming(previous, current);
         previous.swap(current);
-        current.resize(hidden_units);
       }
     }
     return total + hamming(previous, first);
   }
 
-  static std::int64_t hamming(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
+  static std::int64_t hamming(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b) {
     std::int64_t d = 0;
     for (std::size_t j = 0; j < a.size(); ++j) d += a[j] != b[j];
     return d;
   }
 
-  const genscope::piecewise_linear_network& net_;
+  const genscope::piecewise_linear_graph& g_;
   std::size_t dim_;
-  std::size_t layers_ = 0;
-  std::vector<std::size_t> width_;
-  std::vector<std::vector<double>> forms_;  // per layer: a (w), b (w), g (w)
-  std::vector<std::vector<std::uint8_t>> active_, start_;
-  std::vector<double> next0_;               // next crossing of each first-layer unit
-  std::vector<std::vector<double>> delta_;   // per layer: the change of its forms at the current event
-  std::vector<double> masked_, rows_;
-  std::vector<std::uint8_t> patterns_;      // sampled patterns of one chunk
-  const double* c_ = nullptr;
-  const double* u_ = nullptr;
-  const double* v_ = nullptr;
+  std::vector<std::size_t> static_, dynamic_;  // switch nodes whose input depends on no switch / on some
+  std::vector<double> rows_;                  // c, u, v
+  std::vector<std::vector<double>> forms_;    // per node: a, b, g rows
+  genscope::switch_states states_, start_, before_;
+  std::vector<std::vector<double>> next_;     // static switch nodes: each unit's next crossing
+  std::vector<std::vector<std::uint8_t>> flipped_;
+  ellipse_decider decider_;
+  std::vector<std::vector<double>> sample_forms_;
+  genscope::switch_states sample_states_;
 };
 
 struct triplet {
@@ -500,7 +556,7 @@ class transitions_analysis final : public genscope::analysis {
   bool same_;
   std::size_t k_samples_;
   std::int64_t max_transitions_;
-  const genscope::piecewise_linear_network* view_ = nullptr;
+  const genscope::piecewise_linear_graph* view_ = nullptr;
   std::vector<const genscope::dataset*> data_;
   std::vector<triplet> rows_;
 };

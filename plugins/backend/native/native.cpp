@@ -1,6 +1,6 @@
-// Backend plugin "native": serves logits of a dense ReLU MLP loaded from a GenScope model file.
+// Backend plugin "native": serves logits of a GenScope model file, an MLP or a graph of operators (imported from ONNX).
 #include <genscope/error.hpp>
-#include <genscope/mlp.hpp>
+#include <genscope/network_graph.hpp>
 #include <genscope/network_backend.hpp>
 #include <genscope/options.hpp>
 #include <genscope/plugin.hpp>
@@ -15,7 +15,7 @@ namespace {
 
 class native_backend final : public genscope::network_backend {
  public:
-  explicit native_backend(genscope::mlp net) : net_(std::move(net)), view_(net_.piecewise_linear_view()) {}
+  explicit native_backend(genscope::network_graph net) : net_(std::move(net)), view_(net_.piecewise_linear_view()) {}
 
   std::vector<std::size_t> input_shape() const override { return net_.input_shape(); }
   std::size_t class_count() const override { return net_.class_count(); }
@@ -29,11 +29,11 @@ class native_backend final : public genscope::network_backend {
 
   std::string model_digest() const override { return net_.digest(); }
   std::string describe() const override { return net_.describe(); }
-  const genscope::piecewise_linear_network* piecewise_linear() const override { return view_.get(); }
+  const genscope::piecewise_linear_graph* piecewise_linear() const override { return view_.get(); }
 
  private:
-  genscope::mlp net_;  // immutable after construction, so concurrent logits() calls are safe
-  std::unique_ptr<genscope::piecewise_linear_network> view_;
+  genscope::network_graph net_;  // immutable after construction, so concurrent logits() calls are safe
+  std::unique_ptr<genscope::piecewise_linear_graph> view_;
 };
 
 genscope::plugin_object* create(const genscope::option_set& options) {
@@ -42,18 +42,19 @@ genscope::plugin_object* create(const genscope::option_set& options) {
   if (checkpoint < 0)
     throw genscope::error("native backend: option 'checkpoint' must be >= 0 (0 = final weights), not " +
                           std::to_string(checkpoint) + " (model file '" + path + "')");
-  return new native_backend(genscope::load_model(path, static_cast<std::size_t>(checkpoint)).net);
+  return new native_backend(genscope::load_network(path, static_cast<std::size_t>(checkpoint)));
 }
 
 constexpr genscope::option_spec options_table[] = {
     {"path", genscope::option_type::string, nullptr, "HDF5 model file (docs/model-format.md)"},
     {"checkpoint", genscope::option_type::integer, "0",
-     "epoch whose saved checkpoint weights to serve instead of the final ones (0 = final weights)"},
+     "epoch whose saved checkpoint weights to serve instead of the final ones (0 = final weights; MLP files only)"},
 };
 
 }  // namespace
 
 GENSCOPE_PLUGIN_WITH_CAPABILITIES(
-    genscope::plugin_kind::backend, "native", "1.2.0",
-    "dense ReLU MLP in float32 from a GenScope HDF5 model file (Eigen, AVX-512 when built for it); piecewise-linear",
+    genscope::plugin_kind::backend, "native", "2.0.0",
+    "a GenScope HDF5 model file in float32: a ReLU MLP or a graph of convolutions, pooling, batch norm, residual sums "
+    "(imported from ONNX); Eigen GEMM; piecewise-linear",
     options_table, &create, genscope::capability_piecewise_linear)

@@ -38,8 +38,6 @@ constexpr double rel_tol = 1e-12;
 // block height that is a multiple of Eigen's double panels (6, 12, 24 rows for SSE, AVX, AVX-512) keeps
 // a probe's values independent of the batch it arrives in and of its place in it.
 constexpr std::size_t block_rows = 24;
-// Layers at least this wide receive a rank-1 change column by column (walker::push).
-constexpr std::size_t column_push_min_width = 64;
 
 std::string number(double v) {
   char text[32];
@@ -54,19 +52,6 @@ struct walk_config {
   std::int64_t recompute_every = 64;
 };
 
-// A first-layer unit's zero crossing; the first layer's form holds on the whole line, so these are final.
-struct crossing {
-  double t;
-  std::uint32_t unit;
-};
-
-// Heap order for std::push_heap and friends: the earliest crossing on top, the lower unit first on ties.
-struct later_first {
-  bool operator()(const crossing& x, const crossing& y) const noexcept {
-    return x.t > y.t || (x.t == y.t && x.unit > y.unit);
-  }
-};
-
 // How one side of a probe ended; t is |t|, status uses the _hi bits and is mapped for the negative side.
 struct side_result {
   double t = 0;
@@ -76,44 +61,6 @@ struct side_result {
   std::int64_t flips = 0;
   std::uint64_t cost = 0;  // forward passes beyond the one at t = 0
 };
-
-double active_at(double z, double slope) { return z > 0 || (z == 0 && slope > 0) ? 1.0 : 0.0; }
-
-// Units moving towards a flip (inactive and rising, or active and falling) that reach zero by tau: hit
-// is set to 1 for them, and their count returned. There are few or none in most events, so this
-// division-free pass comes first and only the marked units are looked at again. Free functions with
-// __restrict pointers (the buffers are distinct) so that GCC vectorizes them without alias checks.
-std::size_t mark_hits(const double* __restrict a, const double* __restrict s, const double* __restrict m,
-                      std::uint64_t* __restrict hit, double tau, std::size_t w) {
-  std::size_t hits = 0;
-  for (std::size_t j = 0; j < w; ++j) {
-    const double dir = 1.0 - 2.0 * m[j];
-    const bool h = (dir * s[j] > 0.0) & (dir * (a[j] + tau * s[j]) >= 0.0);
-    hit[j] = static_cast<std::uint64_t>(h);
-    hits += static_cast<std::size_t>(h);
-  }
-  return hits;
-}
-
-// mark_hits fused with applying a rank-1 change (a, s) += v * (alpha, beta) and with masking v for the
-// next layer (mv = m o v): one pass over the layer.
-std::size_t update_mark_hits(double* __restrict a, double* __restrict s, const double* __restrict m,
-                             const double* __restrict v, double* __restrict mv, std::uint64_t* __restrict hit,
-                             double alpha, double beta, double tau, std::size_t w) {
-  std::size_t hits = 0;
-  for (std::size_t j = 0; j < w; ++j) {
-    const double aj = a[j] + alpha * v[j];
-    const double sj = s[j] + beta * v[j];
-    a[j] = aj;
-    s[j] = sj;
-    mv[j] = m[j] * v[j];
-    const double dir = 1.0 - 2.0 * m[j];
-    const bool h = (dir * sj > 0.0) & (dir * (aj + tau * sj) >= 0.0);
-    hit[j] = static_cast<std::uint64_t>(h);
-    hits += static_cast<std::size_t>(h);
-  }
-  return hits;
-}
 
 // The extra column with record_breakpoints: every breakpoint of a probe, ragged, indexed by breakpoint_start/_count.
 const genscope::table_spec& breakpoint_table() {
@@ -126,92 +73,118 @@ const genscope::table_spec& breakpoint_table() {
   return spec;
 }
 
-// All scratch of one estimate() call: the t = 0 forward of a block of probes, and the walking state of
-// one side (each layer's affine form a + t*s along the line and its activation pattern). Nothing is
-// allocated per region.
-class walker {
+// Next crossings of a switch node's units: a min-tree over the units, so that the earliest one is read in O(1), a
+// unit's is replaced in O(log n), and the units crossing by some t are found without looking at the others.
+class crossing_tree {
  public:
-  walker(const genscope::piecewise_linear_network& net, std::size_t input_dim, const walk_config& cfg)
-      : net_(net), cfg_(cfg), dim_(input_dim) {
-    const std::size_t layers = net.layer_count();
-    if (layers == 0) throw std::runtime_error("exact: the backend's piecewise-linear view has no layers");
-    hidden_ = layers - 1;
-    width_.resize(layers);
-    std::size_t in = dim_;
-    std::size_t widest = 0;
-    for (std::size_t k = 0; k < layers; ++k) {
-      const genscope::affine_operator& op = net.layer(k);
-      if (op.input_dim() != in)
-        throw std::runtime_error("exact: layer " + std::to_string(k) + " of the piecewise-linear view takes " +
-                                 std::to_string(op.input_dim()) + " inputs, its input has " + std::to_string(in));
-      width_[k] = op.output_dim();
-      in = width_[k];
-      widest = std::max(widest, in);
+  void resize(std::size_t n) {
+    leaves_ = 1;
+    while (leaves_ < n) leaves_ <<= 1;
+    tree_.assign(2 * leaves_, inf);
+  }
+  double earliest() const { return tree_[1]; }
+  void set(std::size_t j, double t) {
+    std::size_t i = leaves_ + j;
+    tree_[i] = t;
+    for (i >>= 1; i >= 1; i >>= 1) {
+      const double m = std::min(tree_[2 * i], tree_[2 * i + 1]);
+      if (tree_[i] == m) break;
+      tree_[i] = m;
     }
-    block_x_.resize(block_rows * dim_);
-    block_d_.resize(block_rows * dim_);
-    block_a_.resize(layers);
-    block_s_.resize(layers);
-    block_m_.resize(hidden_);
-    a_.resize(layers);
-    s_.resize(layers);
-    m_.resize(hidden_);
-    for (std::size_t k = 0; k < layers; ++k) {
-      block_a_[k].resize(block_rows * width_[k]);
-      block_s_[k].resize(block_rows * width_[k]);
-      a_[k].resize(width_[k]);
-      s_[k].resize(width_[k]);
-      if (k < hidden_) {
-        block_m_[k].resize(block_rows * width_[k]);
-        m_[k].resize(width_[k]);
+  }
+  // Bulk writes: leaves()[j] for every unit, then rebuild().
+  double* leaves() { return tree_.data() + leaves_; }
+  void rebuild() {
+    for (std::size_t i = leaves_ - 1; i >= 1; --i) tree_[i] = std::min(tree_[2 * i], tree_[2 * i + 1]);
+  }
+  // f(j) for every unit whose crossing is <= t.
+  template <class F>
+  void for_each_by(double t, std::vector<std::size_t>& stack, const F& f) const {
+    if (!(tree_[1] <= t)) return;
+    stack.assign(1, 1);
+    while (!stack.empty()) {
+      const std::size_t i = stack.back();
+      stack.pop_back();
+      if (!(tree_[i] <= t)) continue;
+      if (i >= leaves_) {
+        f(i - leaves_);
+      } else {
+        stack.push_back(2 * i + 1);
+        stack.push_back(2 * i);
       }
     }
-    block_ma_.resize(block_rows * widest);
-    block_ms_.resize(block_rows * widest);
-    next_t_.assign(layers, inf);
-    v_.resize(widest);
-    v_next_.resize(widest);
-    mv_.resize(widest);
-    ma_.resize(widest);
-    ms_.resize(widest);
-    flipped_.reserve(widest);
-    hit_.assign((widest + 7) / 8 * 8, 0);
-    if (hidden_ > 0) heap_.reserve(width_[0]);
+  }
+
+ private:
+  std::size_t leaves_ = 1;
+  std::vector<double> tree_;
+};
+
+// The walking state of one node: its form a + t*s along the line, and at an event the change of its slope (delta,
+// zero outside `touched` unless `dense`). A switch node also holds its units' states and next crossings.
+struct node_state {
+  std::vector<double> a, s, delta;
+  std::vector<std::uint32_t> touched;
+  std::vector<std::uint8_t> flags;   // 1 for the units listed in touched
+  bool changed = false;              // the event changed this node
+  bool dense = false;                // ... and any unit may have changed (touched not kept)
+  std::vector<std::uint32_t> state;  // switch nodes: each unit's piece
+  crossing_tree next;                // switch nodes: each unit's next crossing
+  std::vector<std::uint8_t> queued;  // switch nodes: units already queued at this event
+  std::vector<std::uint32_t> reader_start, readers;  // max_pool: the windows reading each input unit
+};
+
+// All scratch of one estimate() call: the t = 0 forms of a block of probes, and the walking state of one side (every
+// node's form along the line, the switches' states and next crossings). Nothing is allocated per region.
+class walker {
+ public:
+  walker(const genscope::piecewise_linear_graph& g, const walk_config& cfg) : g_(g), cfg_(cfg) {
+    dim_ = g.input_dim();
+    classes_ = g.output_dim();
+    nodes_.resize(g.size());
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      const auto& n = g.at(i);
+      node_state& ns = nodes_[i];
+      ns.a.resize(n.width);
+      ns.s.resize(n.width);
+      ns.delta.assign(n.width, 0.0);
+      ns.flags.assign(n.width, 0);
+      if (!n.is_switch()) continue;
+      switches_.push_back(i);
+      ns.state.assign(n.width, 0);
+      ns.next.resize(n.width);
+      ns.queued.assign(n.width, 0);
+      if (n.rule.kind == genscope::switch_kind::max_pool) {
+        ns.reader_start.assign(n.rule.input_dim + 1, 0);
+        for (const std::uint32_t q : n.rule.window_index) ++ns.reader_start[q + 1];
+        for (std::size_t q = 0; q < n.rule.input_dim; ++q) ns.reader_start[q + 1] += ns.reader_start[q];
+        ns.readers.resize(n.rule.window_index.size());
+        std::vector<std::uint32_t> fill(ns.reader_start.begin(), ns.reader_start.end() - 1);
+        for (std::size_t j = 0; j < n.width; ++j)
+          for (std::uint32_t k = n.rule.window_start[j]; k < n.rule.window_start[j + 1]; ++k)
+            ns.readers[fill[n.rule.window_index[k]]++] = static_cast<std::uint32_t>(j);
+      }
+    }
+    block_input_.resize(block_rows * 2 * dim_);
+    line_.resize(2 * dim_);
   }
 
   // Probes [first, first + count) of `probes` (count <= block_rows) into `out`.
   void solve_block(const genscope::probe_batch& probes, std::size_t first, std::size_t count,
                    genscope::interval_batch& out) {
-    forward_block(probes, first, count);
+    // Rows 2r and 2r + 1: x and d of probe r; the block is always block_rows probes high (zeros beyond count), so
+    // that a probe's forms never depend on its batch.
+    std::fill(block_input_.begin(), block_input_.end(), 0.0);
+    for (std::size_t r = 0; r < count; ++r) {
+      std::copy(probes.x.row(first + r), probes.x.row(first + r) + dim_, block_input_.data() + 2 * r * dim_);
+      std::copy(probes.d.row(first + r), probes.d.row(first + r) + dim_, block_input_.data() + (2 * r + 1) * dim_);
+    }
+    for (auto& st : block_states_) st.clear();
+    genscope::evaluate_forms(g_, block_input_.data(), block_rows, 2, block_states_, block_forms_, true);
     for (std::size_t r = 0; r < count; ++r) solve(probes, first + r, r, out);
   }
 
  private:
-  // Values and slopes of every layer at t = 0, with the right-limit pattern along +d, as batched products.
-  void forward_block(const genscope::probe_batch& probes, std::size_t first, std::size_t count) {
-    std::fill(block_x_.begin() + static_cast<std::ptrdiff_t>(count * dim_), block_x_.end(), 0.0);
-    std::fill(block_d_.begin() + static_cast<std::ptrdiff_t>(count * dim_), block_d_.end(), 0.0);
-    for (std::size_t r = 0; r < count; ++r) {
-      std::copy(probes.x.row(first + r), probes.x.row(first + r) + dim_, block_x_.data() + r * dim_);
-      std::copy(probes.d.row(first + r), probes.d.row(first + r) + dim_, block_d_.data() + r * dim_);
-    }
-    net_.layer(0).apply(block_x_.data(), block_rows, block_a_[0].data());
-    net_.layer(0).apply_linear(block_d_.data(), block_rows, block_s_[0].data());
-    for (std::size_t k = 0; k < hidden_; ++k) {
-      const std::size_t n = block_rows * width_[k];
-      const double* a = block_a_[k].data();
-      const double* s = block_s_[k].data();
-      double* m = block_m_[k].data();
-      for (std::size_t i = 0; i < n; ++i) {
-        m[i] = active_at(a[i], s[i]);
-        block_ma_[i] = m[i] * a[i];
-        block_ms_[i] = m[i] * s[i];
-      }
-      net_.layer(k + 1).apply(block_ma_.data(), block_rows, block_a_[k + 1].data());
-      net_.layer(k + 1).apply_linear(block_ms_.data(), block_rows, block_s_[k + 1].data());
-    }
-  }
-
   void solve(const genscope::probe_batch& probes, std::size_t p, std::size_t r, genscope::interval_batch& out) {
     const float* x = probes.x.row(p);
     const float* d = probes.d.row(p);
@@ -221,11 +194,10 @@ class walker {
       finite = finite && std::isfinite(x[c]) && std::isfinite(d[c]);
       zero = zero && d[c] == 0.0f;
     }
-    const std::size_t classes = width_[hidden_];
-    const double* logits = block_a_[hidden_].data() + r * classes;
+    const double* logits = block_forms_.back().data() + 2 * r * classes_;
     std::int32_t c0 = -1;
     bool finite_logits = true;
-    for (std::size_t k = 0; k < classes; ++k) {
+    for (std::size_t k = 0; k < classes_; ++k) {
       finite_logits = finite_logits && std::isfinite(logits[k]);
       if (c0 < 0 || logits[k] > logits[c0]) c0 = static_cast<std::int32_t>(k);  // ties stay with the lower index
     }
@@ -244,25 +216,28 @@ class walker {
 
     std::uint32_t status = 0;
     const auto cu = static_cast<std::size_t>(c0);
-    for (std::size_t k = 0; k < classes; ++k)
+    for (std::size_t k = 0; k < classes_; ++k)
       if (k != cu && logits[cu] - logits[k] <= rel_tol * (std::fabs(logits[cu]) + std::fabs(logits[k])))
         status |= genscope::status_degenerate;  // tied logits at t = 0
-    bool unit_at_zero = false;
-    for (std::size_t k = 0; k < hidden_; ++k) {
-      const double* a = block_a_[k].data() + r * width_[k];
-      for (std::size_t j = 0; j < width_[k]; ++j) unit_at_zero = unit_at_zero || a[j] == 0;
-    }
-    if (unit_at_zero) status |= genscope::status_degenerate;
+    const bool breakpoint_at_zero = at_breakpoint(r);
+    if (breakpoint_at_zero) status |= genscope::status_degenerate;
 
-    load(r, 1.0);
+    load(block_forms_, block_states_, r, 1.0);
     bp_hi_.clear();
     const side_result hi = walk(c0, bp_hi_);
-    load(r, -1.0);
     std::uint64_t extra = 0;
-    if (unit_at_zero) {
-      // A unit at zero at t = 0 takes the pattern of the side walked, and the slopes above it follow.
-      forward_one();
+    if (breakpoint_at_zero) {
+      // A switch at its threshold at t = 0 takes the piece of the side walked, and the forms above follow.
+      for (std::size_t c = 0; c < dim_; ++c) {
+        line_[c] = x[c];
+        line_[dim_ + c] = -static_cast<double>(d[c]);
+      }
+      for (auto& st : line_states_) st.clear();
+      genscope::evaluate_forms(g_, line_.data(), 1, 2, line_states_, line_forms_, true);
+      load(line_forms_, line_states_, 0, 1.0);
       extra = 1;
+    } else {
+      load(block_forms_, block_states_, r, -1.0);
     }
     bp_lo_.clear();
     const side_result lo = walk(c0, bp_lo_);
@@ -287,179 +262,247 @@ class walker {
     }
   }
 
-  // Block row r into the walking state; sign -1 walks direction -d (same values, negated slopes).
-  void load(std::size_t r, double sign) {
-    for (std::size_t k = 0; k <= hidden_; ++k) {
-      const std::size_t w = width_[k];
-      std::copy(block_a_[k].data() + r * w, block_a_[k].data() + (r + 1) * w, a_[k].data());
-      const double* s = block_s_[k].data() + r * w;
-      for (std::size_t j = 0; j < w; ++j) s_[k][j] = sign * s[j];
-      if (k < hidden_) std::copy(block_m_[k].data() + r * w, block_m_[k].data() + (r + 1) * w, m_[k].data());
-    }
-  }
-
-  // Patterns (right-limit rule) and the forms above layer 0 from layer 0's form, one probe.
-  void forward_one() {
-    for (std::size_t k = 0; k < hidden_; ++k) {
-      for (std::size_t j = 0; j < width_[k]; ++j) m_[k][j] = active_at(a_[k][j], s_[k][j]);
-      recompute(k);
-    }
-  }
-
-  // Form of layer k + 1 from the masked form of layer k: two vector products through the view.
-  void recompute(std::size_t k) {
-    const double* a = a_[k].data();
-    const double* s = s_[k].data();
-    const double* m = m_[k].data();
-    for (std::size_t j = 0; j < width_[k]; ++j) {
-      ma_[j] = m[j] * a[j];
-      ms_[j] = m[j] * s[j];
-    }
-    net_.layer(k + 1).apply(ma_.data(), 1, a_[k + 1].data());
-    net_.layer(k + 1).apply_linear(ms_.data(), 1, s_[k + 1].data());
-  }
-
-  // v_ <- A_{k+1} mv_ (mv_ = m_k o v_, the pending change of layer k masked by its pattern). A wide layer
-  // above is reached column by column, skipping the inactive units (about half): each column of the
-  // view is contiguous, so this reads half the matrix a matrix-vector product would. A narrow one (the
-  // logits) takes the product, whose single call beats hundreds of short ones.
-  void push(std::size_t k) {
-    const genscope::affine_operator& op = net_.layer(k + 1);
-    if (width_[k + 1] >= column_push_min_width) {
-      std::fill(v_next_.begin(), v_next_.begin() + static_cast<std::ptrdiff_t>(width_[k + 1]), 0.0);
-      for (std::size_t j = 0; j < width_[k]; ++j)
-        if (mv_[j] != 0) op.add_column(j, mv_[j], v_next_.data());
-    } else {
-      op.apply_linear(mv_.data(), 1, v_next_.data());
-    }
-    std::swap(v_, v_next_);
-  }
-
-  // Units of hidden layer k moving towards a flip that reach zero by tau, marked in hit_ (mark_hits).
-  std::size_t count_hits(std::size_t k, double tau) {
-    return mark_hits(a_[k].data(), s_[k].data(), m_[k].data(), hit_.data(), tau, width_[k]);
-  }
-
-  // The same after applying the pending rank-1 change form[k] += v * (alpha, beta); mv_ = m o v.
-  std::size_t update_count_hits(std::size_t k, double alpha, double beta, double tau) {
-    return update_mark_hits(a_[k].data(), s_[k].data(), m_[k].data(), v_.data(), mv_.data(), hit_.data(), alpha,
-                            beta, tau, width_[k]);
-  }
-
-  // Second pass over the units count_hits marked in hidden layer k: those crossing by te1 flip now (the
-  // right-limit rule), the earliest later crossing becomes next_t_[k] (inf when none: a lower layer's
-  // event comes first).
-  void resolve(std::size_t k, double te1) {
-    const double* a = a_[k].data();
-    const double* s = s_[k].data();
-    double* m = m_[k].data();
-    const std::size_t w = width_[k];
-    double next = inf;
-    const std::uint64_t* hit = hit_.data();
-    for (std::size_t j0 = 0; j0 < w; j0 += 8) {
-      // hit_ is padded with zeros to a multiple of 8: skip eight clear flags at a time.
-      if ((hit[j0] | hit[j0 + 1] | hit[j0 + 2] | hit[j0 + 3] | hit[j0 + 4] | hit[j0 + 5] | hit[j0 + 6] |
-           hit[j0 + 7]) == 0)
-        continue;
-      for (std::size_t j = j0; j < std::min(j0 + 8, w); ++j) {
-        if (hit[j] == 0) continue;
-        const double t = -a[j] / s[j];
-        if (t <= te1) {
-          m[j] = 1.0 - m[j];
-          flipped_.push_back(static_cast<std::uint32_t>(j));
-        } else {
-          next = std::min(next, t);
+  // Whether t = 0 is itself a breakpoint of probe r: a switch exactly at its threshold there whose pieces part
+  // along the line (a ReLU at zero with a non-zero slope, a max-pool window whose top values tie with different
+  // slopes). Pieces tied in value and slope agree along the whole line: that is no breakpoint.
+  bool at_breakpoint(std::size_t r) const {
+    for (const std::size_t i : switches_) {
+      const auto& n = g_.at(i);
+      const std::size_t win = g_.at(n.inputs[0]).width;
+      const double* a = block_forms_[n.inputs[0]].data() + 2 * r * win;
+      const double* s = a + win;
+      const genscope::switch_layer& rule = n.rule;
+      for (std::size_t j = 0; j < n.width; ++j) {
+        switch (rule.kind) {
+          case genscope::switch_kind::relu:
+          case genscope::switch_kind::leaky_relu:
+            if (a[j] == 0 && s[j] != 0) return true;
+            break;
+          case genscope::switch_kind::clip:
+            if ((a[j] == rule.low || a[j] == rule.high) && s[j] != 0) return true;
+            break;
+          case genscope::switch_kind::max_pool: {
+            double top = -inf;
+            for (std::uint32_t k = rule.window_start[j]; k < rule.window_start[j + 1]; ++k)
+              top = std::max(top, a[rule.window_index[k]]);
+            double slope = std::numeric_limits<double>::quiet_NaN();
+            for (std::uint32_t k = rule.window_start[j]; k < rule.window_start[j + 1]; ++k) {
+              const std::uint32_t q = rule.window_index[k];
+              if (a[q] != top) continue;
+              if (slope != slope) slope = s[q];
+              else if (s[q] != slope) return true;
+            }
+            break;
+          }
         }
       }
     }
-    next_t_[k] = next;
+    return false;
   }
 
-  // Flips of hidden layer k >= 1 at an event (te1: the event's t widened by rel_tol) and its next crossing.
-  void scan(std::size_t k, double te1, double tau, bool pending, double alpha, double beta) {
-    const double limit = std::max(tau, te1);
-    const std::size_t hits = pending ? update_count_hits(k, alpha, beta, limit) : count_hits(k, limit);
-    if (hits > 0)
-      resolve(k, te1);
-    else
-      next_t_[k] = inf;
+  // Row r of `forms` (rows 2r: values, 2r + 1: slopes) and `states` into the walking state; sign -1 walks -d.
+  void load(const std::vector<std::vector<double>>& forms, const genscope::switch_states& states, std::size_t r,
+            double sign) {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      node_state& ns = nodes_[i];
+      const std::size_t w = ns.a.size();
+      const double* f = forms[i].data() + 2 * r * w;
+      std::copy(f, f + w, ns.a.data());
+      for (std::size_t j = 0; j < w; ++j) ns.s[j] = sign * f[w + j];
+      if (!ns.state.empty()) std::copy(states[i].data() + r * w, states[i].data() + (r + 1) * w, ns.state.data());
+    }
   }
 
-  // Crosses the breakpoint at t_e, layer by layer from the lowest layer with a crossing there: flips its
-  // units, updates the form above (a rank-1 change through the view's add_column for one flip, pushed up
-  // as one vector product per layer while no other unit flips; else two vector products per layer),
-  // then applies the right-limit rule to the next layer at t_e, and so on. `full` recomputes every form
-  // from layer 0 instead. Returns the number of flips.
-  std::size_t cross(double t_e, bool full) {
+  // Every form again from the line, with the switches' states kept (bounds the drift of incremental updates).
+  void recompute_forms() {
+    std::copy(nodes_[0].a.begin(), nodes_[0].a.end(), line_.begin());
+    std::copy(nodes_[0].s.begin(), nodes_[0].s.end(), line_.begin() + static_cast<std::ptrdiff_t>(dim_));
+    line_states_.resize(nodes_.size());
+    for (std::size_t i = 0; i < nodes_.size(); ++i) line_states_[i] = nodes_[i].state;
+    genscope::evaluate_forms(g_, line_.data(), 1, 2, line_states_, line_forms_, false);
+    for (std::size_t i = 1; i < nodes_.size(); ++i) {
+      const std::size_t w = nodes_[i].a.size();
+      std::copy(line_forms_[i].begin(), line_forms_[i].begin() + static_cast<std::ptrdiff_t>(w), nodes_[i].a.begin());
+      std::copy(line_forms_[i].begin() + static_cast<std::ptrdiff_t>(w), line_forms_[i].end(), nodes_[i].s.begin());
+    }
+  }
+
+  // The next t > after at which unit j of switch node i leaves its piece (inf: never along the current forms).
+  double crossing(std::size_t i, std::size_t j, double after) const {
+    const auto& n = g_.at(i);
+    const node_state& in = nodes_[n.inputs[0]];
+    const std::uint32_t st = nodes_[i].state[j];
+    const genscope::switch_layer& rule = n.rule;
+    double t = inf;
+    switch (rule.kind) {
+      case genscope::switch_kind::relu:
+      case genscope::switch_kind::leaky_relu: {
+        const double s = in.s[j];
+        if ((st != 0 && s < 0) || (st == 0 && s > 0)) t = -in.a[j] / s;
+        break;
+      }
+      case genscope::switch_kind::clip: {
+        const double a = in.a[j], s = in.s[j];
+        if (st == 0 && s > 0) t = (rule.low - a) / s;
+        else if (st == 1 && s > 0) t = (rule.high - a) / s;
+        else if (st == 1 && s < 0) t = (rule.low - a) / s;
+        else if (st == 2 && s < 0) t = (rule.high - a) / s;
+        break;
+      }
+      case genscope::switch_kind::max_pool: {
+        const std::uint32_t q = rule.window_index[rule.window_start[j] + st];
+        for (std::uint32_t k = rule.window_start[j]; k < rule.window_start[j + 1]; ++k) {
+          const std::uint32_t u = rule.window_index[k];
+          const double ds = in.s[u] - in.s[q];
+          if (ds > 0) t = std::min(t, (in.a[q] - in.a[u]) / ds);
+        }
+        break;
+      }
+    }
+    if (t > after || t == inf) return t;
+    // Rounding put the crossing at or before `after` (or it is NaN): look at the unit again right after.
+    return std::nextafter(after, inf);
+  }
+
+  void init_crossings(double after) {
+    for (const std::size_t i : switches_) {
+      node_state& ns = nodes_[i];
+      double* leaves = ns.next.leaves();
+      for (std::size_t j = 0; j < ns.state.size(); ++j) leaves[j] = crossing(i, j, after);
+      ns.next.rebuild();
+    }
+  }
+
+  // Unit j of switch node i at the event (te1: the event's t widened by rel_tol): its right-limit piece, its
+  // output form from its input's, the change of its slope, its next crossing. Counts a flip, and a flip that
+  // marks a corner (the unit's pieces differed in slope before the event: not a tie of identical forms that a
+  // flip below merely broke, like a max-pool window of zeros whose ReLU turns on).
+  void settle(std::size_t i, std::size_t j, double te1, std::size_t& flips, std::size_t& corners) {
+    const auto& n = g_.at(i);
+    const node_state& in = nodes_[n.inputs[0]];
+    node_state& ns = nodes_[i];
+    const genscope::switch_layer& rule = n.rule;
+    const std::uint32_t old = ns.state[j];
+    auto key = [&in, te1](std::size_t c, std::size_t q) { return c == 0 ? in.a[q] + te1 * in.s[q] : in.s[q]; };
+    const std::uint32_t now = genscope::decide_switch(rule, j, 2, key, old);
+    if (now != old) {
+      ns.state[j] = now;
+      ++flips;
+      // Slopes before the event: the input's slope less its change at this event.
+      std::size_t q_old = j, q_now = j;
+      if (rule.kind == genscope::switch_kind::max_pool) {
+        q_old = rule.window_index[rule.window_start[j] + old];
+        q_now = rule.window_index[rule.window_start[j] + now];
+      }
+      const double s_old = in.s[q_old] - in.delta[q_old];
+      const double s_now = rule.kind == genscope::switch_kind::max_pool ? in.s[q_now] - in.delta[q_now] : 0.0;
+      if (s_old != s_now) ++corners;
+    }
+    std::size_t source = 0;
+    double gain = 0, constant = 0;
+    genscope::switch_piece(rule, j, now, source, gain, constant);
+    const double s_new = gain * in.s[source];
+    const double change = s_new - ns.s[j];
+    ns.a[j] = constant + gain * in.a[source];
+    ns.s[j] = s_new;
+    if (change != 0) {
+      ns.delta[j] = change;
+      ns.changed = true;
+      if (ns.flags[j] == 0) {
+        ns.flags[j] = 1;
+        ns.touched.push_back(static_cast<std::uint32_t>(j));
+      }
+    }
+  }
+
+  // Crosses the breakpoint at t_e node by node in topological order: slope changes travel up from the switches
+  // that flip (an affine node adds its inputs' changes through add_sparse, or add_linear when they are dense; the
+  // values change by -t_e times the slopes', as every form is continuous at t_e), and each switch whose input
+  // changed, or whose own crossing is due, takes its right-limit piece. `full` then recomputes every form from the
+  // line. Returns the flips; `corner` tells whether two or more independent flips met here.
+  std::size_t cross(double t_e, bool full, bool& corner) {
     const double te1 = t_e + t_e * rel_tol;
-    std::size_t src = hidden_;
-    if (!heap_.empty() && heap_.front().t <= te1) {
-      src = 0;
-    } else {
-      for (std::size_t k = 1; k < hidden_; ++k)
-        if (next_t_[k] <= te1) {
-          src = k;
-          break;
+    std::size_t flips = 0, corners = 0;
+    for (std::size_t i = 1; i < nodes_.size(); ++i) {
+      const auto& n = g_.at(i);
+      node_state& ns = nodes_[i];
+      const std::size_t w = ns.a.size();
+      if (!n.is_switch()) {
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+          const node_state& us = nodes_[n.inputs[k]];
+          if (!us.changed) continue;
+          ns.changed = true;
+          if (us.dense) {
+            n.affine->add_linear(k, us.delta.data(), 1, ns.delta.data());
+            ns.dense = true;
+          } else if (!n.affine->add_sparse(k, us.touched.data(), us.touched.size(), us.delta.data(), ns.delta.data(),
+                                           ns.touched, ns.flags.data())) {
+            ns.dense = true;
+          }
         }
-    }
-    const std::size_t start = full ? 0 : src;
-    double bound = cfg_.t_max;  // next crossing below the layer being scanned
-    for (std::size_t k = 1; k < start; ++k) bound = std::min(bound, next_t_[k]);
-    if (start > 0 && !heap_.empty()) bound = std::min(bound, heap_.front().t);
-
-    enum class change { none, pending, dense };  // how form[k] changed in this event
-    change state = full ? change::dense : change::none;
-    double alpha = 0;
-    double beta = 0;
-    std::size_t total = 0;
-    for (std::size_t k = start; k < hidden_; ++k) {
-      flipped_.clear();
-      if (k == 0) {
-        while (!heap_.empty() && heap_.front().t <= te1) {
-          std::pop_heap(heap_.begin(), heap_.end(), later_first{});
-          const std::uint32_t u = heap_.back().unit;
-          heap_.pop_back();
-          m_[0][u] = 1.0 - m_[0][u];
-          flipped_.push_back(u);
+        if (!ns.changed) continue;
+        if (ns.dense) {
+          for (std::size_t o = 0; o < w; ++o) {
+            ns.a[o] -= t_e * ns.delta[o];
+            ns.s[o] += ns.delta[o];
+          }
+        } else {
+          for (const std::uint32_t o : ns.touched) {
+            ns.a[o] -= t_e * ns.delta[o];
+            ns.s[o] += ns.delta[o];
+          }
         }
-        if (!heap_.empty()) bound = std::min(bound, heap_.front().t);
+        continue;
+      }
+      const node_state& in = nodes_[n.inputs[0]];
+      if (in.changed && in.dense) {
+        double* leaves = ns.next.leaves();
+        for (std::size_t j = 0; j < w; ++j) {
+          settle(i, j, te1, flips, corners);
+          leaves[j] = crossing(i, j, te1);
+        }
+        ns.next.rebuild();
       } else {
-        scan(k, te1, bound, state == change::pending, alpha, beta);
-        bound = std::min(bound, next_t_[k]);
-      }
-      total += flipped_.size();
-
-      if (state == change::dense || (state == change::pending && !flipped_.empty())) {
-        recompute(k);
-        state = change::dense;
-      } else if (state == change::pending) {
-        push(k);
-      } else if (flipped_.size() == 1) {
-        const std::uint32_t u = flipped_[0];
-        const double sign = m_[k][u] > 0 ? 1.0 : -1.0;
-        std::fill(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(width_[k + 1]), 0.0);
-        net_.layer(k + 1).add_column(u, 1.0, v_.data());
-        alpha = sign * a_[k][u];
-        beta = sign * s_[k][u];
-        state = change::pending;
-      } else if (!flipped_.empty()) {
-        for (const std::uint32_t u : flipped_) {
-          const double sign = m_[k][u] > 0 ? 1.0 : -1.0;
-          net_.layer(k + 1).add_column(u, sign * a_[k][u], a_[k + 1].data());
-          net_.layer(k + 1).add_column(u, sign * s_[k][u], s_[k + 1].data());
+        queue_.clear();
+        auto enqueue = [&](std::size_t j) {
+          if (ns.queued[j] != 0) return;
+          ns.queued[j] = 1;
+          queue_.push_back(static_cast<std::uint32_t>(j));
+        };
+        if (in.changed) {
+          if (n.rule.kind == genscope::switch_kind::max_pool) {
+            for (const std::uint32_t q : in.touched)
+              for (std::uint32_t k = ns.reader_start[q]; k < ns.reader_start[q + 1]; ++k) enqueue(ns.readers[k]);
+          } else {
+            for (const std::uint32_t q : in.touched) enqueue(q);
+          }
         }
-        state = change::dense;
+        ns.next.for_each_by(te1, stack_, enqueue);
+        for (const std::uint32_t j : queue_) {
+          ns.queued[j] = 0;
+          settle(i, j, te1, flips, corners);
+          ns.next.set(j, crossing(i, j, te1));
+        }
       }
+      // Many changed units: the consumers take the change as a whole vector.
+      if (ns.changed && ns.touched.size() > w / 4) ns.dense = true;
     }
-    if (state == change::pending) {
-      double* a = a_[hidden_].data();
-      double* s = s_[hidden_].data();
-      for (std::size_t j = 0; j < width_[hidden_]; ++j) {
-        a[j] += alpha * v_[j];
-        s[j] += beta * v_[j];
+    for (node_state& ns : nodes_) {
+      if (!ns.changed) continue;
+      if (ns.dense) std::fill(ns.delta.begin(), ns.delta.end(), 0.0);
+      for (const std::uint32_t o : ns.touched) {
+        ns.delta[o] = 0;
+        ns.flags[o] = 0;
       }
+      ns.touched.clear();
+      ns.changed = ns.dense = false;
     }
-    return total;
+    if (full) {
+      recompute_forms();
+      init_crossings(te1);
+    }
+    corner = corners > 1;
+    return flips;
   }
 
   enum class outcome { holds, changed, nonfinite };
@@ -468,13 +511,12 @@ class walker {
   // t_end is left to the next region, whose slopes decide it; at_limit: t_end is T.
   outcome first_change(std::size_t c0, double t_cur, double t_end, bool at_limit, double& t_star,
                        std::int32_t& cls) const {
-    const double* a = a_[hidden_].data();
-    const double* s = s_[hidden_].data();
-    const std::size_t classes = width_[hidden_];
+    const double* a = nodes_.back().a.data();
+    const double* s = nodes_.back().s.data();
     const double ac = a[c0];
     const double sc = s[c0];
     double best = inf;
-    for (std::size_t k = 0; k < classes; ++k) {
+    for (std::size_t k = 0; k < classes_; ++k) {
       if (k == c0) continue;
       const double ds = s[k] - sc;
       const double g = (a[k] - ac) + t_cur * ds;  // f_k - f_c0 at t_cur
@@ -499,50 +541,28 @@ class walker {
     return outcome::changed;
   }
 
-  // The class just past t: the largest logit there, among (near-)tied logits the largest slope, then
-  // the lowest index.
+  // The class just past t: the largest logit, among (near-)tied logits the largest slope, then the lowest index.
   std::int32_t right_limit_class(double t) const {
-    const double* a = a_[hidden_].data();
-    const double* s = s_[hidden_].data();
-    const std::size_t classes = width_[hidden_];
+    const double* a = nodes_.back().a.data();
+    const double* s = nodes_.back().s.data();
     double top = -inf;
     double scale = 0;
-    for (std::size_t k = 0; k < classes; ++k) {
+    for (std::size_t k = 0; k < classes_; ++k) {
       top = std::max(top, a[k] + t * s[k]);
       scale = std::max(scale, std::fabs(a[k]) + t * std::fabs(s[k]));
     }
     const double tol = rel_tol * scale;
-    std::size_t best = classes;
-    for (std::size_t k = 0; k < classes; ++k)
-      if (a[k] + t * s[k] >= top - tol && (best == classes || s[k] > s[best])) best = k;
+    std::size_t best = classes_;
+    for (std::size_t k = 0; k < classes_; ++k)
+      if (a[k] + t * s[k] >= top - tol && (best == classes_ || s[k] > s[best])) best = k;
     return static_cast<std::int32_t>(best);
   }
 
-  // One side: from the loaded state (patterns and forms at t = 0+ along the walking direction) up to the
-  // first class change, T or max_regions. Breakpoints (|t|, ascending) go to `breakpoints` if recording.
+  // One side: from the loaded state (pieces and forms at t = 0+ along the walking direction) up to the first
+  // class change, T or max_regions. Breakpoints (|t|, ascending) go to `breakpoints` if recording.
   side_result walk(std::int32_t c0, std::vector<double>& breakpoints) {
     side_result res;
-    heap_.clear();
-    if (hidden_ > 0) {
-      const double* a = a_[0].data();
-      const double* s = s_[0].data();
-      for (std::size_t u = 0; u < width_[0]; ++u) {
-        if (s[u] == 0) continue;  // constant along the line: never flips
-        const double t = -a[u] / s[u];
-        if (t > 0 && t <= cfg_.t_max) heap_.push_back({t, static_cast<std::uint32_t>(u)});
-      }
-      std::make_heap(heap_.begin(), heap_.end(), later_first{});
-    }
-    double bound = heap_.empty() ? cfg_.t_max : std::min(cfg_.t_max, heap_.front().t);
-    for (std::size_t k = 1; k < hidden_; ++k) {
-      flipped_.clear();
-      scan(k, 0.0, bound, false, 0, 0);
-      // The t = 0 pattern already follows the right-limit rule; should rounding say otherwise, the
-      // forms above follow the scan's verdict.
-      if (!flipped_.empty()) recompute(k);
-      bound = std::min(bound, next_t_[k]);
-    }
-
+    init_crossings(0.0);
     const auto c = static_cast<std::size_t>(c0);
     double t_cur = 0;
     bool breakpoint_at_t_cur = false;
@@ -551,13 +571,9 @@ class walker {
     for (;;) {
       double t_end = cfg_.t_max;
       bool at_limit = true;
-      if (!heap_.empty() && heap_.front().t < t_end) {
-        t_end = heap_.front().t;
-        at_limit = false;
-      }
-      for (std::size_t k = 1; k < hidden_; ++k)
-        if (next_t_[k] < t_end) {
-          t_end = next_t_[k];
+      for (const std::size_t i : switches_)
+        if (nodes_[i].next.earliest() < t_end) {
+          t_end = nodes_[i].next.earliest();
           at_limit = false;
         }
 
@@ -589,14 +605,15 @@ class walker {
       }
 
       const bool full = since_recompute >= cfg_.recompute_every;
-      const std::size_t flips = cross(t_end, full);
+      bool corner = false;
+      const std::size_t flips = cross(t_end, full, corner);
       if (full) {
         ++res.cost;
         since_recompute = 1;
       }
       t_cur = t_end;
       breakpoint_at_t_cur = flips > 0;
-      if (flips == 0) continue;  // nothing switched (a recomputation settled it): the same region goes on
+      if (flips == 0) continue;  // nothing switched (a crossing rounding moved): the same region goes on
       if (res.regions >= cfg_.max_regions) {
         res.t = t_end;
         res.cls = -1;
@@ -606,29 +623,29 @@ class walker {
       ++res.regions;
       last_flips = static_cast<std::int64_t>(flips);
       res.flips += last_flips;
-      if (flips > 1) res.status |= genscope::status_degenerate;
+      if (corner) res.status |= genscope::status_degenerate;
       if (!full) ++since_recompute;
       if (cfg_.record) breakpoints.push_back(t_end);
     }
   }
 
-  const genscope::piecewise_linear_network& net_;
+  const genscope::piecewise_linear_graph& g_;
   const walk_config& cfg_;
-  std::size_t dim_;
-  std::size_t hidden_ = 0;           // ReLU layers: operators 0 .. hidden_ - 1; operator hidden_ gives logits
-  std::vector<std::size_t> width_;   // output width of each operator
+  std::size_t dim_ = 0, classes_ = 0;
+  std::vector<std::size_t> switches_;  // the switch nodes, ascending
 
-  // t = 0 forward of one block (row-major, block_rows rows).
-  std::vector<double> block_x_, block_d_, block_ma_, block_ms_;
-  std::vector<std::vector<double>> block_a_, block_s_, block_m_;
+  // t = 0 forms of one block (rows 2r, 2r + 1: values and slopes of probe r) and their switch states.
+  std::vector<double> block_input_;
+  std::vector<std::vector<double>> block_forms_;
+  genscope::switch_states block_states_;
+  // One line's forms, for the negative side of a probe starting on a breakpoint and for recomputations.
+  std::vector<double> line_;
+  std::vector<std::vector<double>> line_forms_;
+  genscope::switch_states line_states_;
 
-  // Walking state of one side: pre-activation of operator k is a_[k] + t * s_[k]; m_[k] is 1 (active) or 0.
-  std::vector<std::vector<double>> a_, s_, m_;
-  std::vector<double> next_t_;       // earliest crossing of hidden layer k >= 1 (inf: none before a lower one)
-  std::vector<crossing> heap_;       // layer 0's crossings still ahead
-  std::vector<double> v_, v_next_, mv_, ma_, ms_;
-  std::vector<std::uint32_t> flipped_;
-  std::vector<std::uint64_t> hit_;   // per unit of the layer being scanned: 1 if it may cross before the bound
+  std::vector<node_state> nodes_;
+  std::vector<std::uint32_t> queue_;
+  std::vector<std::size_t> stack_;
   std::vector<double> bp_hi_, bp_lo_;
 };
 
@@ -643,7 +660,7 @@ class exact_estimator final : public genscope::interval_estimator {
 
   void estimate(const genscope::network_backend& net, const genscope::probe_batch& probes,
                 genscope::interval_batch& out) const override {
-    const genscope::piecewise_linear_network* view = net.piecewise_linear();
+    const genscope::piecewise_linear_graph* view = net.piecewise_linear();
     if (view == nullptr)
       throw std::invalid_argument(
           "exact: the backend offers no piecewise-linear view (the estimator needs capability_piecewise_linear)");
@@ -656,7 +673,12 @@ class exact_estimator final : public genscope::interval_estimator {
     out.resize(count);
     if (cfg_.record) out.extra.reset(breakpoint_table(), count);
     if (count == 0) return;
-    walker w(*view, dim, cfg_);
+    if (view->input_dim() != dim || view->output_dim() != net.class_count())
+      throw std::invalid_argument("exact: the backend's piecewise-linear graph takes " +
+                                  std::to_string(view->input_dim()) + " inputs and gives " +
+                                  std::to_string(view->output_dim()) + " outputs, the model " + std::to_string(dim) +
+                                  " and " + std::to_string(net.class_count()));
+    walker w(*view, cfg_);
     for (std::size_t first = 0; first < count; first += block_rows)
       w.solve_block(probes, first, std::min(block_rows, count - first), out);
   }
