@@ -3,6 +3,8 @@
 #include <genscope/error.hpp>
 #include <genscope/experiment.hpp>
 #include <genscope/mlp.hpp>
+#include <genscope/network_graph.hpp>
+#include <genscope/onnx_import.hpp>
 #include <genscope/pipeline.hpp>
 #include <genscope/plugin_registry.hpp>
 #include <genscope/version.hpp>
@@ -48,6 +50,7 @@ usage: genscope <command> [options]
 commands:
   run FILE          run an experiment file (docs/experiment-format.md)
   train             train a native MLP on an IDX data set and save it (docs/model-format.md)
+  import MODEL.onnx convert an ONNX network (torch.onnx.export) into a native model file
   plugins           list the plugins found, with their options
   inspect RESULTS   summary of a results file per run and direction kind, and per analysis table
   report RESULTS    HTML report with figures (gnuplot), CSV tables and statistics (docs/report.md)
@@ -252,6 +255,28 @@ int cmd_train(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_import(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope import MODEL.onnx -o MODEL.h5 [options]");
+  desc.add_options()("input", po::value<std::string>()->required(), "ONNX file to read")(
+      "output,o", po::value<std::string>()->required(), "native model file to write (docs/model-format.md)");
+  po::positional_options_description pos;
+  pos.add("input", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, pos, vm,
+             "Reads an ONNX network as torch.onnx.export writes it and saves it as a native graph model file, which\n"
+             "the native backend serves with its piecewise-linear view (docs/model-format.md, \"Importing ONNX\").\n"
+             "Supported operators: " + std::string(onnx_supported_operators()) + "."))
+    return 0;
+  const std::string input = vm["input"].as<std::string>();
+  const std::string output = vm["output"].as<std::string>();
+  if (const std::string problem = output_problem(output, {{input, "the ONNX file read"}}); !problem.empty())
+    throw usage_error(fmt::format("-o \"{}\" cannot be written: {}", output, problem));
+  const network_graph net = import_onnx(input);
+  save_network(output, net, "onnx: " + input);
+  if (vm.count("quiet") == 0) std::cerr << "saved " << net.describe() << " to " << output << "\n";
+  return 0;
+}
+
 /// The tables an analysis writes with its default options, as text (when every option has a default).
 std::string analysis_tables_text(const plugin_registry& plugins, const plugin_info& p) {
   std::string text;
@@ -417,6 +442,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "run") return cmd_run(args);
     if (command == "train") return cmd_train(args);
+    if (command == "import") return cmd_import(args);
     if (command == "plugins") return cmd_plugins(args);
     if (command == "inspect") return cmd_inspect(args);
     if (command == "report") return cmd_report(args);

@@ -5,6 +5,7 @@
 #include <genscope/shape.hpp>
 #include <genscope/mlp.hpp>
 #include <genscope/network_graph.hpp>
+#include <genscope/onnx_import.hpp>
 #include <genscope/version.hpp>
 
 #include <hdf5.h>
@@ -602,6 +603,10 @@ network_graph load_network(const std::string& path, std::size_t checkpoint) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) rd.fail("model file not found");
   if (!std::filesystem::is_regular_file(path, ec)) rd.fail("model path is not a regular file");
+  if (std::filesystem::path(path).extension() == ".onnx") {
+    if (checkpoint != 0) rd.fail("an ONNX model holds no checkpoints (checkpoint " + std::to_string(checkpoint) + " asked for)");
+    return import_onnx(path);
+  }
   std::string format;
   {
     const h5::file f = h5::file::open(path);
