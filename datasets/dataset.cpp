@@ -3,6 +3,8 @@
 #include <genscope/error.hpp>
 #include <genscope/random.hpp>
 
+#include "loaders.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -15,18 +17,6 @@
 #include <vector>
 
 namespace genscope {
-
-namespace detail {
-
-// Defined in idx.cpp, synthetic.cpp and hdf5.cpp.
-std::vector<std::size_t> read_idx_dims(const std::string& path);
-dataset make_synthetic(const dataset_spec& spec);
-/// HDF5 file: sample shape, count (before any subset) and class count, without reading X.
-dataset_shape peek_hdf5(const dataset_spec& spec);
-/// HDF5 file: every sample and label, source_index the row in the file, no subset or label mode.
-dataset load_hdf5(const dataset_spec& spec);
-
-}  // namespace detail
 
 namespace {
 
@@ -298,9 +288,7 @@ dataset load_idx(const dataset_spec& spec, const idx_paths& paths, std::size_t& 
   data.labels.resize(rows.size());
   data.source_index.resize(rows.size());
   for (std::size_t k = 0; k < rows.size(); ++k) {
-    const std::uint8_t* src = images.values.data() + rows[k] * n;
-    float* dst = data.x.row(k);
-    for (std::size_t j = 0; j < n; ++j) dst[j] = static_cast<float>(src[j]) / 255.0f;
+    detail::scale_bytes(images.values.data() + rows[k] * n, n, data.x.row(k));
     data.labels[k] = labels.values[rows[k]];
     data.source_index[k] = static_cast<std::int64_t>(rows[k]);
   }
