@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     std::printf("threads: %d (TBB default concurrency)\n", all_threads);
 
     dataset_spec spec;
+    spec.dir = default_fashion_mnist_dir;
     if (argc > 1) spec.subset = static_cast<std::size_t>(std::strtoull(argv[1], nullptr, 10));
     const auto load_start = clock_type::now();
     const dataset data = build_dataset(spec);

@@ -3,6 +3,8 @@
 #include <genscope/error.hpp>
 #include <genscope/random.hpp>
 
+#include "loaders.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -15,18 +17,6 @@
 #include <vector>
 
 namespace genscope {
-
-namespace detail {
-
-// Defined in idx.cpp, synthetic.cpp and hdf5.cpp.
-std::vector<std::size_t> read_idx_dims(const std::string& path);
-dataset make_synthetic(const dataset_spec& spec);
-/// HDF5 file: sample shape, count (before any subset) and class count, without reading X.
-dataset_shape peek_hdf5(const dataset_spec& spec);
-/// HDF5 file: every sample and label, source_index the row in the file, no subset or label mode.
-dataset load_hdf5(const dataset_spec& spec);
-
-}  // namespace detail
 
 namespace {
 
@@ -46,7 +36,9 @@ void validate(const dataset_spec& spec) {
     const bool defaults_used = spec.images.empty() || spec.labels.empty();
     if (defaults_used && spec.split != "train" && spec.split != "t10k")
       invalid(spec, "unknown split '" + spec.split + "' (expected \"train\" or \"t10k\")");
-    if (defaults_used && spec.dir.empty()) invalid(spec, "dir is empty and images/labels are not both given");
+  } else if (spec.source == "cifar10") {
+    if (spec.split != "train" && spec.split != "test")
+      invalid(spec, "'split' = \"" + spec.split + "\" is not a CIFAR-10 split (expected \"train\" or \"test\")");
   } else if (spec.source == "synthetic") {
     if (spec.samples == 0) invalid(spec, "samples must be at least 1");
     if (spec.dim == 0) invalid(spec, "dim must be at least 1");
@@ -63,7 +55,7 @@ void validate(const dataset_spec& spec) {
     if (spec.x.empty()) invalid(spec, "'x' is empty: it must name the HDF5 dataset of the samples");
     if (spec.y.empty()) invalid(spec, "'y' is empty: it must name the HDF5 dataset of the labels");
   } else {
-    invalid(spec, "unknown source '" + spec.source + "' (expected \"idx\", \"synthetic\" or \"hdf5\")");
+    invalid(spec, "unknown source '" + spec.source + "' (expected \"idx\", \"cifar10\", \"synthetic\" or \"hdf5\")");
   }
   if (spec.labels_mode != label_mode::real && spec.labels_mode != label_mode::random &&
       spec.labels_mode != label_mode::corrupt)
@@ -154,7 +146,7 @@ void check_subset(const dataset_spec& spec, std::size_t available) {
 // <dir>/<split>-<kind>-idxN-ubyte.gz, or the uncompressed name when only that exists.
 std::string idx_path(const dataset_spec& spec, const std::string& explicit_path, const char* kind, int rank) {
   if (!explicit_path.empty()) return explicit_path;
-  const std::string base = (std::filesystem::path(spec.dir) /
+  const std::string base = (std::filesystem::path(detail::folder_of(spec)) /
                             (spec.split + "-" + kind + "-idx" + std::to_string(rank) + "-ubyte"))
                                .string();
   std::error_code ec;
@@ -255,6 +247,8 @@ std::string describe_spec(const dataset_spec& spec, const idx_paths* paths, std:
     d << "idx images=" << paths->images << " labels=" << paths->labels << " split=" << spec.split;
   } else if (spec.source == "hdf5") {
     d << "hdf5 path=" << spec.path << " x=" << spec.x << " y=" << spec.y;
+  } else if (spec.source == "cifar10") {
+    d << "cifar10 dir=" << detail::folder_of(spec) << " split=" << spec.split;
   } else {
     d << "synthetic samples=" << spec.samples << " dim=" << spec.dim << " manifold_dim=" << spec.manifold_dim
       << " classes=" << spec.classes << " cluster_spread=" << spec.cluster_spread
@@ -280,15 +274,7 @@ dataset load_idx(const dataset_spec& spec, const idx_paths& paths, std::size_t& 
   const std::size_t count = images.dims[0];
   check_counts(paths, count, labels.dims[0]);
   available = count;
-  check_subset(spec, count);
-
-  std::vector<std::size_t> rows;
-  if (spec.subset > 0) {
-    rows = subset_indices(count, spec.subset, spec.seed);
-  } else {
-    rows.resize(count);
-    std::iota(rows.begin(), rows.end(), std::size_t{0});
-  }
+  const std::vector<std::size_t> rows = detail::kept_rows(spec, count);
   dataset data;
   data.name = spec.name;
   data.shape.assign(images.dims.begin() + 1, images.dims.end());
@@ -298,9 +284,7 @@ dataset load_idx(const dataset_spec& spec, const idx_paths& paths, std::size_t& 
   data.labels.resize(rows.size());
   data.source_index.resize(rows.size());
   for (std::size_t k = 0; k < rows.size(); ++k) {
-    const std::uint8_t* src = images.values.data() + rows[k] * n;
-    float* dst = data.x.row(k);
-    for (std::size_t j = 0; j < n; ++j) dst[j] = static_cast<float>(src[j]) / 255.0f;
+    detail::scale_bytes(images.values.data() + rows[k] * n, n, data.x.row(k));
     data.labels[k] = labels.values[rows[k]];
     data.source_index[k] = static_cast<std::int64_t>(rows[k]);
   }
@@ -309,6 +293,14 @@ dataset load_idx(const dataset_spec& spec, const idx_paths& paths, std::size_t& 
 }
 
 }  // namespace
+
+std::vector<std::size_t> detail::kept_rows(const dataset_spec& spec, std::size_t available) {
+  check_subset(spec, available);
+  if (spec.subset > 0) return subset_indices(available, spec.subset, spec.seed);
+  std::vector<std::size_t> rows(available);
+  std::iota(rows.begin(), rows.end(), std::size_t{0});
+  return rows;
+}
 
 namespace {
 
@@ -321,8 +313,8 @@ dataset_shape peek_untransformed(const dataset_spec& spec) {
     out.class_count = spec.classes;
     return out;
   }
-  if (spec.source == "hdf5") {
-    out = detail::peek_hdf5(spec);
+  if (spec.source == "hdf5" || spec.source == "cifar10") {
+    out = spec.source == "hdf5" ? detail::peek_hdf5(spec) : detail::peek_cifar10(spec);
     check_subset(spec, out.count);
     if (spec.subset > 0) out.count = spec.subset;
     return out;
@@ -344,6 +336,8 @@ dataset_shape peek_untransformed(const dataset_spec& spec) {
 }  // namespace
 
 std::vector<std::string> dataset_files(const dataset_spec& spec) {
+  validate(spec);
+  if (spec.source == "cifar10") return detail::cifar10_files(spec);
   if (spec.source == "idx") {
     const idx_paths p = resolve(spec);
     return {p.images, p.labels};
@@ -402,6 +396,10 @@ dataset build_dataset(const dataset_spec& spec, const dataset* fit) {
     const std::size_t available = data.size();
     check_subset(spec, available);
     if (spec.subset > 0) data = select_rows(data, subset_indices(available, spec.subset, spec.seed));
+    description = describe_spec(spec, nullptr, available);
+  } else if (spec.source == "cifar10") {
+    std::size_t available = 0;
+    data = detail::load_cifar10(spec, available);
     description = describe_spec(spec, nullptr, available);
   } else {
     const idx_paths paths = resolve(spec);

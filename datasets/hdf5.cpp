@@ -5,6 +5,7 @@
 #include <genscope/shape.hpp>
 
 #include "h5/h5.hpp"
+#include "loaders.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -15,10 +16,6 @@
 #include <vector>
 
 namespace genscope::detail {
-
-// Used by dataset.cpp.
-dataset_shape peek_hdf5(const dataset_spec& spec);
-dataset load_hdf5(const dataset_spec& spec);
 
 namespace {
 
@@ -165,7 +162,7 @@ dataset load_hdf5(const dataset_spec& spec) {
   const h5::dataset_info& xi = layout.x_info;
   if (xi.cls == h5::dataset_info::element::integer) {
     const std::vector<std::uint8_t> raw = root.read<std::uint8_t>(spec.x);
-    for (std::size_t k = 0; k < raw.size(); ++k) dst[k] = static_cast<float>(raw[k]) / 255.0f;
+    scale_bytes(raw.data(), raw.size(), dst);
   } else if (xi.size == 4) {
     const std::vector<float> raw = root.read<float>(spec.x);
     for (std::size_t k = 0; k < raw.size(); ++k) {

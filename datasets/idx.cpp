@@ -2,6 +2,8 @@
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 
+#include "loaders.hpp"
+
 #include <zlib.h>
 
 #include <cerrno>
@@ -165,7 +167,6 @@ idx_header parse_header(byte_source& src) {
 
 namespace detail {
 
-/// The dimensions from an IDX header, without reading the data (used by peek_dataset).
 std::vector<std::size_t> read_idx_dims(const std::string& path) {
   byte_source src(path);
   return parse_header(src).dims;

@@ -3,6 +3,8 @@
 #include <genscope/error.hpp>
 #include <genscope/random.hpp>
 
+#include "loaders.hpp"
+
 #include <cmath>
 #include <string>
 #include <vector>

@@ -1,6 +1,7 @@
 // Tests of the data sets: SHA-256, IDX reading, Fashion-MNIST facts, subsets, label permutation, synthetic data.
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
+#include <genscope/experiment.hpp>
 
 #include "support.hpp"
 
@@ -426,6 +427,99 @@ TEST_CASE("a missing default IDX file throws io_error naming the path tried", "[
   spec.dir = temp_file("no_such_dir");
   CHECK_THROWS_WITH(build_dataset(spec), Catch::Contains(spec.dir + "/train-images-idx3-ubyte.gz"));
   CHECK_THROWS_AS(peek_dataset(spec), io_error);
+}
+
+namespace {
+
+// An MNIST-format split as on LeCun's page: <split>-images-idx3-ubyte (n x 28 x 28) and <split>-labels-idx1-ubyte.
+std::uint8_t mnist_pixel(std::size_t i, std::size_t r, std::size_t c) {
+  return static_cast<std::uint8_t>((i * 37 + r * 28 + c) % 256);
+}
+
+std::uint8_t mnist_label(std::size_t i) { return static_cast<std::uint8_t>((i * 7 + 3) % 10); }
+
+void write_mnist_split(const fs::path& dir, const std::string& split, std::size_t n, bool gzipped) {
+  bytes pixels, labels;
+  for (std::size_t i = 0; i < n; ++i) {
+    labels.push_back(mnist_label(i));
+    for (std::size_t r = 0; r < 28; ++r)
+      for (std::size_t c = 0; c < 28; ++c) pixels.push_back(mnist_pixel(i, r, c));
+  }
+  const std::string images = (dir / (split + "-images-idx3-ubyte")).string();
+  const std::string label_file = (dir / (split + "-labels-idx1-ubyte")).string();
+  write_bytes(images, idx_file({static_cast<std::uint32_t>(n), 28, 28}, pixels));
+  write_bytes(label_file, idx_file({static_cast<std::uint32_t>(n)}, labels));
+  if (!gzipped) return;
+  for (const std::string& f : {images, label_file}) {
+    gzip_to(f, f + ".gz");
+    fs::remove(f);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("MNIST through an experiment: source idx with dir reads LeCun's files, raw or gzipped", "[interface]") {
+  const genscope::testing::temp_dir dir("mnist");
+  fs::create_directories(dir / "raw");
+  fs::create_directories(dir / "gz");
+  write_mnist_split(dir / "raw", "train", 30, false);
+  write_mnist_split(dir / "raw", "t10k", 10, false);
+  write_mnist_split(dir / "gz", "train", 30, true);
+  write_mnist_split(dir / "gz", "t10k", 10, true);
+  const std::string text = "seed = 1\noutput = \"" + (dir / "r.h5") + "\"\nmodel_cache = \"" + (dir / "m") + R"("
+[datasets.mnist]
+source = "idx"
+dir = ")" + (dir / "raw") + R"("
+[datasets.mnist_gz]
+source = "idx"
+dir = ")" + (dir / "gz") + R"("
+[datasets.mnist_test]
+from = "mnist_gz"
+split = "t10k"
+[models.net]
+backend = "native"
+dataset = "mnist"
+test = "mnist_test"
+[models.net.train]
+hidden = [4]
+epochs = 1
+[samplers.pairs]
+plugin = "pairwise"
+dataset = "mnist_gz"
+count = 3
+[estimators.bisect]
+plugin = "bisection"
+[runs.main]
+model = "net"
+sampler = "pairs"
+estimator = "bisect"
+)";
+  const experiment e = parse_experiment(text, "exp.toml", genscope::testing::build_plugins());
+  REQUIRE(e.datasets.size() == 3);
+  CHECK(dataset_files(e.datasets[0]) ==
+        std::vector<std::string>{dir / "raw/train-images-idx3-ubyte", dir / "raw/train-labels-idx1-ubyte"});
+  CHECK(dataset_files(e.datasets[2]) ==
+        std::vector<std::string>{dir / "gz/t10k-images-idx3-ubyte.gz", dir / "gz/t10k-labels-idx1-ubyte.gz"});
+  const std::vector<std::pair<dataset_spec, std::size_t>> expected{
+      {e.datasets[0], 30}, {e.datasets[1], 30}, {e.datasets[2], 10}};
+  for (const auto& [spec, n] : expected) {
+    INFO("dataset " << spec.name);
+    const dataset d = build_dataset(spec);
+    REQUIRE(d.size() == n);
+    CHECK(d.shape == std::vector<std::size_t>{28, 28});
+    CHECK(d.dim() == 784);
+    CHECK(d.class_count == 10);  // labels (7i + 3) mod 10 reach 9 within the first 10 samples
+    std::size_t wrong_labels = 0, wrong_pixels = 0;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      wrong_labels += d.labels[i] != mnist_label(i);
+      for (std::size_t r = 0; r < 28; ++r)
+        for (std::size_t c = 0; c < 28; ++c)
+          wrong_pixels += d.x(i, r * 28 + c) != static_cast<float>(mnist_pixel(i, r, c)) / 255.0f;
+    }
+    CHECK(wrong_labels == 0);
+    CHECK(wrong_pixels == 0);
+    CHECK(d.x(1, 2 * 28 + 3) == 96.0f / 255.0f);  // 37 + 56 + 3
+  }
 }
 
 TEST_CASE("image and label counts that disagree throw io_error", "[negative]") {

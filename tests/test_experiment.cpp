@@ -324,7 +324,7 @@ estimator = "e"
   const genscope::experiment e = parse(text);
   const genscope::dataset_spec& d = e.datasets.at(0);
   CHECK(d.source == "idx");
-  CHECK(d.dir == genscope::default_fashion_mnist_dir);
+  CHECK(d.dir.empty());  // the source's default folder
   CHECK(d.split == "t10k");
   CHECK(d.subset == 100);
   CHECK(d.labels_mode == genscope::label_mode::random);
@@ -532,14 +532,14 @@ TEST_CASE("an unknown data source is refused", "[negative]") {
   temp_dir dir("experiment");
   const std::string text = with(small_experiment(dir), "source = \"synthetic\"", "source = \"csv\"");
   CHECK_THAT(config_error_of(text), Contains(at(text, "\"csv\"")) && Contains("'datasets.base.source'") &&
-                                        Contains("\"idx\", \"synthetic\""));
+                                        Contains("\"idx\", \"cifar10\", \"synthetic\", \"hdf5\""));
 }
 
 TEST_CASE("a key of another source is refused", "[negative]") {
   temp_dir dir("experiment");
   const std::string text = with(small_experiment(dir), "seed = 11", "seed = 11\nsplit = \"train\"");
   CHECK_THAT(config_error_of(text), Contains(at(text, "split =")) && Contains("'datasets.held_out.split'") &&
-                                        Contains("source = \"idx\" only"));
+                                        Contains("source = \"idx\" or \"cifar10\" only"));
 }
 
 TEST_CASE("a manifold larger than its space is refused", "[negative]") {

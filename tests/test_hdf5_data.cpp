@@ -530,7 +530,7 @@ TEST_CASE("hdf5: hdf5 keys with another source, and other sources' keys with hdf
   CHECK_THROWS_WITH(
       parse_experiment(experiment_with("source = \"hdf5\"\npath = \"" + path + "\"\nsplit = \"train\"\n"), "exp.toml",
                        registry()),
-      Contains("'datasets.h.split' applies to source = \"idx\" only"));
+      Contains("'datasets.h.split' applies to source = \"idx\" or \"cifar10\" only"));
 }
 
 TEST_CASE("hdf5: an experiment naming a bad HDF5 file fails at the data set, naming the file", "[negative]") {

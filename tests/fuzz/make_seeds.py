@@ -202,6 +202,12 @@ def main():
     write(f"{out}/fuzz_idx/floats", b"\x00" + idx_bytes(np.linspace(0, 1, 6).reshape(2, 3), 0x0D))
     write(f"{out}/fuzz_idx/images-gz", b"\x01" + gzip.compress(idx_bytes(images, 0x08), mtime=0))
 
+    # CIFAR-10 records: a label byte, then 3 x 32 x 32 pixel bytes; the first byte is the subset (0: all).
+    pixels = (np.arange(3 * 3072) * 7 % 256).reshape(3, 3072)
+    cifar = np.column_stack([[3, 9, 0], pixels]).astype(np.uint8).tobytes()
+    write(f"{out}/fuzz_cifar/three", b"\x00" + cifar)
+    write(f"{out}/fuzz_cifar/subset", b"\x02" + cifar)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/data.h5"
         with h5py.File(path, "w", libver="earliest") as f:

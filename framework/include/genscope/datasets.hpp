@@ -1,4 +1,4 @@
-// Building data sets: IDX files, synthetic manifolds, seeded subsets and label modes.
+// Building data sets: IDX files, CIFAR-10 batches, HDF5 files, synthetic manifolds, seeded subsets and label modes.
 #pragma once
 
 #include <genscope/dataset.hpp>
@@ -14,17 +14,26 @@ namespace genscope {
 
 /// Default location of Debian's dataset-fashion-mnist package.
 inline constexpr const char* default_fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
+/// Default folder of CIFAR-10's binary batches: the folder the official cifar-10-binary.tar.gz unpacks
+/// to, relative to the working directory.
+inline constexpr const char* default_cifar10_dir = "cifar-10-batches-bin";
 
 enum class label_mode { real, random, corrupt };
 
 /// Where the samples of a data set come from.
 struct dataset_spec {
   std::string name;
-  std::string source = "idx";     ///< "idx", "synthetic" or "hdf5"
+  std::string source = "idx";     ///< "idx", "cifar10", "synthetic" or "hdf5"
   // source = "idx": MNIST-format files; images/labels default to
   // <dir>/<split>-images-idx3-ubyte[.gz] and <dir>/<split>-labels-idx1-ubyte[.gz].
-  std::string dir = default_fashion_mnist_dir;
-  std::string split = "train";    ///< "train" or "t10k"
+  // source = "cifar10": CIFAR-10's binary batches in <dir>, records of one label byte (0..9) and
+  // 3 x 32 x 32 pixel bytes (R, G, B planes, rows top to bottom); split "train" reads
+  // data_batch_1.bin .. data_batch_5.bin in order, "test" reads test_batch.bin. Samples {3, 32, 32},
+  // bytes scaled by 1/255, 10 classes.
+  /// Folder of the idx or cifar10 files; "" = the source's default (default_fashion_mnist_dir,
+  /// default_cifar10_dir).
+  std::string dir;
+  std::string split = "train";    ///< idx: "train" or "t10k"; cifar10: "train" or "test"
   std::string images;             ///< explicit path, overrides dir/split
   std::string labels;             ///< explicit path, overrides dir/split
   // source = "synthetic": Gaussian clusters on a random manifold_dim-dimensional
@@ -63,12 +72,14 @@ struct dataset_shape {
 };
 
 /// Reads headers only (IDX; HDF5: the shapes and types of X and y, and the labels y for the
-/// class count) or computes from the spec (synthetic). Throws io_error naming the file when it
-/// is missing, not an IDX / HDF5 file or malformed; error when subset > count.
+/// class count; CIFAR-10: the sizes of the batch files) or computes from the spec (synthetic).
+/// Throws io_error naming the file when it is missing, not an IDX / HDF5 / CIFAR-10 file or
+/// malformed; error when the spec is invalid or subset > count.
 GENSCOPE_API dataset_shape peek_dataset(const dataset_spec& spec);
 
-/// The files a data set reads: its IDX images and labels (as resolved, .gz first), its HDF5 file;
-/// none for synthetic data. Throws io_error when an IDX file is missing.
+/// The files a data set reads: its IDX images and labels (as resolved, .gz first), its CIFAR-10
+/// batches (whether or not they exist), its HDF5 file; none for synthetic data. Throws error when
+/// the spec is invalid, io_error when an IDX file is missing.
 GENSCOPE_API std::vector<std::string> dataset_files(const dataset_spec& spec);
 
 /// Loads or generates the samples, applies subset, label mode and transform, fills sha256.

@@ -501,10 +501,10 @@ class loader {
         if (f.name == "manifold_dim") manifold_field = &f;
       }
       for (const toml_field& f : it.fields) {
-        const std::string needed = detail::dataset_key_source(f.name);
-        if (!needed.empty() && needed != spec.source)
+        const std::vector<std::string> needed = detail::dataset_key_sources(f.name);
+        if (!needed.empty() && std::find(needed.begin(), needed.end(), spec.source) == needed.end())
           reader_.fail(f.key_at(), fmt::format("'{}' applies to source = \"{}\" only, but {} has source = \"{}\"",
-                                               f.path, needed, it.table(), spec.source));
+                                               f.path, fmt::join(needed, "\" or \""), it.table(), spec.source));
       }
       if (spec.source == "synthetic" && spec.manifold_dim > spec.dim) {
         const toml_field* f = manifold_field != nullptr ? manifold_field : dim_field;

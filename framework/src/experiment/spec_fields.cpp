@@ -13,25 +13,26 @@ const std::vector<std::string>& dataset_keys() {
   return keys;
 }
 
-std::string dataset_key_source(const std::string& key) {
-  if (key == "dir" || key == "split" || key == "images" || key == "labels") return "idx";
+std::vector<std::string> dataset_key_sources(const std::string& key) {
+  if (key == "dir" || key == "split") return {"idx", "cifar10"};
+  if (key == "images" || key == "labels") return {"idx"};
   if (key == "samples" || key == "dim" || key == "manifold_dim" || key == "classes" || key == "cluster_spread" ||
       key == "separation" || key == "noise")
-    return "synthetic";
-  if (key == "path" || key == "x" || key == "y") return "hdf5";
-  return "";
+    return {"synthetic"};
+  if (key == "path" || key == "x" || key == "y") return {"hdf5"};
+  return {};
 }
 
 void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const toml_field& f) {
   const std::string& k = f.name;
   if (k == "source")
-    spec.source = reader.get_choice(f, {"idx", "synthetic", "hdf5"});
+    spec.source = reader.get_choice(f, {"idx", "cifar10", "synthetic", "hdf5"});
   else if (k == "from")
     reader.get_string(f);
   else if (k == "dir")
     spec.dir = reader.get_string(f);
-  else if (k == "split")
-    spec.split = reader.get_choice(f, {"train", "t10k"});
+  else if (k == "split")  // idx takes train/t10k, cifar10 train/test: checked with the source, by validation
+    spec.split = reader.get_choice(f, {"train", "t10k", "test"});
   else if (k == "images")
     spec.images = reader.get_string(f);
   else if (k == "labels")

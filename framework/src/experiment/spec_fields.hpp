@@ -15,8 +15,8 @@ namespace genscope::detail {
 /// Every key a [datasets.NAME] table accepts, in documentation order.
 const std::vector<std::string>& dataset_keys();
 
-/// The source a dataset key belongs to ("idx", "synthetic" or "hdf5"), or "" when it applies to every source.
-std::string dataset_key_source(const std::string& key);
+/// The sources a dataset key applies to ("idx", "cifar10", "synthetic", "hdf5"); none when it applies to every source.
+std::vector<std::string> dataset_key_sources(const std::string& key);
 
 /// Checks one dataset key's type and range and stores it in `spec` (`from` is checked, not stored).
 void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const toml_field& f);
