@@ -23,16 +23,36 @@ namespace genscope {
 
 const char* onnx_supported_operators() noexcept {
   return "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Clip, Conv, MaxPool, AveragePool, GlobalAveragePool, "
-         "BatchNormalization, Flatten, Reshape, Identity, Dropout, Constant, Concat, Pad";
+         "BatchNormalization, Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout, Constant, Concat, Pad; and on "
+         "constants (shape arithmetic): Shape, ConstantOfShape, Gather, Slice, Transpose, Cast, Concat, Reshape, "
+         "Squeeze, Unsqueeze, Add, Sub, Mul, Div";
 }
 
 namespace {
 
-// An initializer or a Constant node's output, its values widened to double.
+// An initializer, a Constant node's output or a result of shape arithmetic, its values widened to double.
 struct constant {
   std::vector<std::int64_t> dims;
   std::vector<double> values;
+  bool integer = false;  // an integer tensor (shapes, indices): division truncates, casts round towards zero
 };
+
+// The batch size in shape arithmetic (Shape of a computed tensor): unknown, carried as this marker, which only
+// a Reshape's first dimension may consume.
+constexpr double batch_marker = -7.0e15;
+
+std::size_t count_of(const std::vector<std::int64_t>& dims) {
+  std::size_t n = 1;
+  for (std::int64_t d : dims) n *= static_cast<std::size_t>(d);
+  return n;
+}
+
+// Row-major strides of `dims`.
+std::vector<std::size_t> strides_of(const std::vector<std::int64_t>& dims) {
+  std::vector<std::size_t> s(dims.size(), 1);
+  for (std::size_t k = dims.size(); k-- > 1;) s[k - 1] = s[k] * static_cast<std::size_t>(dims[k]);
+  return s;
+}
 
 // A tensor the network computes: the graph node holding it and its shape per sample (no batch dimension).
 struct value {
@@ -125,10 +145,12 @@ class importer {
         else c.values.assign(t.double_data().begin(), t.double_data().end());
         break;
       case onnx::TensorProto::INT64:
+        c.integer = true;
         if (raw) copy_raw<std::int64_t>(t.raw_data(), c.values);
         else c.values.assign(t.int64_data().begin(), t.int64_data().end());
         break;
       case onnx::TensorProto::INT32:
+        c.integer = true;
         if (raw) copy_raw<std::int32_t>(t.raw_data(), c.values);
         else c.values.assign(t.int32_data().begin(), t.int32_data().end());
         break;
@@ -221,21 +243,17 @@ class importer {
     if (find_constant(n.input(k)) != nullptr)
       fail(n, "input " + std::to_string(k) + " ('" + n.input(k) + "') is a constant; GenScope needs it computed from the "
               "network's input");
-    fail(n, "reads '" + n.input(k) + "', which no earlier node produces" + shape_hint(n.input(k)));
+    fail(n, "reads '" + n.input(k) + "', which no earlier node produces");
   }
   const constant& constant_input(const onnx::NodeProto& n, int k, const char* what) const {
     if (!has_input(n, k)) fail(n, std::string(what) + " (input " + std::to_string(k) + ") is missing");
     if (const constant* c = find_constant(n.input(k))) return *c;
     if (find_value(n.input(k)) != nullptr)
       fail(n, std::string(what) + " ('" + n.input(k) + "') is computed from the input; it must be a constant (a weight)");
-    fail(n, "reads '" + n.input(k) + "', which no earlier node produces" + shape_hint(n.input(k)));
+    fail(n, "reads '" + n.input(k) + "', which no earlier node produces");
   }
-  std::string shape_hint(const std::string& name) const {
-    const auto it = shape_ops_.find(name);
-    if (it == shape_ops_.end()) return "";
-    return " (it comes from a " + it->second +
-           " node: shape arithmetic such as x.view(x.size(0), -1); use torch.flatten(x, 1) or export with a fixed "
-           "batch size)";
+  static bool known_constant_op(const std::string& t) {
+    return t == "Shape" || t == "ConstantOfShape" || t == "Gather" || t == "Slice" || t == "Transpose" || t == "Cast";
   }
 
   // The constant broadcast (numpy rules, the batch dimension included) to a value of `shape` per sample.
@@ -355,6 +373,278 @@ class importer {
     return x;
   }
 
+  // ---- shape arithmetic on constants (what exporters write around pads and view(x.size(0), -1)) ----
+
+  std::int64_t axis_of(const onnx::NodeProto& n, std::int64_t axis, std::size_t rank) const {
+    const auto r = static_cast<std::int64_t>(rank);
+    if (axis < -r || axis >= r) fail(n, "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+    return axis < 0 ? axis + r : axis;
+  }
+
+  std::vector<std::int64_t> int_values(const onnx::NodeProto& n, const constant& c, const char* what) const {
+    std::vector<std::int64_t> v;
+    constexpr double limit = 9.0e18;  // ONNX writes +-(2^63 - 1) for "to the end"; saturate at about that
+    for (double x : c.values) {
+      if (x != std::trunc(x) || x == batch_marker) fail(n, std::string(what) + " holds a non-integer value");
+      v.push_back(x >= limit    ? std::numeric_limits<std::int64_t>::max() / 2
+                  : x <= -limit ? std::numeric_limits<std::int64_t>::min() / 2
+                                : static_cast<std::int64_t>(x));
+    }
+    return v;
+  }
+
+  // Axes of Squeeze / Unsqueeze: the attribute before opset 13, the second input from 13 on.
+  std::vector<std::int64_t> axes_operand(const onnx::NodeProto& n) const {
+    if (opset_ < 13 || !has_input(n, 1)) return ints_attr(n, "axes");
+    return int_values(n, constant_input(n, 1, "axes"), "axes");
+  }
+
+  void fold(const onnx::NodeProto& n, constant c) {
+    if (n.output_size() < 1 || n.output(0).empty()) fail(n, "has no output");
+    check_allocation(c.values.size(), sizeof(double), "node '" + n.name() + "' output");
+    constants_[n.output(0)] = std::move(c);
+  }
+
+  // Ops on constant inputs computed at import; true when `n` was one of them.
+  bool fold_constant(const onnx::NodeProto& n) {
+    const std::string& t = n.op_type();
+    auto all_constant = [&] {
+      for (int k = 0; k < n.input_size(); ++k)
+        if (!n.input(k).empty() && find_constant(n.input(k)) == nullptr) return false;
+      return n.input_size() > 0;
+    };
+    if (t == "Shape") {
+      constant c;
+      c.integer = true;
+      if (const value* v = has_input(n, 0) ? find_value(n.input(0)) : nullptr) {
+        c.values.push_back(batch_marker);
+        for (std::size_t d : v->shape) c.values.push_back(static_cast<double>(d));
+      } else {
+        for (std::int64_t d : constant_input(n, 0, "the input").dims) c.values.push_back(static_cast<double>(d));
+      }
+      c.dims = {static_cast<std::int64_t>(c.values.size())};
+      fold(n, std::move(c));
+      return true;
+    }
+    if (t == "ConstantOfShape") {
+      const std::vector<std::int64_t> dims = int_values(n, constant_input(n, 0, "the shape"), "the shape");
+      constant c;
+      double fill = 0;
+      if (const auto* a = attribute(n, "value")) {
+        const constant v = read_tensor(a->t(), "node '" + n.name() + "' value");
+        if (v.values.size() != 1) fail(n, "value must hold one element");
+        fill = v.values[0];
+        c.integer = a->t().data_type() != onnx::TensorProto::FLOAT && a->t().data_type() != onnx::TensorProto::DOUBLE;
+      }
+      for (std::int64_t d : dims)
+        if (d < 0) fail(n, "a negative dimension");
+      c.dims = dims;
+      std::vector<std::size_t> udims(dims.begin(), dims.end());
+      check_allocation(shape_product(udims, "node '" + n.name() + "' output"), sizeof(double), "node '" + n.name() + "'");
+      c.values.assign(count_of(dims), fill);
+      fold(n, std::move(c));
+      return true;
+    }
+    const bool shape_op = t == "Gather" || t == "Unsqueeze" || t == "Squeeze" || t == "Concat" || t == "Reshape" ||
+                          t == "Slice" || t == "Transpose" || t == "Cast" || t == "Add" || t == "Sub" || t == "Mul" ||
+                          t == "Div";
+    if (!shape_op || !all_constant()) return false;
+    const constant& x = *find_constant(n.input(0));
+    constant out;
+    out.integer = x.integer;
+    if (t == "Cast") {
+      const std::int64_t to = int_attr(n, "to", 0);
+      out = x;
+      out.integer = to != onnx::TensorProto::FLOAT && to != onnx::TensorProto::DOUBLE;
+      for (double& v : out.values)
+        if (out.integer && v != batch_marker) v = std::trunc(v);
+    } else if (t == "Unsqueeze" || t == "Squeeze") {
+      out = x;
+      const bool un = t == "Unsqueeze";
+      std::vector<std::int64_t> axes = axes_operand(n);
+      const std::size_t rank = x.dims.size() + (un ? axes.size() : 0);
+      for (std::int64_t& a : axes) a = axis_of(n, a, rank);
+      std::sort(axes.begin(), axes.end());
+      if (un) {
+        for (std::int64_t a : axes) out.dims.insert(out.dims.begin() + a, 1);
+      } else {
+        out.dims.clear();
+        for (std::size_t k = 0; k < x.dims.size(); ++k) {
+          const bool drop = axes.empty() ? x.dims[k] == 1 : std::binary_search(axes.begin(), axes.end(), std::int64_t(k));
+          if (drop && x.dims[k] != 1) fail(n, "squeezes a dimension of size " + std::to_string(x.dims[k]));
+          if (!drop) out.dims.push_back(x.dims[k]);
+        }
+      }
+    } else if (t == "Reshape") {
+      out = x;
+      std::vector<std::int64_t> dims = int_values(n, constant_input(n, 1, "the shape"), "the shape");
+      std::int64_t known = 1;
+      int infer = -1;
+      for (std::size_t k = 0; k < dims.size(); ++k) {
+        if (dims[k] == 0) dims[k] = k < x.dims.size() ? x.dims[k] : 0;
+        if (dims[k] == -1) {
+          if (infer >= 0) fail(n, "the shape has more than one -1");
+          infer = static_cast<int>(k);
+        } else if (dims[k] < 0) {
+          fail(n, "a negative dimension");
+        } else {
+          known *= dims[k];
+        }
+      }
+      if (infer >= 0) dims[static_cast<std::size_t>(infer)] = known == 0 ? 0 : static_cast<std::int64_t>(x.values.size()) / known;
+      if (count_of(dims) != x.values.size()) fail(n, "the shape does not hold the constant's values");
+      out.dims = dims;
+    } else if (t == "Transpose") {
+      const std::size_t rank = x.dims.size();
+      std::vector<std::int64_t> perm = ints_attr(n, "perm");
+      if (perm.empty())
+        for (std::size_t k = rank; k-- > 0;) perm.push_back(static_cast<std::int64_t>(k));
+      if (perm.size() != rank) fail(n, "perm does not match the rank");
+      out.dims.resize(rank);
+      for (std::size_t k = 0; k < rank; ++k) out.dims[k] = x.dims[static_cast<std::size_t>(axis_of(n, perm[k], rank))];
+      const auto in_strides = strides_of(x.dims);
+      out.values.resize(x.values.size());
+      std::vector<std::int64_t> at(rank, 0);
+      for (std::size_t i = 0; i < out.values.size(); ++i) {
+        std::size_t src = 0;
+        for (std::size_t k = 0; k < rank; ++k) src += static_cast<std::size_t>(at[k]) * in_strides[static_cast<std::size_t>(perm[k])];
+        out.values[i] = x.values[src];
+        for (std::size_t k = rank; k-- > 0;) {
+          if (++at[k] < out.dims[k]) break;
+          at[k] = 0;
+        }
+      }
+    } else if (t == "Slice") {
+      if (opset_ < 10) fail(n, "Slice before opset 10 is not supported");
+      const std::size_t rank = x.dims.size();
+      const auto starts = int_values(n, constant_input(n, 1, "starts"), "starts");
+      const auto ends = int_values(n, constant_input(n, 2, "ends"), "ends");
+      std::vector<std::int64_t> axes, steps(starts.size(), 1);
+      if (has_input(n, 3)) axes = int_values(n, constant_input(n, 3, "axes"), "axes");
+      else for (std::size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<std::int64_t>(k));
+      if (has_input(n, 4)) steps = int_values(n, constant_input(n, 4, "steps"), "steps");
+      if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+        fail(n, "starts, ends, axes and steps differ in length");
+      std::vector<std::int64_t> first(rank, 0), step(rank, 1);
+      out.dims = x.dims;
+      for (std::size_t k = 0; k < starts.size(); ++k) {
+        const auto a = static_cast<std::size_t>(axis_of(n, axes[k], rank));
+        const std::int64_t dim = x.dims[a];
+        if (steps[k] == 0) fail(n, "a step of 0");
+        auto clamp = [&](std::int64_t v, std::int64_t lo, std::int64_t hi) {
+          if (v < 0) v += dim;
+          return std::clamp(v, lo, hi);
+        };
+        std::int64_t b = 0, e = 0;
+        if (steps[k] > 0) {
+          b = clamp(starts[k], 0, dim);
+          e = clamp(ends[k], 0, dim);
+        } else {
+          b = clamp(starts[k], 0, dim - 1);
+          e = clamp(ends[k], -1, dim - 1);
+        }
+        const std::int64_t span = steps[k] > 0 ? e - b : b - e;
+        const std::int64_t size = span <= 0 ? 0 : (span + std::abs(steps[k]) - 1) / std::abs(steps[k]);
+        first[a] = b;
+        step[a] = steps[k];
+        out.dims[a] = size;
+      }
+      const auto in_strides = strides_of(x.dims);
+      out.values.resize(count_of(out.dims));
+      std::vector<std::int64_t> at(rank, 0);
+      for (std::size_t i = 0; i < out.values.size(); ++i) {
+        std::size_t src = 0;
+        for (std::size_t k = 0; k < rank; ++k) src += static_cast<std::size_t>(first[k] + at[k] * step[k]) * in_strides[k];
+        out.values[i] = x.values[src];
+        for (std::size_t k = rank; k-- > 0;) {
+          if (++at[k] < out.dims[k]) break;
+          at[k] = 0;
+        }
+      }
+    } else if (t == "Gather") {
+      const constant& ix = constant_input(n, 1, "indices");
+      const std::size_t rank = x.dims.size();
+      if (rank == 0) fail(n, "gathers from a scalar");
+      const auto a = static_cast<std::size_t>(axis_of(n, int_attr(n, "axis", 0), rank));
+      const auto indices = int_values(n, ix, "indices");
+      std::size_t outer = 1, inner = 1;
+      for (std::size_t k = 0; k < a; ++k) outer *= static_cast<std::size_t>(x.dims[k]);
+      for (std::size_t k = a + 1; k < rank; ++k) inner *= static_cast<std::size_t>(x.dims[k]);
+      out.dims.assign(x.dims.begin(), x.dims.begin() + static_cast<std::ptrdiff_t>(a));
+      out.dims.insert(out.dims.end(), ix.dims.begin(), ix.dims.end());
+      out.dims.insert(out.dims.end(), x.dims.begin() + static_cast<std::ptrdiff_t>(a) + 1, x.dims.end());
+      for (std::size_t o = 0; o < outer; ++o)
+        for (std::int64_t i : indices) {
+          if (i < 0) i += x.dims[a];
+          if (i < 0 || i >= x.dims[a]) fail(n, "index " + std::to_string(i) + " out of range");
+          const std::size_t base = (o * static_cast<std::size_t>(x.dims[a]) + static_cast<std::size_t>(i)) * inner;
+          out.values.insert(out.values.end(), x.values.begin() + static_cast<std::ptrdiff_t>(base),
+                            x.values.begin() + static_cast<std::ptrdiff_t>(base + inner));
+        }
+    } else if (t == "Concat") {
+      const std::size_t rank = x.dims.size();
+      if (rank == 0) fail(n, "concatenates scalars");
+      const auto a = static_cast<std::size_t>(axis_of(n, int_attr(n, "axis", 0), rank));
+      std::vector<const constant*> parts;
+      out.dims = x.dims;
+      out.dims[a] = 0;
+      for (int k = 0; k < n.input_size(); ++k) {
+        const constant& c = *find_constant(n.input(k));
+        if (c.dims.size() != rank) fail(n, "concatenates constants of different ranks");
+        for (std::size_t d = 0; d < rank; ++d)
+          if (d != a && c.dims[d] != x.dims[d]) fail(n, "concatenates constants of different shapes");
+        out.dims[a] += c.dims[a];
+        out.integer = out.integer && c.integer;
+        parts.push_back(&c);
+      }
+      std::size_t outer = 1;
+      for (std::size_t k = 0; k < a; ++k) outer *= static_cast<std::size_t>(x.dims[k]);
+      for (std::size_t o = 0; o < outer; ++o)
+        for (const constant* c : parts) {
+          const std::size_t block = c->values.size() / std::max<std::size_t>(outer, 1);
+          out.values.insert(out.values.end(), c->values.begin() + static_cast<std::ptrdiff_t>(o * block),
+                            c->values.begin() + static_cast<std::ptrdiff_t>((o + 1) * block));
+        }
+    } else {  // Add, Sub, Mul, Div of two constants, with numpy broadcasting
+      const constant& y = *find_constant(n.input(1));
+      const std::size_t rank = std::max(x.dims.size(), y.dims.size());
+      auto aligned = [rank](const constant& c) {
+        std::vector<std::int64_t> d(rank, 1);
+        std::copy(c.dims.begin(), c.dims.end(), d.begin() + static_cast<std::ptrdiff_t>(rank - c.dims.size()));
+        return d;
+      };
+      const auto dx = aligned(x), dy = aligned(y);
+      out.dims.resize(rank);
+      for (std::size_t k = 0; k < rank; ++k) {
+        if (dx[k] != dy[k] && dx[k] != 1 && dy[k] != 1) fail(n, "constants whose shapes do not broadcast");
+        out.dims[k] = std::max(dx[k], dy[k]);
+      }
+      out.integer = x.integer && y.integer;
+      const auto sx = strides_of(dx), sy = strides_of(dy);
+      out.values.resize(count_of(out.dims));
+      std::vector<std::int64_t> at(rank, 0);
+      for (std::size_t i = 0; i < out.values.size(); ++i) {
+        std::size_t ix_ = 0, iy = 0;
+        for (std::size_t k = 0; k < rank; ++k) {
+          if (dx[k] != 1) ix_ += static_cast<std::size_t>(at[k]) * sx[k];
+          if (dy[k] != 1) iy += static_cast<std::size_t>(at[k]) * sy[k];
+        }
+        const double a = x.values[ix_], b = y.values[iy];
+        if (a == batch_marker || b == batch_marker) fail(n, "does arithmetic on the batch size");
+        double v = t == "Add" ? a + b : t == "Sub" ? a - b : t == "Mul" ? a * b : b == 0 ? 0 : a / b;
+        if (t == "Div" && b == 0) fail(n, "divides by zero");
+        if (t == "Div" && out.integer) v = std::trunc(v);
+        out.values[i] = v;
+        for (std::size_t k = rank; k-- > 0;) {
+          if (++at[k] < out.dims[k]) break;
+          at[k] = 0;
+        }
+      }
+    }
+    fold(n, std::move(out));
+    return true;
+  }
+
   // ---- operators ----
 
   void translate(const onnx::NodeProto& n) {
@@ -378,6 +668,8 @@ class importer {
       return;
     }
     if (t == "Constant") return translate_constant(n);
+    if (fold_constant(n)) return;
+    if (t == "Squeeze" || t == "Unsqueeze") return translate_squeeze(n);
     if (t == "Gemm" || t == "MatMul") return translate_dense(n);
     if (t == "Add" || t == "Sub" || t == "Mul" || t == "Div") return translate_arithmetic(n);
     if (t == "Relu" || t == "LeakyRelu" || t == "Clip") return translate_activation(n);
@@ -387,10 +679,8 @@ class importer {
     if (t == "Flatten" || t == "Reshape") return translate_reshape(n);
     if (t == "Concat") return translate_concat(n);
     if (t == "Pad") return translate_pad(n);
-    if (t == "Shape" || t == "Gather" || t == "Unsqueeze" || t == "Squeeze" || t == "Cast")
-      for (int k = 0; k < n.output_size(); ++k) shape_ops_[n.output(k)] = t;
-    if (t == "Shape" || t == "Gather" || t == "Unsqueeze" || t == "Squeeze" || t == "Cast") return;  // refused if used
-    fail(n, "is not supported; supported: " + std::string(onnx_supported_operators()));
+    fail(n, "is not supported" + std::string(known_constant_op(t) ? " on a computed tensor" : "") +
+                "; supported: " + std::string(onnx_supported_operators()));
   }
 
   void translate_constant(const onnx::NodeProto& n) {
@@ -405,8 +695,10 @@ class importer {
       c.dims = {static_cast<std::int64_t>(c.values.size())};
     } else if (const auto* i = attribute(n, "value_int")) {
       c.values = {static_cast<double>(i->i())};
+      c.integer = true;
     } else if (const auto* is = attribute(n, "value_ints")) {
       c.values.assign(is->ints().begin(), is->ints().end());
+      c.integer = true;
       c.dims = {static_cast<std::int64_t>(c.values.size())};
     } else {
       fail(n, "has no value, value_float(s) or value_int(s) attribute (sparse constants are not supported)");
@@ -623,13 +915,15 @@ class importer {
       const constant& target = constant_input(n, 1, "the shape");
       if (target.values.empty()) fail(n, "the target shape is empty");
       const double first = target.values[0];
-      if (!(first == 0 || first == -1 || first == 1 || (batch_ > 0 && first == static_cast<double>(batch_))))
+      if (!(first == 0 || first == -1 || first == 1 || first == batch_marker ||
+            (batch_ > 0 && first == static_cast<double>(batch_))))
         fail(n, "the target shape's first dimension " + std::to_string(static_cast<std::int64_t>(first)) +
                     " is not the batch (0, -1 or the batch size)");
       std::size_t known = 1;
       int infer = -1;
       for (std::size_t k = 1; k < target.values.size(); ++k) {
         const double d = target.values[k];
+        if (d == batch_marker) fail(n, "the batch size appears past the target shape's first dimension");
         std::size_t dim = 0;
         if (d == -1) {
           if (infer >= 0 || first == -1) fail(n, "the target shape has more than one -1");
@@ -654,6 +948,37 @@ class importer {
     if (product(shape) != size)
       fail(n, "target shape " + shape_text(shape) + " does not hold the " + std::to_string(size) +
                   " values of a sample of shape " + shape_text(x.shape));
+    graph_op op;
+    op.kind = op_kind::reshape;
+    op.inputs = {x.node};
+    op.shape = shape;
+    emit(n, std::move(op));
+  }
+
+  // Squeeze / Unsqueeze of a computed tensor: a reshape, unless it touches the batch dimension.
+  void translate_squeeze(const onnx::NodeProto& n) {
+    const value& x = value_input(n, 0);
+    const bool un = n.op_type() == "Unsqueeze";
+    std::vector<std::int64_t> axes = axes_operand(n);
+    const std::size_t rank = x.shape.size() + 1 + (un ? axes.size() : 0);
+    for (std::int64_t& a : axes) {
+      a = axis_of(n, a, rank);
+      if (a == 0) fail(n, "touches the batch dimension");
+    }
+    std::sort(axes.begin(), axes.end());
+    std::vector<std::size_t> shape;
+    if (un) {
+      shape = x.shape;
+      for (std::int64_t a : axes) shape.insert(shape.begin() + (a - 1), 1);
+    } else {
+      for (std::size_t k = 0; k < x.shape.size(); ++k) {
+        const bool drop = axes.empty() ? x.shape[k] == 1
+                                       : std::binary_search(axes.begin(), axes.end(), static_cast<std::int64_t>(k + 1));
+        if (drop && x.shape[k] != 1) fail(n, "squeezes a dimension of size " + std::to_string(x.shape[k]));
+        if (!drop) shape.push_back(x.shape[k]);
+      }
+      if (shape.empty()) shape = {1};
+    }
     graph_op op;
     op.kind = op_kind::reshape;
     op.inputs = {x.node};
@@ -711,8 +1036,21 @@ class importer {
     emit(n, std::move(op));
   }
 
-  // The graph of the operators the output needs, renumbered (dead branches dropped).
+  // The graph of the operators the output needs, renumbered (dead branches dropped). A clip reading a ReLU that
+  // feeds nothing else reads the ReLU's input instead (ReLU6 is exported as Relu then Clip): clip(relu(x), lo, hi)
+  // = clip(x, max(lo, 0), hi), one switch per unit as in the network's own definition, not two.
   network_graph finish(std::size_t output) {
+    std::vector<std::size_t> readers(ops_.size() + 1, 0);
+    for (const graph_op& op : ops_)
+      for (std::size_t in : op.inputs) ++readers[in];
+    ++readers[output];
+    for (graph_op& op : ops_) {
+      if (op.kind != op_kind::clip || op.inputs[0] == 0) continue;
+      const graph_op& below = ops_[op.inputs[0] - 1];
+      if (below.kind != op_kind::relu || readers[op.inputs[0]] != 1) continue;
+      op.low = std::max(op.low, 0.0f);
+      op.inputs[0] = below.inputs[0];
+    }
     std::vector<std::uint8_t> needed(ops_.size() + 1, 0);
     needed[output] = 1;
     for (std::size_t node = ops_.size(); node >= 1; --node)
@@ -743,7 +1081,6 @@ class importer {
   std::vector<std::size_t> input_shape_;
   std::map<std::string, constant> constants_;
   std::map<std::string, value> values_;
-  std::map<std::string, std::string> shape_ops_;  // outputs of shape arithmetic, refused when used
   std::vector<graph_op> ops_;
   std::vector<std::vector<std::size_t>> shapes_;
 };

@@ -1,0 +1,381 @@
+#!/usr/bin/python3
+"""PyTorch as a real client of GenScope's ONNX import, and as its float64 oracle.
+
+  onnx_models.py build OUTDIR
+      Builds the test networks (seeded), exports each with torch.onnx.export to OUTDIR/<name>.onnx, and writes
+      OUTDIR/<name>.h5 with 1,000 inputs X (float32) and PyTorch's float32 logits, plus a data set of 200
+      samples (X, y = the network's own class) for experiments. Also writes the networks GenScope must refuse.
+  onnx_models.py check-exact OUTDIR NAME DATA.h5 RESULTS.h5
+      Checks every probe of every run in RESULTS.h5 (pairwise and midline probes over DATA.h5, exact estimator with
+      record_breakpoints) against the network evaluated by PyTorch in float64: the class is constant on a dense
+      grid of [t_lo, t_hi], the class just past each unclipped end is class_lo / class_hi, every recorded
+      breakpoint separates two different switch patterns, and no pattern change hides between two breakpoints.
+  onnx_models.py check-jacobian OUTDIR NAME DATA.h5 RESULTS.h5
+      Checks the jacobian analysis's ||df/dx||_F per point against torch.autograd in float64.
+"""
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+
+
+class patterned(nn.Module):
+    """A network whose forward can record its switch pattern: ReLU/LeakyReLU signs, clip pieces, max-pool argmaxes."""
+
+    def relu(self, x, rec):
+        if rec is not None:
+            rec.append((x > 0).flatten(1).to(torch.int64))
+        return F.relu(x)
+
+    def leaky(self, x, slope, rec):
+        if rec is not None:
+            rec.append((x > 0).flatten(1).to(torch.int64))
+        return F.leaky_relu(x, slope)
+
+    def relu6(self, x, rec):
+        if rec is not None:
+            rec.append(((x > 0).to(torch.int64) + (x > 6).to(torch.int64)).flatten(1))
+        return F.relu6(x)
+
+    def maxpool(self, x, rec, **kw):
+        y, idx = F.max_pool2d(x, return_indices=True, **kw)
+        if rec is not None:
+            rec.append(idx.flatten(1))
+        return y
+
+
+def dyadic(t):
+    """Rounds to multiples of 2^-8: products and sums of a few such numbers are exact in float32, so the network
+    torch.onnx.export writes (batch norm folded into convolutions in float32) is exactly this float64 network."""
+    return torch.round(t * 256) / 256
+
+
+def randomize_bn(bn, g):
+    # var + eps is a power of 4: 1/sqrt(var + eps) is a power of two, exact.
+    bn.eps = 2.0 ** -10
+    with torch.no_grad():
+        bn.weight.copy_(dyadic(1 + 0.3 * torch.randn(bn.weight.shape, generator=g)))
+        bn.bias.copy_(dyadic(0.2 * torch.randn(bn.bias.shape, generator=g)))
+        bn.running_mean.copy_(dyadic(0.2 * torch.randn(bn.running_mean.shape, generator=g)))
+        power = torch.randint(-1, 2, bn.running_var.shape, generator=g).to(torch.float32)
+        bn.running_var.copy_(4.0 ** power - bn.eps)
+
+
+class mlp(patterned):
+    shape = (20,)
+
+    def __init__(self):
+        super().__init__()
+        self.f1, self.f2, self.f3 = nn.Linear(20, 32), nn.Linear(32, 32), nn.Linear(32, 5)
+
+    def forward(self, x, rec=None):
+        return self.f3(self.relu(self.f2(self.relu(self.f1(x), rec)), rec))
+
+
+class lenet(patterned):
+    """Max pooling, batch norm kept as a BatchNormalization node (after a ReLU) and one folded into a conv."""
+    shape = (1, 28, 28)
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6)
+        self.c2, self.b2 = nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16)
+        self.f1, self.f2, self.f3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x, rec=None):
+        x = self.maxpool(self.b1(self.relu(self.c1(x), rec)), rec, kernel_size=2)
+        x = self.maxpool(self.relu(self.b2(self.c2(x)), rec), rec, kernel_size=2)
+        x = torch.flatten(x, 1)
+        return self.f3(self.relu(self.f2(self.relu(self.f1(x), rec)), rec))
+
+
+class resnet(patterned):
+    """A small ResNet: stem, max pooling, an identity residual block and a strided one with a 1x1 shortcut."""
+    shape = (3, 16, 16)
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bs = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.a1, self.ab1 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.a2, self.ab2 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.d1, self.db1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.d2, self.db2 = nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.short, self.sb = nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x, rec=None):
+        x = self.relu(self.bs(self.stem(x)), rec)
+        x = self.maxpool(x, rec, kernel_size=2)
+        y = self.relu(self.ab1(self.a1(x)), rec)
+        x = self.relu(x + self.ab2(self.a2(y)), rec)
+        y = self.relu(self.db1(self.d1(x)), rec)
+        x = self.relu(self.sb(self.short(x)) + self.db2(self.d2(y)), rec)
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.fc(x)
+
+
+class depthwise(patterned):
+    """A depthwise (groups = channels) strided convolution between ReLU6 clips."""
+    shape = (3, 12, 12)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3)
+        self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.fc = nn.Linear(8 * 5 * 5, 4)
+
+    def forward(self, x, rec=None):
+        x = self.relu6(self.c1(x) * 3, rec)
+        x = self.relu6(self.dw(x) * 3, rec)
+        return self.fc(torch.flatten(x, 1))
+
+
+class leaky_avg(patterned):
+    """Constant arithmetic, LeakyReLU, average pooling with and without padding counted, a concatenation,
+    ceil-mode max pooling, constant padding and a dilated convolution."""
+    shape = (2, 10, 10)
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 6, 3, padding=1)
+        self.c2 = nn.Conv2d(12, 6, 3, padding=2, dilation=2)
+        self.fc = nn.Linear(6 * 5 * 5, 3)
+
+    def forward(self, x, rec=None):
+        x = (x - 0.5) / 0.25
+        h = self.leaky(self.c1(x), 0.1, rec)
+        h = torch.cat([F.avg_pool2d(h, 2), F.avg_pool2d(h, 3, stride=2, padding=1, count_include_pad=False)], 1)
+        h = self.leaky(self.c2(h), 0.2, rec)
+        h = self.maxpool(h, rec, kernel_size=2, ceil_mode=True)
+        h = F.pad(h, (1, 1, 1, 1), value=0.5)
+        return self.fc(torch.flatten(F.avg_pool2d(h, 1), 1))
+
+
+NETWORKS = {"mlp": mlp, "lenet": lenet, "resnet": resnet, "depthwise": depthwise, "leaky_avg": leaky_avg}
+
+
+def make(name):
+    torch.manual_seed(sum(map(ord, name)))
+    net = NETWORKS[name]()
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(dyadic(p))
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            randomize_bn(m, g)
+    return net.eval()
+
+
+def export(net, shape, path, **kw):
+    torch.onnx.export(net, torch.rand((1,) + tuple(shape)), path, opset_version=13, input_names=["x"],
+                      output_names=["logits"], dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}}, **kw)
+
+
+# ---- networks GenScope must refuse ----
+
+class unsupported(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f1, self.f2 = nn.Linear(6, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.f2(torch.sigmoid(self.f1(x)))
+
+
+class two_inputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Linear(6, 3)
+
+    def forward(self, x, y):
+        return self.f(x + y)
+
+
+class two_outputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f, self.g = nn.Linear(6, 3), nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.f(x), self.g(x)
+
+
+class square(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.f(x * x)
+
+
+class view_batch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.f = nn.Conv2d(1, 2, 3), nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = F.relu(self.c(x))
+        return self.f(x.view(x.size(0), -1))
+
+
+class image_logits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(1, 3, 3)
+
+    def forward(self, x):
+        return self.c(x)
+
+
+def build(out):
+    for name in NETWORKS:
+        net = make(name)
+        export(net, net.shape, f"{out}/{name}.onnx")
+        g = torch.Generator().manual_seed(11)
+        x = torch.rand((1000,) + net.shape, generator=g)
+        with torch.no_grad():
+            logits = net(x)
+            data = torch.rand((200,) + net.shape, generator=g)
+            labels = net(data).argmax(1)
+        with h5py.File(f"{out}/{name}.h5", "w") as f:
+            f["X"] = x.numpy()
+            f["logits"] = logits.numpy()
+        with h5py.File(f"{out}/{name}_data.h5", "w") as f:
+            f["X"] = data.numpy()
+            f["y"] = labels.numpy().astype(np.int64)
+            f["y"].attrs["class_count"] = logits.shape[1]
+    torch.manual_seed(0)
+    export(unsupported(), (6,), f"{out}/unsupported.onnx")
+    torch.onnx.export(two_inputs(), (torch.rand(1, 6), torch.rand(1, 6)), f"{out}/two_inputs.onnx", opset_version=13,
+                      input_names=["x", "y"])
+    export(two_outputs(), (6,), f"{out}/two_outputs.onnx")
+    export(square(), (6,), f"{out}/square.onnx")
+    export(view_batch(), (1, 6, 6), f"{out}/view_batch.onnx")
+    export(image_logits(), (1, 6, 6), f"{out}/image_logits.onnx")
+    torch.onnx.export(image_logits(), torch.rand(1, 1, 6, 6), f"{out}/symbolic.onnx", opset_version=13,
+                      input_names=["x"], dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}})
+
+
+# ---- oracles ----
+
+def load_runs(data_path, results_path):
+    with h5py.File(data_path, "r") as f:
+        X = f["X"][...].astype(np.float32)
+    runs = []
+    with h5py.File(results_path, "r") as f:
+        for name, g in f["runs"].items():
+            cols = {k: g[k][...] for k in g.keys() if isinstance(g[k], h5py.Dataset)}
+            runs.append((name, cols))
+    return X, runs
+
+
+def check_exact(name, data_path, results_path):
+    net = make(name).double()
+    X, runs = load_runs(data_path, results_path)
+    shape = X.shape[1:]
+    flat = X.reshape(len(X), -1)  # float32, as the samplers compute d
+    problems, probes, regions_seen, grid_points = [], 0, 0, 0
+
+    def classes(points):
+        with torch.no_grad():
+            return net(points.reshape((-1,) + tuple(shape))).argmax(1)
+
+    def patterns(points):
+        rec = []
+        with torch.no_grad():
+            net(points.reshape((-1,) + tuple(shape)), rec)
+        return torch.cat(rec, 1)
+
+    for run, c in runs:
+        starts, counts, bps = c["breakpoint_start"], c["breakpoint_count"], c["breakpoints"]
+        for p in range(len(c["probe"])):
+            probes += 1
+            # The probe as the sampler made it: x + d is the partner (d = x_j - x_i in float32) or the partners'
+            # midpoint (computed in float64, rounded to float32).
+            x32 = flat[c["anchor"][p]]
+            j, k = c["partner_1"][p], c["partner_2"][p]
+            if k < 0:
+                d32 = flat[j] - x32
+            else:
+                mid = (flat[j].astype(np.float64) + flat[k].astype(np.float64)) / 2
+                d32 = (mid - x32.astype(np.float64)).astype(np.float32)
+            x, d = torch.tensor(x32, dtype=torch.float64), torch.tensor(d32, dtype=torch.float64)
+            t_lo, t_hi, c0 = c["t_lo"][p], c["t_hi"][p], c["class"][p]
+            line = lambda t: x[None, :] + torch.as_tensor(t, dtype=torch.float64)[:, None] * d[None, :]
+            where = f"{run} probe {p}"
+            # The class is c0 on a dense grid strictly inside the interval.
+            inner = np.linspace(t_lo, t_hi, 2001)[1:-1]
+            got = classes(line(inner))
+            if (got != c0).any():
+                problems.append(f"{where}: class {int(got[got != c0][0])} inside [{t_lo}, {t_hi}] (class {c0})")
+            for end, cls, clipped, sign in ((t_hi, c["class_hi"][p], c["clipped_hi"][p], 1),
+                                            (t_lo, c["class_lo"][p], c["clipped_lo"][p], -1)):
+                if clipped:
+                    continue
+                past = end + sign * 1e-7 * max(1.0, abs(end))
+                k = int(classes(line([past]))[0])
+                if k != cls:
+                    problems.append(f"{where}: class {k} just past {end}, the walk says {cls}")
+            # Breakpoints: each separates two patterns, none is missing between two of them.
+            b = np.sort(bps[starts[p]:starts[p] + counts[p]])
+            cuts = np.concatenate([[t_lo], b, [t_hi]])
+            regions_seen += len(cuts) - 1
+            mids = (cuts[:-1] + cuts[1:]) / 2
+            pats = patterns(line(mids))
+            for k in range(len(b)):
+                if torch.equal(pats[k], pats[k + 1]):
+                    problems.append(f"{where}: breakpoint {b[k]} separates two equal patterns")
+                    break
+            # 12 points inside each region share its pattern.
+            for k in range(len(cuts) - 1):
+                lo, hi = cuts[k], cuts[k + 1]
+                if hi - lo <= 1e-9 * max(1.0, abs(hi)):
+                    continue
+                ts = lo + (hi - lo) * np.linspace(0.02, 0.98, 12)
+                grid_points += len(ts)
+                grid = patterns(line(ts))
+                if not (grid == grid[0:1]).all():
+                    problems.append(f"{where}: a pattern change inside ({lo}, {hi}) that the walk did not report")
+                    break
+            if c["regions_lo"][p] + c["regions_hi"][p] - 2 != counts[p]:
+                problems.append(f"{where}: {counts[p]} breakpoints, regions {c['regions_lo'][p]} + {c['regions_hi'][p]}")
+    print(f"{name}: {probes} probes, {regions_seen} regions, {grid_points} grid points checked, "
+          f"{len(problems)} problems")
+    for msg in problems[:10]:
+        print("  " + msg)
+    return 1 if problems or probes == 0 else 0
+
+
+def check_jacobian(name, data_path, results_path):
+    net = make(name).double()
+    with h5py.File(data_path, "r") as f:
+        X = torch.tensor(f["X"][...], dtype=torch.float64)
+    with h5py.File(results_path, "r") as f:
+        g = f["analyses/jacobian/points"]
+        index, frob = g["index"][...], g["linear_frobenius"][...]
+    worst = 0.0
+    for i, fr in zip(index, frob):
+        jac = torch.autograd.functional.jacobian(lambda z: net(z[None])[0], X[i])
+        expect = float(jac.reshape(jac.shape[0], -1).norm())
+        worst = max(worst, abs(fr - expect) / max(1e-12, expect))
+    print(f"{name}: {len(index)} points, largest relative error of ||A||_F {worst:.2e}")
+    return 0 if worst <= 1e-9 and len(index) > 0 else 1
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    if command == "build":
+        build(sys.argv[2])
+    elif command == "check-exact":
+        sys.exit(check_exact(sys.argv[3], sys.argv[4], sys.argv[5]))
+    elif command == "check-jacobian":
+        sys.exit(check_jacobian(sys.argv[3], sys.argv[4], sys.argv[5]))
+    else:
+        sys.exit(f"unknown command {command}")

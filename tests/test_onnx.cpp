@@ -1,0 +1,290 @@
+// PyTorch as a real client of the ONNX import: logits against PyTorch's, the exact walk and the Jacobian against PyTorch in float64, and every refusal.
+#include "support.hpp"
+
+#include "h5/h5.hpp"
+
+#include <genscope/error.hpp>
+#include <genscope/network_backend.hpp>
+#include <genscope/network_graph.hpp>
+#include <genscope/onnx_import.hpp>
+#include <genscope/plugin_registry.hpp>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <sys/file.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+using namespace genscope;
+using genscope::testing::read_file;
+using genscope::testing::run_cli;
+using genscope::testing::temp_dir;
+using genscope::testing::write_file;
+
+namespace {
+
+const std::vector<std::string> networks{"mlp", "lenet", "resnet", "depthwise", "leaky_avg"};
+
+std::string script() { return std::string(GENSCOPE_TEST_SOURCE_DIR) + "/tests/onnx_models.py"; }
+
+/// The folder of networks tests/onnx_models.py builds with PyTorch: built once per build folder (under a file
+/// lock, as ctest runs test cases in parallel processes) and again whenever the script changes.
+const std::string& models() {
+  static const std::string dir = [] {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::path(GENSCOPE_TEST_BINARY_DIR) / "onnx_models";
+    fs::create_directories(root);
+    const std::string stamp = std::to_string(std::hash<std::string>{}(read_file(script())));
+    const int lock = ::open((root / "lock").c_str(), O_CREAT | O_RDWR, 0644);
+    REQUIRE(lock >= 0);
+    REQUIRE(::flock(lock, LOCK_EX) == 0);
+    const fs::path done = root / ("built-" + stamp);
+    if (!fs::exists(done)) {
+      const std::string cmd = "/usr/bin/python3 '" + script() + "' build '" + root.string() + "' > '" +
+                              (root / "build.log").string() + "' 2>&1";
+      INFO("PyTorch model build failed; see " << (root / "build.log").string());
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      write_file(done.string(), "");
+    }
+    ::flock(lock, LOCK_UN);
+    ::close(lock);
+    return root.string();
+  }();
+  return dir;
+}
+
+std::string model_path(const std::string& name, const std::string& ext = ".onnx") { return models() + "/" + name + ext; }
+
+std::string import_message(const std::string& path) {
+  try {
+    (void)import_onnx(path);
+  } catch (const io_error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+/// Largest |a - b| / max(1, |b|_inf of the row) over all logits.
+double worst_relative(const matrix& got, const std::vector<float>& expected, std::size_t classes) {
+  double worst = 0;
+  for (std::size_t r = 0; r < got.rows; ++r) {
+    double scale = 1;
+    for (std::size_t k = 0; k < classes; ++k) scale = std::max(scale, std::fabs(double(expected[r * classes + k])));
+    for (std::size_t k = 0; k < classes; ++k)
+      worst = std::max(worst, std::fabs(double(got(r, k)) - expected[r * classes + k]) / scale);
+  }
+  return worst;
+}
+
+std::string python(const std::string& args) {
+  const std::string log = models() + "/oracle-" + std::to_string(::getpid()) + ".log";
+  const int status = std::system(("/usr/bin/python3 '" + script() + "' " + args + " > '" + log + "' 2>&1").c_str());
+  std::string out = read_file(log);
+  std::filesystem::remove(log);
+  return (status == 0 ? "ok\n" : "FAILED\n") + out;
+}
+
+}  // namespace
+
+TEST_CASE("imported ONNX networks give PyTorch's logits on 1,000 inputs", "[onnx][interface]") {
+  for (const std::string& name : networks) {
+    INFO(name);
+    const network_graph net = import_onnx(model_path(name));
+    const h5::file f = h5::file::open(model_path(name, ".h5"));
+    std::vector<std::size_t> xdims, ldims;
+    const std::vector<float> x = f.root().read<float>("X", &xdims);
+    const std::vector<float> logits = f.root().read<float>("logits", &ldims);
+    REQUIRE(xdims[0] == 1000);
+    REQUIRE(net.input_dim() * 1000 == x.size());
+    REQUIRE(net.class_count() == ldims[1]);
+    matrix out;
+    net.forward(matrix_view(x.data(), 1000, net.input_dim()), out);
+    const double worst = worst_relative(out, logits, ldims[1]);
+    INFO(net.describe() << ": largest relative difference " << worst);
+    CHECK(worst <= 1e-5);
+
+    // The native model file keeps the network exactly; the native backend serves either file.
+    temp_dir dir("onnx-native");
+    save_network(dir / "net.h5", net, "onnx: test");
+    const network_graph loaded = load_network(dir / "net.h5");
+    CHECK(loaded.digest() == net.digest());
+    matrix again;
+    loaded.forward(matrix_view(x.data(), 1000, net.input_dim()), again);
+    CHECK(again.data == out.data);
+    for (const std::string& path : {model_path(name), dir / "net.h5"}) {
+      option_set o;
+      o.set("path", path);
+      const auto backend = testing::build_plugins().create_backend("native", o);
+      REQUIRE(backend->piecewise_linear() != nullptr);
+      matrix served;
+      backend->logits(matrix_view(x.data(), 1000, net.input_dim()), served);
+      CHECK(served.data == out.data);
+    }
+  }
+}
+
+TEST_CASE("a row's logits do not depend on the batch it comes in", "[onnx][interface]") {
+  const network_graph net = import_onnx(model_path("resnet"));
+  const h5::file f = h5::file::open(model_path("resnet", ".h5"));
+  const std::vector<float> x = f.root().read<float>("X");
+  matrix all, some;
+  net.forward(matrix_view(x.data(), 1000, net.input_dim()), all);
+  net.forward(matrix_view(x.data() + 37 * net.input_dim(), 5, net.input_dim()), some);
+  for (std::size_t r = 0; r < 5; ++r)
+    for (std::size_t k = 0; k < net.class_count(); ++k) CHECK(some(r, k) == all(37 + r, k));
+}
+
+TEST_CASE("the exact walk and the analyses through convolutions, pooling, batch norm and residual sums agree with "
+          "PyTorch in float64",
+          "[onnx][oracle]") {
+  for (const std::string& name : networks) {
+    INFO(name);
+    temp_dir dir("onnx-walk");
+    const std::string data = model_path(name + "_data", ".h5");
+    const std::string experiment = fmt::format(R"(seed = 3
+output = "{0}"
+
+[datasets.data]
+source = "hdf5"
+path = "{1}"
+
+[models.net]
+backend = "native"
+path = "{2}"
+
+[samplers.pairs]
+plugin = "pairwise"
+dataset = "data"
+count = 16
+
+[samplers.mid]
+plugin = "midline"
+dataset = "data"
+count = 8
+
+[estimators.walk]
+plugin = "exact"
+T = 3.0
+record_breakpoints = true
+
+[runs.pairs]
+model = "net"
+sampler = "pairs"
+estimator = "walk"
+
+[runs.mid]
+model = "net"
+sampler = "mid"
+estimator = "walk"
+
+[analyses.jacobian]
+plugin = "jacobian"
+model = "net"
+datasets = ["data"]
+points = 12
+
+[analyses.loops]
+plugin = "transitions"
+model = "net"
+datasets = ["data"]
+triplets = 3
+K = 200
+)",
+                                               dir / "results.h5", data, model_path(name));
+    const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const std::string exact = python("check-exact '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
+    INFO(exact);
+    CHECK(exact.rfind("ok\n", 0) == 0);
+    const std::string jacobian =
+        python("check-jacobian '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
+    INFO(jacobian);
+    CHECK(jacobian.rfind("ok\n", 0) == 0);
+  }
+}
+
+TEST_CASE("unsupported operators are refused naming the file, the node, its op type and the supported list",
+          "[onnx][negative]") {
+  const std::string message = import_message(model_path("unsupported"));
+  CHECK_THAT(message, Catch::Contains(model_path("unsupported")));
+  CHECK_THAT(message, Catch::Contains("(Sigmoid): is not supported"));
+  CHECK_THAT(message, Catch::Contains("supported: Gemm, MatMul"));
+  CHECK_THAT(import_message(model_path("square")), Catch::Contains("(Mul): multiplies or divides two computed tensors"));
+  // Through the CLI: one line, exit code 1.
+  temp_dir dir("onnx-cli");
+  const auto r = run_cli("import '" + model_path("unsupported") + "' -o '" + (dir / "out.h5") + "'");
+  CHECK(r.exit_code == 1);
+  CHECK(testing::line_count(r.err) == 1);
+  CHECK_THAT(r.err, Catch::Contains("Sigmoid"));
+  CHECK_FALSE(std::filesystem::exists(dir / "out.h5"));
+}
+
+TEST_CASE("graphs GenScope cannot serve are refused naming the file and what is wrong", "[onnx][negative]") {
+  CHECK_THAT(import_message(model_path("two_inputs")), Catch::Contains("has 2 inputs"));
+  CHECK_THAT(import_message(model_path("two_outputs")), Catch::Contains("has 2 outputs"));
+  CHECK_THAT(import_message(model_path("symbolic")), Catch::Contains("dimension 2 is symbolic ('H')"));
+  CHECK_THAT(import_message(model_path("image_logits")), Catch::Contains("needs a vector of logits"));
+}
+
+TEST_CASE("shape arithmetic of view(x.size(0), -1) is folded into a reshape", "[onnx][interface]") {
+  const network_graph net = import_onnx(model_path("view_batch"));
+  CHECK(net.input_dim() == 36);
+  CHECK(net.class_count() == 3);
+}
+
+TEST_CASE("missing, empty, truncated and non-ONNX files are refused naming the file", "[onnx][negative]") {
+  temp_dir dir("onnx-bad");
+  CHECK_THAT(import_message(dir / "missing.onnx"), Catch::Contains("not found"));
+  write_file(dir / "empty.onnx", "");
+  CHECK_THAT(import_message(dir / "empty.onnx"), Catch::Contains("is empty"));
+  const std::string whole = read_file(model_path("lenet"));
+  write_file(dir / "truncated.onnx", whole.substr(0, whole.size() / 2));
+  const std::string truncated = import_message(dir / "truncated.onnx");
+  CHECK_THAT(truncated, Catch::Contains(dir / "truncated.onnx"));
+  CHECK_THAT(truncated, Catch::Contains("not an ONNX model") || Catch::Contains("holds"));
+  write_file(dir / "text.onnx", "this is not a protobuf message at all, just some text\n");
+  CHECK_THAT(import_message(dir / "text.onnx"), Catch::Contains(dir / "text.onnx"));
+  CHECK_THAT(import_message(model_path("lenet", ".h5")), Catch::Contains("not an ONNX model"));
+}
+
+TEST_CASE("a network whose input does not fit the data set is refused at validation", "[onnx][negative]") {
+  temp_dir dir("onnx-shape");
+  const std::string experiment = fmt::format(R"(output = "{0}"
+
+[datasets.data]
+source = "hdf5"
+path = "{1}"
+
+[models.net]
+backend = "native"
+path = "{2}"
+
+[samplers.pairs]
+plugin = "pairwise"
+dataset = "data"
+count = 4
+
+[estimators.walk]
+plugin = "exact"
+
+[runs.pairs]
+model = "net"
+sampler = "pairs"
+estimator = "walk"
+)",
+                                             dir / "results.h5", model_path("mlp_data", ".h5"), model_path("lenet"));
+  const auto r = run_cli("run '" + testing::write_experiment(dir, experiment) + "'");
+  CHECK(r.exit_code != 0);
+  INFO(r.err);
+  CHECK_THAT(r.err, Catch::Contains("784"));
+  CHECK_THAT(r.err, Catch::Contains("20"));
+  CHECK_FALSE(std::filesystem::exists(dir / "results.h5"));
+}
