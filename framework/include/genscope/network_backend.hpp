@@ -22,7 +22,8 @@ namespace genscope {
 ///   threads at once on different batches. It never keeps pointers to `x`.
 /// - Errors loading the model (missing or corrupt file, NaN weights, bad
 ///   shapes) are thrown from the factory, naming the file; logits() throws
-///   only on a batch of the wrong width.
+///   only on a batch of the wrong width, or when a model the backend runs as
+///   a black box fails on the batch (naming the file).
 class GENSCOPE_API network_backend : public plugin_object {
  public:
   ~network_backend() override;
