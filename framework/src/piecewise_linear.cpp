@@ -133,13 +133,13 @@ void evaluate_forms(const piecewise_linear_graph& graph, const double* input, st
     const std::size_t win = graph.at(n.inputs[0]).width;
     std::vector<std::uint32_t>& st = states[i];
     if (decide) {
-      if (st.size() != points * w) st.assign(points * w, 0);
+      st.resize(points * w);
       for (std::size_t p = 0; p < points; ++p) {
         const double* base = in.data() + p * components * win;
         auto key = [base, win](std::size_t c, std::size_t u) { return base[c * win + u]; };
         for (std::size_t j = 0; j < w; ++j)
-          st[p * w + j] = decider != nullptr ? decider->decide(n.rule, j, base, win, components, st[p * w + j])
-                                             : decide_switch(n.rule, j, components, key, st[p * w + j]);
+          st[p * w + j] = decider != nullptr ? decider->decide(n.rule, j, base, win, components)
+                                             : decide_switch(n.rule, j, components, key);
       }
     } else if (st.size() != points * w) {
       throw error("evaluate_forms: node " + std::to_string(i) + " has no states for " + std::to_string(points) +

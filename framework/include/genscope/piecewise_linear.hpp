@@ -95,12 +95,12 @@ inline void switch_piece(const switch_layer& s, std::size_t j, std::uint32_t sta
 /// The state of unit j just after a point, by the right-limit rule. `key(c, i)` is the c-th derivative
 /// (c = 0: the value) of input i at the point along the path walked, for c < components: the piece that
 /// is largest (max_pool) or whose condition holds (x > 0 for relu) just after the point wins, comparing
-/// values first, then slopes, and so on. When pieces tie in every component they agree along the whole
-/// path, and the unit keeps `current` (so a tie never counts as a switch); a max_pool tie not involving
-/// `current` goes to the lowest window position. NaN counts as positive, so it propagates.
+/// values first, then slopes, and so on. Pieces tied in every component agree along the whole path; the
+/// tie goes to the canonical piece, the one PyTorch's own pattern shows: a ReLU or LeakyReLU at exactly
+/// 0 is inactive, a clip at its low bound is low and at its high bound is in between, a max-pool window
+/// takes its first largest input. NaN counts as positive, so it propagates.
 template <class Key>
-std::uint32_t decide_switch(const switch_layer& s, std::size_t j, std::size_t components, const Key& key,
-                            std::uint32_t current) {
+std::uint32_t decide_switch(const switch_layer& s, std::size_t j, std::size_t components, const Key& key) {
   // Lexicographic sign of key(., i) - offset over the components: -1, 0 or +1.
   auto sign = [&](std::size_t i, double offset) {
     for (std::size_t c = 0; c < components; ++c) {
@@ -113,17 +113,11 @@ std::uint32_t decide_switch(const switch_layer& s, std::size_t j, std::size_t co
   switch (s.kind) {
     case switch_kind::relu:
     case switch_kind::leaky_relu: {
-      const int g = sign(j, 0.0);
-      return g > 0 ? 1u : g < 0 ? 0u : current;
+      return sign(j, 0.0) > 0 ? 1u : 0u;
     }
     case switch_kind::clip: {
-      const int lo = sign(j, s.low);
-      const int hi = sign(j, s.high);
-      if (lo < 0) return 0;
-      if (hi > 0) return 2;
-      if (lo == 0) return current <= 1 ? current : 1u;  // low and x agree
-      if (hi == 0) return current >= 1 ? current : 1u;  // x and high agree
-      return 1;
+      if (sign(j, s.low) <= 0) return 0;
+      return sign(j, s.high) > 0 ? 2u : 1u;
     }
     case switch_kind::max_pool: {
       const std::uint32_t first = s.window_start[j];
@@ -138,15 +132,13 @@ std::uint32_t decide_switch(const switch_layer& s, std::size_t j, std::size_t co
         }
         return 0;
       };
-      std::uint32_t best = current < size ? current : 0;
-      for (std::uint32_t p = 0; p < size; ++p) {
-        const int c = compare(p, best);
-        if (c > 0 || (c == 0 && p < best && best != current)) best = p;
-      }
+      std::uint32_t best = 0;
+      for (std::uint32_t p = 1; p < size; ++p)
+        if (compare(p, best) > 0) best = p;
       return best;
     }
   }
-  return current;
+  return 0;
 }
 
 /// A network as a graph of affine operators and switches, in topological order.
@@ -207,9 +199,9 @@ class GENSCOPE_API switch_decider {
  public:
   virtual ~switch_decider();
   /// The piece of unit j given its input's rows for one point (`components` rows of `width` values,
-  /// component-major, as evaluate_forms holds them) and its current piece.
+  /// component-major, as evaluate_forms holds them).
   virtual std::uint32_t decide(const switch_layer& rule, std::size_t j, const double* input, std::size_t width,
-                               std::size_t components, std::uint32_t current) const = 0;
+                               std::size_t components) const = 0;
 };
 
 /// Switch states of every node for a batch of points: states[i] holds points x width(i) entries for a
@@ -220,9 +212,8 @@ using switch_states = std::vector<std::vector<std::uint32_t>>;
 /// p * components + c is component c of point p, input_dim wide); component 0 is the value and receives
 /// biases and switch constants, components 1.. are derivatives along a path (linear parts only).
 /// forms[i] gets (points * components) x width(i). With `decide`, each switch unit takes the
-/// right-limit state of its input's components (decide_switch, or `decider` when given, keeping the
-/// state in `states` when one of that shape is there, else starting from 0); without, `states` is kept as
-/// given. Deterministic: a point's forms do not depend on the other points of the batch as long as
+/// right-limit state of its input's components (decide_switch, or `decider` when given); without,
+/// `states` is kept as given. Deterministic: a point's forms do not depend on the other points of the batch as long as
 /// `points` is the same.
 GENSCOPE_API void evaluate_forms(const piecewise_linear_graph& graph, const double* input, std::size_t points,
                                  std::size_t components, switch_states& states,

@@ -285,7 +285,6 @@ class jacobian_analysis final : public genscope::analysis {
       }
       std::fill_n(s.x.data() + (2 * r + 1) * n_, n_, 1.0 / std::sqrt(static_cast<double>(n_)));
     }
-    for (auto& st : s.states) st.clear();
     genscope::evaluate_forms(*view_, s.x.data(), block_points, 2, s.states, s.forms, true);
 
     auto& set_name = out.strings("dataset");
@@ -389,7 +388,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
 
 }  // namespace
 
-GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::analysis, "jacobian", "1.0.0",
+GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::analysis, "jacobian", "2.0.0",
                                   "exact input-output Jacobian norms, loss and margin per data point (Novak et al. "
                                   "2018)",
                                   options, &create, genscope::capability_piecewise_linear)

@@ -86,8 +86,8 @@ sinusoid input_form(const double* rows, std::size_t width, std::size_t q) {
 
 sinusoid minus(const sinusoid& x, const sinusoid& y) { return {x.a - y.a, x.b - y.b, x.g - y.g}; }
 
-// The pieces of the switches at phi by the right-limit rule with active_after's tolerance: ties of identical
-// forms keep the current piece.
+// The pieces of the switches at phi by the right-limit rule with active_after's tolerance; identical forms tie to the
+// canonical piece (decide_switch): inactive, low, the first largest input of a window.
 class ellipse_decider final : public genscope::switch_decider {
  public:
   void at(double phi) {
@@ -95,7 +95,7 @@ class ellipse_decider final : public genscope::switch_decider {
     s_ = std::sin(phi);
   }
   std::uint32_t decide(const genscope::switch_layer& rule, std::size_t j, const double* input, std::size_t width,
-                       std::size_t, std::uint32_t current) const override {
+                       std::size_t) const override {
     switch (rule.kind) {
       case genscope::switch_kind::relu:
       case genscope::switch_kind::leaky_relu: return active_after(input_form(input, width, j), c_, s_) ? 1 : 0;
@@ -108,16 +108,16 @@ class ellipse_decider final : public genscope::switch_decider {
       case genscope::switch_kind::max_pool: {
         const std::uint32_t first = rule.window_start[j];
         const std::uint32_t size = rule.window_start[j + 1] - first;
-        std::uint32_t best = current < size ? current : 0;
-        for (std::uint32_t p = 0; p < size; ++p) {
+        std::uint32_t best = 0;
+        for (std::uint32_t p = 1; p < size; ++p) {
           const sinusoid diff = minus(input_form(input, width, rule.window_index[first + p]),
                                       input_form(input, width, rule.window_index[first + best]));
-          if (p != best && active_after(diff, c_, s_)) best = p;
+          if (active_after(diff, c_, s_)) best = p;
         }
         return best;
       }
     }
-    return current;
+    return 0;
   }
 
  private:
@@ -197,7 +197,6 @@ class ellipse_walker {
     rows_.assign(c, c + dim_);
     rows_.insert(rows_.end(), u, u + dim_);
     rows_.insert(rows_.end(), v, v + dim_);
-    for (auto& st : states_) st.clear();
     decider_.at(0.0);
     genscope::evaluate_forms(g_, rows_.data(), 1, 3, states_, forms_, true, &decider_);
     start_ = states_;
@@ -376,7 +375,6 @@ class ellipse_walker {
         const double cs = std::cos(phi), sn = std::sin(phi);
         for (std::size_t j = 0; j < dim_; ++j) x[i * dim_ + j] = c[j] + u[j] * cs + v[j] * sn;
       }
-      for (auto& st : sample_states_) st.clear();
       genscope::evaluate_forms(g_, x.data(), sample_chunk, 1, sample_states_, sample_forms_, true);
       for (std::size_t i = 0; i < rows; ++i) {
         current.clear();
@@ -580,7 +578,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
 
 }  // namespace
 
-GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::analysis, "transitions", "1.0.0",
+GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::analysis, "transitions", "2.0.0",
                                   "exact activation-pattern transitions, unit flips and class changes around ellipses "
                                   "through three data points (Novak et al. 2018), with the sampled count",
                                   options, &create, genscope::capability_piecewise_linear)

@@ -1,4 +1,4 @@
-// Estimator plugin "exact": certified generalization intervals by walking x + t*d region by region through the piecewise-affine network.
+// Estimator plugin "exact": certified generalization intervals by walking x + t*d region by region through the piecewise-linear graph.
 #include <genscope/interval_estimator.hpp>
 #include <genscope/piecewise_linear.hpp>
 #include <genscope/plugin.hpp>
@@ -26,7 +26,7 @@ const option_spec options[] = {
     {"record_breakpoints", option_type::boolean, "false",
      "record the t of every activation-pattern change inside (t_lo, t_hi) in the breakpoints column"},
     {"recompute_every", option_type::integer, "64",
-     "regions between full recomputations of the layer forms from the line (bounds incremental drift)"},
+     "regions between full recomputations of the node forms from the line (bounds incremental drift)"},
 };
 
 constexpr double inf = std::numeric_limits<double>::infinity();
@@ -179,7 +179,6 @@ class walker {
       std::copy(probes.x.row(first + r), probes.x.row(first + r) + dim_, block_input_.data() + 2 * r * dim_);
       std::copy(probes.d.row(first + r), probes.d.row(first + r) + dim_, block_input_.data() + (2 * r + 1) * dim_);
     }
-    for (auto& st : block_states_) st.clear();
     genscope::evaluate_forms(g_, block_input_.data(), block_rows, 2, block_states_, block_forms_, true);
     for (std::size_t r = 0; r < count; ++r) solve(probes, first + r, r, out);
   }
@@ -232,7 +231,6 @@ class walker {
         line_[c] = x[c];
         line_[dim_ + c] = -static_cast<double>(d[c]);
       }
-      for (auto& st : line_states_) st.clear();
       genscope::evaluate_forms(g_, line_.data(), 1, 2, line_states_, line_forms_, true);
       load(line_forms_, line_states_, 0, 1.0);
       extra = 1;
@@ -374,9 +372,10 @@ class walker {
   }
 
   // Unit j of switch node i at the event (te1: the event's t widened by rel_tol): its right-limit piece, its
-  // output form from its input's, the change of its slope, its next crossing. Counts a flip, and a flip that
-  // marks a corner (the unit's pieces differed in slope before the event: not a tie of identical forms that a
-  // flip below merely broke, like a max-pool window of zeros whose ReLU turns on).
+  // output form from its input's, the change of its slope. Counts a flip, and a flip that marks a corner: a
+  // ReLU-like unit whose input had a slope before the event (not a constant tie that a flip below merely broke),
+  // or a max-pool window whose old and new winners both kept their forms (a window switching because one of
+  // its inputs switched here, say a ReLU turning off, is part of that switch).
   void settle(std::size_t i, std::size_t j, double te1, std::size_t& flips, std::size_t& corners) {
     const auto& n = g_.at(i);
     const node_state& in = nodes_[n.inputs[0]];
@@ -384,19 +383,17 @@ class walker {
     const genscope::switch_layer& rule = n.rule;
     const std::uint32_t old = ns.state[j];
     auto key = [&in, te1](std::size_t c, std::size_t q) { return c == 0 ? in.a[q] + te1 * in.s[q] : in.s[q]; };
-    const std::uint32_t now = genscope::decide_switch(rule, j, 2, key, old);
+    const std::uint32_t now = genscope::decide_switch(rule, j, 2, key);
     if (now != old) {
       ns.state[j] = now;
       ++flips;
-      // Slopes before the event: the input's slope less its change at this event.
-      std::size_t q_old = j, q_now = j;
       if (rule.kind == genscope::switch_kind::max_pool) {
-        q_old = rule.window_index[rule.window_start[j] + old];
-        q_now = rule.window_index[rule.window_start[j] + now];
+        const std::uint32_t q_old = rule.window_index[rule.window_start[j] + old];
+        const std::uint32_t q_now = rule.window_index[rule.window_start[j] + now];
+        if (in.delta[q_old] == 0 && in.delta[q_now] == 0) ++corners;
+      } else if (in.s[j] - in.delta[j] != 0) {  // the slope before the event
+        ++corners;
       }
-      const double s_old = in.s[q_old] - in.delta[q_old];
-      const double s_now = rule.kind == genscope::switch_kind::max_pool ? in.s[q_now] - in.delta[q_now] : 0.0;
-      if (s_old != s_now) ++corners;
     }
     std::size_t source = 0;
     double gain = 0, constant = 0;
@@ -705,7 +702,8 @@ genscope::plugin_object* create(const genscope::option_set& o) {
 
 }  // namespace
 
-GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::estimator, "exact", "1.0.0",
+GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::estimator, "exact", "2.0.0",
                                   "certified generalization interval by walking x + t*d region by region through "
-                                  "the ReLU network; counts regions and unit flips",
+                                  "the piecewise-linear network (convolutions, pooling, residual sums, ReLU, LeakyReLU, "
+                                  "clip, max pooling); counts regions and switch flips",
                                   options, &create, genscope::capability_piecewise_linear)
