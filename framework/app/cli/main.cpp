@@ -258,7 +258,8 @@ int cmd_train(const std::vector<std::string>& args) {
 int cmd_import(const std::vector<std::string>& args) {
   auto desc = common_options("genscope import MODEL.onnx -o MODEL.h5 [options]");
   desc.add_options()("input", po::value<std::string>()->required(), "ONNX file to read")(
-      "output,o", po::value<std::string>()->required(), "native model file to write (docs/model-format.md)");
+      "output,o", po::value<std::string>()->required(), "native model file to write (docs/model-format.md)")(
+      "quiet,q", "no message on success");
   po::positional_options_description pos;
   pos.add("input", 1);
   po::variables_map vm;
