@@ -3,7 +3,8 @@
 
 usage: tests/fuzz/make_seeds.py BUILD/bin/genscope tests/fuzz/corpus
 HDF5 inputs are written as the line-based descriptions of tests/fuzz/hdf5_from_text.hpp (dumped from real
-files with h5py); the model and results seeds come from a real `genscope run` of a tiny experiment."""
+files with h5py); the model and results seeds come from a real `genscope run` of a tiny experiment; the ONNX
+seeds are tiny networks exported by torch.onnx.export, and a graph model seed is one of them imported."""
 import gzip
 import os
 import struct
@@ -243,6 +244,59 @@ def main():
                 g[f"moment_{k}"] = np.zeros(f["layers"][name].size, dtype=np.float32)
         write(f"{out}/fuzz_model/state.txt", dump(f"{tmp}/models/{model}"))
         write(f"{out}/fuzz_results/results.txt", dump(f"{tmp}/results.h5"))
+
+        for name, data in onnx_seeds(tmp).items():
+            write(f"{out}/fuzz_onnx/{name}.onnx", data)
+        subprocess.run([genscope, "import", "--quiet", f"{out}/fuzz_onnx/cnn.onnx", "-o", f"{tmp}/graph.h5"], check=True)
+        write(f"{out}/fuzz_model/graph.txt", dump(f"{tmp}/graph.h5"))
+
+
+def onnx_seeds(tmp):
+    """Tiny networks covering every supported operator, as torch.onnx.export writes them."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class cnn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2)
+            self.c2 = nn.Conv2d(2, 2, 3, padding=1, groups=2)
+            self.f = nn.Linear(2 * 2 * 2 + 4, 3)
+
+        def forward(self, x):
+            x = F.max_pool2d(self.b1(F.relu(self.c1(x))), 2)
+            x = F.leaky_relu(x + self.c2(x), 0.1)
+            y = torch.cat([F.avg_pool2d(x, 2), F.relu6(F.avg_pool2d(x, 2) * 2)], 1)
+            return self.f(torch.cat([torch.flatten(F.pad(F.avg_pool2d(x, 4), (0, 1, 0, 1)), 1),
+                                     torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)], 1))
+
+    class mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f1, self.f2 = nn.Linear(4, 5), nn.Linear(5, 2)
+
+        def forward(self, x):
+            return self.f2(torch.clamp(self.f1((x - 0.5) / 2), -1, 1))
+
+    class view(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.f = nn.Conv2d(1, 1, 2), nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = F.relu(self.c(x))
+            return self.f(x.view(x.size(0), -1))
+
+    torch.manual_seed(0)
+    seeds = {}
+    for name, net, shape in (("cnn", cnn(), (1, 1, 8, 8)), ("mlp", mlp(), (1, 4)), ("view", view(), (1, 1, 3, 3))):
+        path = f"{tmp}/{name}.onnx"
+        torch.onnx.export(net.eval(), torch.zeros(shape), path, opset_version=13, input_names=["x"],
+                          dynamic_axes={"x": {0: "N"}})
+        with open(path, "rb") as f:
+            seeds[name] = f.read()
+    return seeds
 
 
 if __name__ == "__main__":
