@@ -83,6 +83,28 @@ double worst_relative(const matrix& got, const std::vector<float>& expected, std
   return worst;
 }
 
+/// An experiment's first tables: an HDF5 data set, the native backend serving `model`, `pairs` pairwise probes.
+std::string experiment_head(const std::string& output, const std::string& data, const std::string& model,
+                            std::size_t pairs) {
+  return fmt::format(R"(seed = 3
+output = "{0}"
+
+[datasets.data]
+source = "hdf5"
+path = "{1}"
+
+[models.net]
+backend = "native"
+path = "{2}"
+
+[samplers.pairs]
+plugin = "pairwise"
+dataset = "data"
+count = {3}
+)",
+                     output, data, model, pairs);
+}
+
 std::string python(const std::string& args) {
   const std::string log = models() + "/oracle-" + std::to_string(::getpid()) + ".log";
   // PyTorch's float64 convolutions allocate and free large buffers per call: glibc keeping them (no mmap, no trim)
@@ -153,22 +175,7 @@ void check_against_pytorch(const std::string& name) {
   {
     temp_dir dir("onnx-walk");
     const std::string data = model_path(name + "_data", ".h5");
-    const std::string experiment = fmt::format(R"(seed = 3
-output = "{0}"
-
-[datasets.data]
-source = "hdf5"
-path = "{1}"
-
-[models.net]
-backend = "native"
-path = "{2}"
-
-[samplers.pairs]
-plugin = "pairwise"
-dataset = "data"
-count = 6
-
+    const std::string experiment = experiment_head(dir / "results.h5", data, model_path(name), 6) + R"(
 [samplers.mid]
 plugin = "midline"
 dataset = "data"
@@ -201,8 +208,7 @@ model = "net"
 datasets = ["data"]
 triplets = 3
 K = 200
-)",
-                                               dir / "results.h5", data, model_path(name));
+)";
     const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
@@ -289,21 +295,8 @@ TEST_CASE("missing, empty, truncated and non-ONNX files are refused naming the f
 
 TEST_CASE("a network whose input does not fit the data set is refused at validation", "[onnx][negative]") {
   temp_dir dir("onnx-shape");
-  const std::string experiment = fmt::format(R"(output = "{0}"
-
-[datasets.data]
-source = "hdf5"
-path = "{1}"
-
-[models.net]
-backend = "native"
-path = "{2}"
-
-[samplers.pairs]
-plugin = "pairwise"
-dataset = "data"
-count = 4
-
+  const std::string experiment =
+      experiment_head(dir / "results.h5", model_path("mlp_data", ".h5"), model_path("lenet"), 4) + R"(
 [estimators.walk]
 plugin = "exact"
 
@@ -311,8 +304,7 @@ plugin = "exact"
 model = "net"
 sampler = "pairs"
 estimator = "walk"
-)",
-                                             dir / "results.h5", model_path("mlp_data", ".h5"), model_path("lenet"));
+)";
   const auto r = run_cli("run '" + testing::write_experiment(dir, experiment) + "'");
   CHECK(r.exit_code != 0);
   INFO(r.err);

@@ -24,54 +24,42 @@ inline std::ptrdiff_t source(std::size_t o, std::size_t k, std::size_t stride, s
   return p >= 0 && p < static_cast<std::ptrdiff_t>(in) ? p : -1;
 }
 
-// One group's im2col matrix of one sample: patch() rows x (OH * OW) columns.
-template <class T>
-void im2col(const conv_shape& s, const T* x, std::size_t group, T* cols) {
+// Calls f(r, o, i) for every cell of one group's im2col matrix of one sample: row r (input channel and kernel
+// offset), column o (output position), and the input unit i it copies, or -1 in the padding.
+template <class F>
+void for_each_patch_cell(const conv_shape& s, std::size_t group, const F& f) {
   const window_geometry& w = s.window;
   const std::size_t cg = s.channels / s.groups;
-  const std::size_t spatial = s.out_height * s.out_width;
   std::size_t r = 0;
   for (std::size_t c = group * cg; c < (group + 1) * cg; ++c)
     for (std::size_t ky = 0; ky < w.kernel_h; ++ky)
-      for (std::size_t kx = 0; kx < w.kernel_w; ++kx, ++r) {
-        T* row = cols + r * spatial;
+      for (std::size_t kx = 0; kx < w.kernel_w; ++kx, ++r)
         for (std::size_t oy = 0; oy < s.out_height; ++oy) {
           const std::ptrdiff_t iy = source(oy, ky, w.stride_h, w.dilation_h, w.pad_top, s.height);
-          T* out = row + oy * s.out_width;
-          if (iy < 0) {
-            std::fill(out, out + s.out_width, T(0));
-            continue;
-          }
-          const T* in = x + (c * s.height + static_cast<std::size_t>(iy)) * s.width;
+          const auto row = static_cast<std::ptrdiff_t>((c * s.height + static_cast<std::size_t>(std::max<std::ptrdiff_t>(iy, 0))) * s.width);
           for (std::size_t ox = 0; ox < s.out_width; ++ox) {
-            const std::ptrdiff_t i = source(ox, kx, w.stride_w, w.dilation_w, w.pad_left, s.width);
-            out[ox] = i < 0 ? T(0) : in[i];
+            const std::ptrdiff_t ix_ = iy < 0 ? -1 : source(ox, kx, w.stride_w, w.dilation_w, w.pad_left, s.width);
+            f(r, oy * s.out_width + ox, ix_ < 0 ? -1 : row + ix_);
           }
         }
-      }
+}
+
+// One group's im2col matrix of one sample: patch() rows x (OH * OW) columns.
+template <class T>
+void im2col(const conv_shape& s, const T* x, std::size_t group, T* cols) {
+  const std::size_t spatial = s.out_height * s.out_width;
+  for_each_patch_cell(s, group, [&](std::size_t r, std::size_t o, std::ptrdiff_t i) {
+    cols[r * spatial + o] = i < 0 ? T(0) : x[i];
+  });
 }
 
 // The reverse: adds each im2col entry back to the input unit it was copied from.
 template <class T>
 void col2im(const conv_shape& s, const T* cols, std::size_t group, T* x) {
-  const window_geometry& w = s.window;
-  const std::size_t cg = s.channels / s.groups;
   const std::size_t spatial = s.out_height * s.out_width;
-  std::size_t r = 0;
-  for (std::size_t c = group * cg; c < (group + 1) * cg; ++c)
-    for (std::size_t ky = 0; ky < w.kernel_h; ++ky)
-      for (std::size_t kx = 0; kx < w.kernel_w; ++kx, ++r) {
-        const T* row = cols + r * spatial;
-        for (std::size_t oy = 0; oy < s.out_height; ++oy) {
-          const std::ptrdiff_t iy = source(oy, ky, w.stride_h, w.dilation_h, w.pad_top, s.height);
-          if (iy < 0) continue;
-          T* in = x + (c * s.height + static_cast<std::size_t>(iy)) * s.width;
-          for (std::size_t ox = 0; ox < s.out_width; ++ox) {
-            const std::ptrdiff_t i = source(ox, kx, w.stride_w, w.dilation_w, w.pad_left, s.width);
-            if (i >= 0) in[i] += row[oy * s.out_width + ox];
-          }
-        }
-      }
+  for_each_patch_cell(s, group, [&](std::size_t r, std::size_t o, std::ptrdiff_t i) {
+    if (i >= 0) x[i] += cols[r * spatial + o];
+  });
 }
 
 }  // namespace

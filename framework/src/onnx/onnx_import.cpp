@@ -948,10 +948,14 @@ class importer {
     if (product(shape) != size)
       fail(n, "target shape " + shape_text(shape) + " does not hold the " + std::to_string(size) +
                   " values of a sample of shape " + shape_text(x.shape));
+    emit_reshape(n, x, shape);
+  }
+
+  void emit_reshape(const onnx::NodeProto& n, const value& x, std::vector<std::size_t> shape) {
     graph_op op;
     op.kind = op_kind::reshape;
     op.inputs = {x.node};
-    op.shape = shape;
+    op.shape = std::move(shape);
     emit(n, std::move(op));
   }
 
@@ -979,11 +983,7 @@ class importer {
       }
       if (shape.empty()) shape = {1};
     }
-    graph_op op;
-    op.kind = op_kind::reshape;
-    op.inputs = {x.node};
-    op.shape = shape;
-    emit(n, std::move(op));
+    emit_reshape(n, x, std::move(shape));
   }
 
   void translate_concat(const onnx::NodeProto& n) {
