@@ -113,13 +113,14 @@ std::size_t piecewise_linear_graph::add_switch(switch_layer rule, std::size_t in
 
 void evaluate_forms(const piecewise_linear_graph& graph, const double* input, std::size_t points,
                     std::size_t components, switch_states& states, std::vector<std::vector<double>>& forms,
-                    bool decide, const switch_decider* decider) {
+                    bool decide, const switch_decider* decider, bool keep_static) {
   const std::size_t nodes = graph.size();
   const std::size_t rows = points * components;
   forms.resize(nodes);
   states.resize(nodes);
-  forms[0].assign(input, input + rows * graph.input_dim());
+  if (!keep_static) forms[0].assign(input, input + rows * graph.input_dim());
   for (std::size_t i = 1; i < nodes; ++i) {
+    if (keep_static && graph.is_static(i)) continue;
     const auto& n = graph.at(i);
     const std::size_t w = n.width;
     std::vector<double>& out = forms[i];

@@ -213,12 +213,14 @@ using switch_states = std::vector<std::vector<std::uint32_t>>;
 /// biases and switch constants, components 1.. are derivatives along a path (linear parts only).
 /// forms[i] gets (points * components) x width(i). With `decide`, each switch unit takes the
 /// right-limit state of its input's components (decide_switch, or `decider` when given); without,
-/// `states` is kept as given. Deterministic: a point's forms do not depend on the other points of the batch as long as
-/// `points` is the same.
+/// `states` is kept as given. With `keep_static`, the static nodes (is_static) keep the forms already in
+/// `forms` (of this shape): a walk that refreshes its forms need not multiply the first layers again.
+/// Deterministic: a point's forms do not depend on the other points of the batch as long as `points` is
+/// the same.
 GENSCOPE_API void evaluate_forms(const piecewise_linear_graph& graph, const double* input, std::size_t points,
                                  std::size_t components, switch_states& states,
                                  std::vector<std::vector<double>>& forms, bool decide,
-                                 const switch_decider* decider = nullptr);
+                                 const switch_decider* decider = nullptr, bool keep_static = false);
 
 /// Vector-Jacobian products through fixed states: `output_rows` holds, for each of `points` points,
 /// `rows` rows of output_dim gradients (point-major); `input_rows` receives the matching rows of

@@ -81,9 +81,11 @@ class crossing_tree {
     leaves_ = 1;
     while (leaves_ < n) leaves_ <<= 1;
     tree_.assign(2 * leaves_, inf);
+    stale_ = false;
   }
   double earliest() const { return tree_[1]; }
   void set(std::size_t j, double t) {
+    if (stale_) rebuild();
     std::size_t i = leaves_ + j;
     tree_[i] = t;
     for (i >>= 1; i >= 1; i >>= 1) {
@@ -92,15 +94,22 @@ class crossing_tree {
       tree_[i] = m;
     }
   }
-  // Bulk writes: leaves()[j] for every unit, then rebuild().
+  // Bulk writes: leaves()[j] for every unit, then rebuild(), or settle(earliest), which leaves the inner nodes to
+  // be rebuilt only when a single unit or a query needs them (a layer rewritten at every event never does).
   double* leaves() { return tree_.data() + leaves_; }
   void rebuild() {
     for (std::size_t i = leaves_ - 1; i >= 1; --i) tree_[i] = std::min(tree_[2 * i], tree_[2 * i + 1]);
+    stale_ = false;
+  }
+  void settle(double earliest) {
+    tree_[1] = earliest;
+    stale_ = true;
   }
   // f(j) for every unit whose crossing is <= t.
   template <class F>
-  void for_each_by(double t, std::vector<std::size_t>& stack, const F& f) const {
+  void for_each_by(double t, std::vector<std::size_t>& stack, const F& f) {
     if (!(tree_[1] <= t)) return;
+    if (stale_) rebuild();
     stack.assign(1, 1);
     while (!stack.empty()) {
       const std::size_t i = stack.back();
@@ -118,6 +127,7 @@ class crossing_tree {
  private:
   std::size_t leaves_ = 1;
   std::vector<double> tree_;
+  bool stale_ = false;  // inner nodes below the root out of date
 };
 
 // The walking state of one node: its form a + t*s along the line, and at an event the change of its slope (delta,
@@ -311,13 +321,18 @@ class walker {
     }
   }
 
-  // Every form again from the line, with the switches' states kept (bounds the drift of incremental updates).
+  // Every form again from the line, with the switches' states kept (bounds the drift of incremental updates). The
+  // static nodes (the first layers, before any switch) are exact for the whole line and are not multiplied again.
   void recompute_forms() {
-    std::copy(nodes_[0].a.begin(), nodes_[0].a.end(), line_.begin());
-    std::copy(nodes_[0].s.begin(), nodes_[0].s.end(), line_.begin() + static_cast<std::ptrdiff_t>(dim_));
     line_states_.resize(nodes_.size());
-    for (std::size_t i = 0; i < nodes_.size(); ++i) line_states_[i] = nodes_[i].state;
-    genscope::evaluate_forms(g_, line_.data(), 1, 2, line_states_, line_forms_, false);
+    line_forms_.resize(nodes_.size());
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      line_states_[i] = nodes_[i].state;
+      if (!g_.is_static(i)) continue;
+      line_forms_[i].assign(nodes_[i].a.begin(), nodes_[i].a.end());
+      line_forms_[i].insert(line_forms_[i].end(), nodes_[i].s.begin(), nodes_[i].s.end());
+    }
+    genscope::evaluate_forms(g_, line_.data(), 1, 2, line_states_, line_forms_, false, nullptr, true);
     for (std::size_t i = 1; i < nodes_.size(); ++i) {
       const std::size_t w = nodes_[i].a.size();
       std::copy(line_forms_[i].begin(), line_forms_[i].begin() + static_cast<std::ptrdiff_t>(w), nodes_[i].a.begin());
@@ -412,6 +427,50 @@ class walker {
     }
   }
 
+  // settle() for every unit of a ReLU or LeakyReLU node whose input changed as a whole (a dense layer below): one
+  // branch-light pass (the inner loop of a wide MLP's walk), its output change kept as a whole vector.
+  void settle_all_relu(std::size_t i, double te1, std::size_t& flips, std::size_t& corners) {
+    const auto& n = g_.at(i);
+    const node_state& in = nodes_[n.inputs[0]];
+    node_state& ns = nodes_[i];
+    const double off = n.rule.kind == genscope::switch_kind::leaky_relu ? n.rule.negative_slope : 0.0;
+    const double after = std::nextafter(te1, inf);
+    double* leaves = ns.next.leaves();
+    std::uint32_t* state = ns.state.data();
+    const double* a_in = in.a.data();
+    const double* s_in = in.s.data();
+    const double* d_in = in.delta.data();
+    double* a = ns.a.data();
+    double* s = ns.s.data();
+    double* delta = ns.delta.data();
+    double earliest = inf;
+    std::size_t flipped = 0, independent = 0;
+    for (std::size_t j = 0; j < ns.a.size(); ++j) {
+      const double aj = a_in[j], sj = s_in[j];
+      const double v = aj + te1 * sj;
+      const bool on = v > 0 || (v == 0 && sj > 0) || v != v;
+      const std::uint32_t now = on ? 1u : 0u;
+      const bool flip = now != state[j];
+      flipped += flip;
+      independent += flip && sj - d_in[j] != 0;  // the slope before the event
+      state[j] = now;
+      const double gain = on ? 1.0 : off;
+      const double s_new = gain * sj;
+      delta[j] = s_new - s[j];
+      a[j] = gain * aj;
+      s[j] = s_new;
+      const bool towards = on ? sj < 0 : sj > 0;
+      double t = towards ? -aj / sj : inf;
+      if (!(t > te1) && t != inf) t = after;
+      leaves[j] = t;
+      earliest = std::min(earliest, t);
+    }
+    ns.next.settle(earliest);
+    flips += flipped;
+    corners += independent;
+    ns.changed = ns.dense = true;
+  }
+
   // Crosses the breakpoint at t_e node by node in topological order: slope changes travel up from the switches
   // that flip (an affine node adds its inputs' changes through add_sparse, or add_linear when they are dense; the
   // values change by -t_e times the slopes', as every form is continuous at t_e), and each switch whose input
@@ -452,6 +511,11 @@ class walker {
         continue;
       }
       const node_state& in = nodes_[n.inputs[0]];
+      if (in.changed && in.dense && (n.rule.kind == genscope::switch_kind::relu ||
+                                     n.rule.kind == genscope::switch_kind::leaky_relu)) {
+        settle_all_relu(i, te1, flips, corners);
+        continue;
+      }
       if (in.changed && in.dense) {
         double* leaves = ns.next.leaves();
         for (std::size_t j = 0; j < w; ++j) {
