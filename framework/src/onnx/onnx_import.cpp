@@ -449,7 +449,7 @@ class importer {
                           t == "Slice" || t == "Transpose" || t == "Cast" || t == "Add" || t == "Sub" || t == "Mul" ||
                           t == "Div";
     if (!shape_op || !all_constant()) return false;
-    const constant& x = *find_constant(n.input(0));
+    const constant& x = constant_input(n, 0, "the input");
     constant out;
     out.integer = x.integer;
     if (t == "Cast") {
@@ -589,7 +589,7 @@ class importer {
       out.dims = x.dims;
       out.dims[a] = 0;
       for (int k = 0; k < n.input_size(); ++k) {
-        const constant& c = *find_constant(n.input(k));
+        const constant& c = constant_input(n, k, "an input");
         if (c.dims.size() != rank) fail(n, "concatenates constants of different ranks");
         for (std::size_t d = 0; d < rank; ++d)
           if (d != a && c.dims[d] != x.dims[d]) fail(n, "concatenates constants of different shapes");
@@ -606,7 +606,8 @@ class importer {
                             c->values.begin() + static_cast<std::ptrdiff_t>((o + 1) * block));
         }
     } else {  // Add, Sub, Mul, Div of two constants, with numpy broadcasting
-      const constant& y = *find_constant(n.input(1));
+      if (n.input_size() != 2) fail(n, "needs two inputs");
+      const constant& y = constant_input(n, 1, "the second operand");
       const std::size_t rank = std::max(x.dims.size(), y.dims.size());
       auto aligned = [rank](const constant& c) {
         std::vector<std::int64_t> d(rank, 1);
