@@ -662,7 +662,7 @@ class importer {
         }
       }
       if (const constant* c = has_input(n, 0) ? find_constant(n.input(0)) : nullptr) {
-        constants_[n.output(0)] = *c;
+        fold(n, *c);
         return;
       }
       bind(n, value_input(n, 0));
