@@ -14,4 +14,10 @@ std::size_t shape_product(const std::vector<std::size_t>& shape, const std::stri
   throw error(what + " has shape " + text + ", whose number of values overflows a 64-bit count");
 }
 
+std::string shape_text(const std::vector<std::size_t>& shape) {
+  std::string t;
+  for (std::size_t d : shape) t += (t.empty() ? "" : "x") + std::to_string(d);
+  return t.empty() ? "scalar" : t;
+}
+
 }  // namespace genscope

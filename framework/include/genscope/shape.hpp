@@ -14,4 +14,7 @@ namespace genscope {
 /// in std::size_t, so a corrupt or hostile size never wraps around to a small one.
 GENSCOPE_API std::size_t shape_product(const std::vector<std::size_t>& shape, const std::string& what);
 
+/// "3x32x32" (dimensions joined by 'x'), "scalar" for an empty shape: a shape in messages.
+GENSCOPE_API std::string shape_text(const std::vector<std::size_t>& shape);
+
 }  // namespace genscope

@@ -14,12 +14,6 @@ namespace genscope::detail {
 
 namespace {
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string t;
-  for (std::size_t d : shape) t += (t.empty() ? "" : "x") + std::to_string(d);
-  return t.empty() ? "scalar" : t;
-}
-
 void require_finite(const std::vector<float>& v, const std::string& where, const char* what) {
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i])) throw error(where + ": " + what + "[" + std::to_string(i) + "] is not finite");

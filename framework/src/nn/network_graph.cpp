@@ -38,12 +38,6 @@ const char* op_kind_name(op_kind kind) noexcept {
 
 namespace {
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string t;
-  for (std::size_t d : shape) t += (t.empty() ? "" : "x") + std::to_string(d);
-  return t.empty() ? "scalar" : t;
-}
-
 // Rows of activations per block of the forward pass: about 16 MiB of float activations, 4 to 256 rows.
 std::size_t graph_block_rows(std::size_t total_width) {
   const std::size_t budget = std::size_t{16} << 20;

@@ -60,12 +60,6 @@ struct value {
   std::vector<std::size_t> shape;
 };
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string t;
-  for (std::size_t d : shape) t += (t.empty() ? "" : "x") + std::to_string(d);
-  return t.empty() ? "scalar" : t;
-}
-
 std::size_t product(const std::vector<std::size_t>& shape) {
   std::size_t n = 1;
   for (std::size_t d : shape) n *= d;

@@ -1,5 +1,6 @@
 // Runs an experiment: builds data, trains or loads models, and streams each run through a flow graph.
 #include <genscope/datasets.hpp>
+#include <genscope/shape.hpp>
 #include <genscope/error.hpp>
 #include <genscope/memory.hpp>
 #include <genscope/mlp.hpp>
@@ -54,12 +55,6 @@ std::string host_name() {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string s;
-  for (std::size_t d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
-  return s;
 }
 
 template <class Spec>
