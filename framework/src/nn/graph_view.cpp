@@ -24,13 +24,29 @@ class dense_affine final : public affine_operator {
     for (std::size_t i = 0; i < out_; ++i)
       for (std::size_t j = 0; j < in_; ++j) wt_(ix(j), ix(i)) = op.weight[i * in_ + j];
     for (std::size_t i = 0; i < out_; ++i) bias_(ix(i)) = op.bias[i];
+    if (out_ <= narrow_outputs) w_ = wt_.transpose();
   }
 
   std::size_t input_dim(std::size_t) const override { return in_; }
   std::size_t output_dim() const override { return out_; }
   void add_bias(std::size_t rows, double* y) const override { row_map_d(y, ix(rows), ix(out_)).rowwise() += bias_; }
   void add_linear(std::size_t, const double* x, std::size_t rows, double* y) const override {
-    row_map_d(y, ix(rows), ix(out_)).noalias() += const_row_map_d(x, ix(rows), ix(in_)) * wt_;
+    if (rows > few_rows) {
+      row_map_d(y, ix(rows), ix(out_)).noalias() += const_row_map_d(x, ix(rows), ix(in_)) * wt_;
+    } else if (out_ <= narrow_outputs) {  // the logits: one dot product per output
+      for (std::size_t r = 0; r < rows; ++r)
+        Eigen::Map<Eigen::VectorXd>(y + r * out_, ix(out_)).noalias() +=
+            w_ * Eigen::Map<const Eigen::VectorXd>(x + r * in_, ix(in_));
+    } else {
+      // The walk's products (a form's values and slopes, or one change): a packed GEMM would copy the whole
+      // matrix for two rows. Column by column instead, each read once and skipped where every row is zero (a
+      // ReLU's inactive units, about half).
+      for (std::size_t j = 0; j < in_; ++j)
+        for (std::size_t r = 0; r < rows; ++r) {
+          const double v = x[r * in_ + j];
+          if (v != 0) Eigen::Map<Eigen::RowVectorXd>(y + r * out_, ix(out_)) += v * wt_.row(ix(j));
+        }
+    }
   }
   void add_column(std::size_t, std::size_t j, double scale, double* y) const override {
     Eigen::Map<Eigen::RowVectorXd>(y, ix(out_)) += scale * wt_.row(ix(j));
@@ -40,8 +56,12 @@ class dense_affine final : public affine_operator {
   }
 
  private:
+  // Up to few_rows rows, add_linear works column by column; up to narrow_outputs outputs, by dot products with w_.
+  static constexpr std::size_t few_rows = 4;
+  static constexpr std::size_t narrow_outputs = 32;
   std::size_t in_, out_;
   row_matrix_d wt_;
+  row_matrix_d w_;  // W itself (out x in), kept for narrow layers only
   Eigen::RowVectorXd bias_;
 };
 

@@ -62,6 +62,79 @@ struct side_result {
   std::uint64_t cost = 0;  // forward passes beyond the one at t = 0
 };
 
+// The next crossing after `after` of a ReLU or LeakyReLU unit in state `on` (1 active, 0 inactive) whose input is
+// a + t s (inf: never along this form). Rounding may put it at or before `after`: it is then looked at again at
+// `next`, just after.
+inline double relu_crossing(double a, double s, double on, double after, double next) {
+  const double towards = (1.0 - 2.0 * on) * s;  // > 0: active and falling, or inactive and rising
+  const double t = -a / s;
+  return towards > 0 ? (t > after ? t : next) : inf;
+}
+
+// The earliest of w leaves, in four lanes (a min reduction GCC vectorizes without -ffast-math).
+double earliest_leaf(const double* leaves, std::size_t w) {
+  double lane[4] = {inf, inf, inf, inf};
+  std::size_t j = 0;
+  for (; j + 4 <= w; j += 4)
+    for (std::size_t k = 0; k < 4; ++k) lane[k] = leaves[j + k] < lane[k] ? leaves[j + k] : lane[k];
+  double earliest = std::min(std::min(lane[0], lane[1]), std::min(lane[2], lane[3]));
+  for (; j < w; ++j) earliest = std::min(earliest, leaves[j]);
+  return earliest;
+}
+
+// The loops below are free functions with __restrict pointers and their selects on doubles, so that GCC
+// vectorizes them (with -fno-trapping-math, CMakeLists.txt).
+
+// relu_crossing of every unit of a ReLU node into leaves; returns the earliest.
+double relu_crossings(const double* __restrict a, const double* __restrict s, const std::uint32_t* __restrict state,
+                      double* __restrict leaves, double after, std::size_t w) {
+  const double next = std::nextafter(after, inf);
+  for (std::size_t j = 0; j < w; ++j) leaves[j] = relu_crossing(a[j], s[j], state[j], after, next);
+  return earliest_leaf(leaves, w);
+}
+
+// What settle_relu_units did: its flips, and those of units whose input had a slope before the event (corners).
+struct relu_pass {
+  std::size_t flips = 0, independent = 0;
+};
+
+// Every unit of a ReLU (off = 0) or LeakyReLU (off = its negative slope) at an event at t_e (te1: t_e widened by
+// rel_tol), from its input form a_in + t s_in whose slope changed by d_in at the event: the right-limit state,
+// output form, output slope change and next crossing (leaves). Apply_input: the input's change is not yet applied
+// (its single consumer applies it: a_in -= t_e d_in, s_in += d_in, and clears d_in). A NaN input counts as active.
+template <bool apply_input>
+relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, double* __restrict d_in,
+                            std::uint32_t* __restrict state, double* __restrict a, double* __restrict s,
+                            double* __restrict delta, double* __restrict leaves, double off, double t_e, double te1,
+                            std::size_t w) {
+  const double next = std::nextafter(te1, inf);
+  std::uint64_t flips = 0, independent = 0;
+  for (std::size_t j = 0; j < w; ++j) {
+    double aj = a_in[j], sj = s_in[j];
+    const double dj = d_in[j];
+    if constexpr (apply_input) {
+      aj -= t_e * dj;
+      sj += dj;
+      a_in[j] = aj;
+      s_in[j] = sj;
+      d_in[j] = 0;
+    }
+    const double v = aj + te1 * sj;
+    const double on = (v > 0) | ((v == 0) & (sj > 0)) | (v != v) ? 1.0 : 0.0;
+    const double old = state[j];
+    flips += on != old;
+    independent += (on != old) & (sj - dj != 0);  // the slope before the event
+    state[j] = static_cast<std::uint32_t>(on);
+    const double gain = on + (1.0 - on) * off;  // exactly 1 or off
+    const double s_new = gain * sj;
+    delta[j] = s_new - s[j];
+    a[j] = gain * aj;
+    s[j] = s_new;
+    leaves[j] = relu_crossing(aj, sj, on, te1, next);
+  }
+  return {flips, independent};
+}
+
 // The extra column with record_breakpoints: every breakpoint of a probe, ragged, indexed by breakpoint_start/_count.
 const genscope::table_spec& breakpoint_table() {
   static const genscope::table_spec spec{
@@ -105,21 +178,23 @@ class crossing_tree {
     tree_[1] = earliest;
     stale_ = true;
   }
-  // f(j) for every unit whose crossing is <= t.
+  // f(j) for every unit whose crossing is <= t, ascending. Depth-first with the right child pushed first: the stack
+  // never holds more than one node per level.
   template <class F>
-  void for_each_by(double t, std::vector<std::size_t>& stack, const F& f) {
+  void for_each_by(double t, const F& f) {
     if (!(tree_[1] <= t)) return;
     if (stale_) rebuild();
-    stack.assign(1, 1);
-    while (!stack.empty()) {
-      const std::size_t i = stack.back();
-      stack.pop_back();
+    std::size_t stack[66];
+    std::size_t top = 0;
+    stack[top++] = 1;
+    while (top > 0) {
+      const std::size_t i = stack[--top];
       if (!(tree_[i] <= t)) continue;
       if (i >= leaves_) {
         f(i - leaves_);
       } else {
-        stack.push_back(2 * i + 1);
-        stack.push_back(2 * i);
+        stack[top++] = 2 * i + 1;
+        stack[top++] = 2 * i;
       }
     }
   }
@@ -138,6 +213,8 @@ struct node_state {
   std::vector<std::uint8_t> flags;   // 1 for the units listed in touched
   bool changed = false;              // the event changed this node
   bool dense = false;                // ... and any unit may have changed (touched not kept)
+  bool deferred = false;             // a dense change left for the single consumer, a ReLU, to apply and clear
+  bool stale_delta = false;          // switch nodes: delta still holds the last dense change (cleared when needed)
   std::vector<std::uint32_t> state;  // switch nodes: each unit's piece
   crossing_tree next;                // switch nodes: each unit's next crossing
   std::vector<std::uint8_t> queued;  // switch nodes: units already queued at this event
@@ -152,6 +229,7 @@ class walker {
     dim_ = g.input_dim();
     classes_ = g.output_dim();
     nodes_.resize(g.size());
+    relu_consumer_.assign(g.size(), 0);
     for (std::size_t i = 0; i < g.size(); ++i) {
       const auto& n = g.at(i);
       node_state& ns = nodes_[i];
@@ -159,7 +237,13 @@ class walker {
       ns.s.resize(n.width);
       ns.delta.assign(n.width, 0.0);
       ns.flags.assign(n.width, 0);
-      if (!n.is_switch()) continue;
+      if (!n.is_switch()) {
+        const auto& users = g.consumers(i);
+        const auto kind = users.size() == 1 ? g.at(users[0]).rule.kind : genscope::switch_kind::max_pool;
+        relu_consumer_[i] = users.size() == 1 && g.at(users[0]).is_switch() &&
+                            (kind == genscope::switch_kind::relu || kind == genscope::switch_kind::leaky_relu);
+        continue;
+      }
       switches_.push_back(i);
       ns.state.assign(n.width, 0);
       ns.next.resize(n.width);
@@ -349,11 +433,8 @@ class walker {
     double t = inf;
     switch (rule.kind) {
       case genscope::switch_kind::relu:
-      case genscope::switch_kind::leaky_relu: {
-        const double s = in.s[j];
-        if ((st != 0 && s < 0) || (st == 0 && s > 0)) t = -in.a[j] / s;
-        break;
-      }
+      case genscope::switch_kind::leaky_relu:
+        return relu_crossing(in.a[j], in.s[j], st, after, std::nextafter(after, inf));
       case genscope::switch_kind::clip: {
         const double a = in.a[j], s = in.s[j];
         if (st == 0 && s > 0) t = (rule.low - a) / s;
@@ -380,6 +461,13 @@ class walker {
   void init_crossings(double after) {
     for (const std::size_t i : switches_) {
       node_state& ns = nodes_[i];
+      const genscope::switch_kind kind = g_.at(i).rule.kind;
+      if (kind == genscope::switch_kind::relu || kind == genscope::switch_kind::leaky_relu) {
+        const node_state& in = nodes_[g_.at(i).inputs[0]];
+        relu_crossings(in.a.data(), in.s.data(), ns.state.data(), ns.next.leaves(), after, ns.state.size());
+        ns.next.rebuild();
+        continue;
+      }
       double* leaves = ns.next.leaves();
       for (std::size_t j = 0; j < ns.state.size(); ++j) leaves[j] = crossing(i, j, after);
       ns.next.rebuild();
@@ -396,6 +484,10 @@ class walker {
     const node_state& in = nodes_[n.inputs[0]];
     node_state& ns = nodes_[i];
     const genscope::switch_layer& rule = n.rule;
+    if (ns.stale_delta) {
+      std::fill(ns.delta.begin(), ns.delta.end(), 0.0);
+      ns.stale_delta = false;
+    }
     const std::uint32_t old = ns.state[j];
     auto key = [&in, te1](std::size_t c, std::size_t q) { return c == 0 ? in.a[q] + te1 * in.s[q] : in.s[q]; };
     const std::uint32_t now = genscope::decide_switch(rule, j, 2, key);
@@ -428,46 +520,19 @@ class walker {
   }
 
   // settle() for every unit of a ReLU or LeakyReLU node whose input changed as a whole (a dense layer below): one
-  // branch-light pass (the inner loop of a wide MLP's walk), its output change kept as a whole vector.
-  void settle_all_relu(std::size_t i, double te1, std::size_t& flips, std::size_t& corners) {
+  // vectorized pass (the inner loop of a wide MLP's walk), which also applies a deferred change of its input. Its
+  // output change is kept as a whole vector.
+  void settle_all_relu(std::size_t i, double t_e, double te1, std::size_t& flips, std::size_t& corners) {
     const auto& n = g_.at(i);
-    const node_state& in = nodes_[n.inputs[0]];
+    node_state& in = nodes_[n.inputs[0]];
     node_state& ns = nodes_[i];
     const double off = n.rule.kind == genscope::switch_kind::leaky_relu ? n.rule.negative_slope : 0.0;
-    const double after = std::nextafter(te1, inf);
-    double* leaves = ns.next.leaves();
-    std::uint32_t* state = ns.state.data();
-    const double* a_in = in.a.data();
-    const double* s_in = in.s.data();
-    const double* d_in = in.delta.data();
-    double* a = ns.a.data();
-    double* s = ns.s.data();
-    double* delta = ns.delta.data();
-    double earliest = inf;
-    std::size_t flipped = 0, independent = 0;
-    for (std::size_t j = 0; j < ns.a.size(); ++j) {
-      const double aj = a_in[j], sj = s_in[j];
-      const double v = aj + te1 * sj;
-      const bool on = v > 0 || (v == 0 && sj > 0) || v != v;
-      const std::uint32_t now = on ? 1u : 0u;
-      const bool flip = now != state[j];
-      flipped += flip;
-      independent += flip && sj - d_in[j] != 0;  // the slope before the event
-      state[j] = now;
-      const double gain = on ? 1.0 : off;
-      const double s_new = gain * sj;
-      delta[j] = s_new - s[j];
-      a[j] = gain * aj;
-      s[j] = s_new;
-      const bool towards = on ? sj < 0 : sj > 0;
-      double t = towards ? -aj / sj : inf;
-      if (!(t > te1) && t != inf) t = after;
-      leaves[j] = t;
-      earliest = std::min(earliest, t);
-    }
-    ns.next.settle(earliest);
-    flips += flipped;
-    corners += independent;
+    const auto pass = in.deferred ? settle_relu_units<true> : settle_relu_units<false>;
+    const relu_pass p = pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(),
+                             ns.delta.data(), ns.next.leaves(), off, t_e, te1, ns.a.size());
+    ns.next.settle(earliest_leaf(ns.next.leaves(), ns.a.size()));
+    flips += p.flips;
+    corners += p.independent;
     ns.changed = ns.dense = true;
   }
 
@@ -497,7 +562,9 @@ class walker {
           }
         }
         if (!ns.changed) continue;
-        if (ns.dense) {
+        if (ns.dense && relu_consumer_[i]) {
+          ns.deferred = true;
+        } else if (ns.dense) {
           for (std::size_t o = 0; o < w; ++o) {
             ns.a[o] -= t_e * ns.delta[o];
             ns.s[o] += ns.delta[o];
@@ -513,7 +580,7 @@ class walker {
       const node_state& in = nodes_[n.inputs[0]];
       if (in.changed && in.dense && (n.rule.kind == genscope::switch_kind::relu ||
                                      n.rule.kind == genscope::switch_kind::leaky_relu)) {
-        settle_all_relu(i, te1, flips, corners);
+        settle_all_relu(i, t_e, te1, flips, corners);
         continue;
       }
       if (in.changed && in.dense) {
@@ -538,7 +605,7 @@ class walker {
             for (const std::uint32_t q : in.touched) enqueue(q);
           }
         }
-        ns.next.for_each_by(te1, stack_, enqueue);
+        ns.next.for_each_by(te1, enqueue);
         for (const std::uint32_t j : queue_) {
           ns.queued[j] = 0;
           settle(i, j, te1, flips, corners);
@@ -548,15 +615,18 @@ class walker {
       // Many changed units: the consumers take the change as a whole vector.
       if (ns.changed && ns.touched.size() > w / 4) ns.dense = true;
     }
-    for (node_state& ns : nodes_) {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      node_state& ns = nodes_[i];
       if (!ns.changed) continue;
-      if (ns.dense) std::fill(ns.delta.begin(), ns.delta.end(), 0.0);
+      // Dense changes: a deferred one is cleared already, a switch's is cleared when a sparse one comes next.
+      if (ns.dense && g_.at(i).is_switch()) ns.stale_delta = true;
+      else if (ns.dense && !ns.deferred) std::fill(ns.delta.begin(), ns.delta.end(), 0.0);
       for (const std::uint32_t o : ns.touched) {
         ns.delta[o] = 0;
         ns.flags[o] = 0;
       }
       ns.touched.clear();
-      ns.changed = ns.dense = false;
+      ns.changed = ns.dense = ns.deferred = false;
     }
     if (full) {
       recompute_forms();
@@ -694,6 +764,8 @@ class walker {
   const walk_config& cfg_;
   std::size_t dim_ = 0, classes_ = 0;
   std::vector<std::size_t> switches_;  // the switch nodes, ascending
+  // Per node: an affine node whose only consumer is a ReLU or LeakyReLU, which applies its dense changes.
+  std::vector<std::uint8_t> relu_consumer_;
 
   // t = 0 forms of one block (rows 2r, 2r + 1: values and slopes of probe r) and their switch states.
   std::vector<double> block_input_;
@@ -706,7 +778,6 @@ class walker {
 
   std::vector<node_state> nodes_;
   std::vector<std::uint32_t> queue_;
-  std::vector<std::size_t> stack_;
   std::vector<double> bp_hi_, bp_lo_;
 };
 
