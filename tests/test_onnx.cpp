@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <onnx/onnx_pb.h>
 
 #include <sys/file.h>
 #include <fcntl.h>
@@ -270,6 +271,88 @@ TEST_CASE("graphs GenScope cannot serve are refused naming the file and what is 
   CHECK_THAT(import_message(model_path("two_outputs")), Catch::Contains("has 2 outputs"));
   CHECK_THAT(import_message(model_path("symbolic")), Catch::Contains("dimension 2 is symbolic ('H')"));
   CHECK_THAT(import_message(model_path("image_logits")), Catch::Contains("needs a vector of logits"));
+}
+
+// An ONNX model written with ONNX's own protobuf classes: x (N x 8) + reshape(transpose(C, perm), 1 x 8), C a 2 x 4
+// constant: shape arithmetic as exporters write it, with a perm chosen by the test.
+std::string transpose_model(const std::vector<std::int64_t>& perm) {
+  onnx::ModelProto model;
+  model.set_ir_version(7);
+  model.add_opset_import()->set_version(13);
+  onnx::GraphProto& g = *model.mutable_graph();
+  g.set_name("transpose");
+  auto add_value = [](onnx::ValueInfoProto* v, const char* name, std::vector<std::int64_t> dims) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (std::size_t k = 0; k < dims.size(); ++k) {
+      if (dims[k] < 0) t->mutable_shape()->add_dim()->set_dim_param("N");
+      else t->mutable_shape()->add_dim()->set_dim_value(dims[k]);
+    }
+  };
+  add_value(g.add_input(), "x", {-1, 8});
+  add_value(g.add_output(), "logits", {-1, 8});
+  onnx::TensorProto& c = *g.add_initializer();
+  c.set_name("c");
+  c.set_data_type(onnx::TensorProto::FLOAT);
+  c.add_dims(2);
+  c.add_dims(4);
+  for (int k = 0; k < 8; ++k) c.add_float_data(static_cast<float>(k));
+  onnx::TensorProto& shape = *g.add_initializer();
+  shape.set_name("shape");
+  shape.set_data_type(onnx::TensorProto::INT64);
+  shape.add_dims(2);
+  shape.add_int64_data(1);
+  shape.add_int64_data(8);
+  onnx::NodeProto& t = *g.add_node();
+  t.set_name("flip");
+  t.set_op_type("Transpose");
+  t.add_input("c");
+  t.add_output("ct");
+  onnx::AttributeProto& a = *t.add_attribute();
+  a.set_name("perm");
+  a.set_type(onnx::AttributeProto::INTS);
+  for (const std::int64_t v : perm) a.add_ints(v);
+  onnx::NodeProto& r = *g.add_node();
+  r.set_name("flat");
+  r.set_op_type("Reshape");
+  r.add_input("ct");
+  r.add_input("shape");
+  r.add_output("row");
+  onnx::NodeProto& add = *g.add_node();
+  add.set_name("shift");
+  add.set_op_type("Add");
+  add.add_input("x");
+  add.add_input("row");
+  add.add_output("logits");
+  return model.SerializeAsString();
+}
+
+TEST_CASE("a Transpose of constants follows its perm, and a perm that is no permutation is refused naming the node",
+          "[onnx][negative]") {
+  // Control: the transposed constant, added to x = 0, is C^T read row by row.
+  const network_graph net = import_onnx_bytes(transpose_model({1, 0}), "transpose.onnx");
+  std::vector<float> zero(8, 0.0f);
+  matrix logits;
+  net.forward(matrix_view(zero.data(), 1, 8), logits);
+  const std::vector<float> expected{0, 4, 1, 5, 2, 6, 3, 7};
+  CHECK(std::vector<float>(logits.row(0), logits.row(0) + 8) == expected);
+  CHECK(import_onnx_bytes(transpose_model({-1, 0}), "transpose.onnx").class_count() == 8);  // negative axes count back
+  for (const auto& perm : std::vector<std::vector<std::int64_t>>{{0, 0}, {1, 1}, {-1, 1}}) {
+    try {
+      (void)import_onnx_bytes(transpose_model(perm), "bad-transpose.onnx");
+      FAIL("a repeated axis in perm was accepted");
+    } catch (const error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("bad-transpose.onnx") && Catch::Contains("flip") &&
+                               Catch::Contains("Transpose") && Catch::Contains("perm names an axis twice"));
+    }
+  }
+  try {
+    (void)import_onnx_bytes(transpose_model({0, 2}), "bad-transpose.onnx");
+    FAIL("an axis out of range in perm was accepted");
+  } catch (const error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("flip") && Catch::Contains("axis 2 out of range"));
+  }
 }
 
 TEST_CASE("shape arithmetic of view(x.size(0), -1) is folded into a reshape", "[onnx][interface]") {

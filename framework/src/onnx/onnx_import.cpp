@@ -494,8 +494,14 @@ class importer {
       if (perm.empty())
         for (std::size_t k = rank; k-- > 0;) perm.push_back(static_cast<std::int64_t>(k));
       if (perm.size() != rank) fail(n, "perm does not match the rank");
+      std::vector<bool> seen(rank, false);
+      for (std::int64_t& axis : perm) {
+        axis = axis_of(n, axis, rank);
+        if (seen[static_cast<std::size_t>(axis)]) fail(n, "perm names an axis twice");
+        seen[static_cast<std::size_t>(axis)] = true;
+      }
       out.dims.resize(rank);
-      for (std::size_t k = 0; k < rank; ++k) out.dims[k] = x.dims[static_cast<std::size_t>(axis_of(n, perm[k], rank))];
+      for (std::size_t k = 0; k < rank; ++k) out.dims[k] = x.dims[static_cast<std::size_t>(perm[k])];
       const auto in_strides = strides_of(x.dims);
       out.values.resize(x.values.size());
       std::vector<std::int64_t> at(rank, 0);
