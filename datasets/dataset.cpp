@@ -204,6 +204,8 @@ dataset select_rows(const dataset& data, const std::vector<std::size_t>& rows) {
   out.class_count = data.class_count;
   out.tangent_basis = data.tangent_basis;
   out.description = data.description;
+  out.labels_mode = data.labels_mode;
+  out.corruption = data.corruption;
   out.x = matrix(rows.size(), data.dim());
   out.labels.resize(rows.size());
   out.source_index.resize(rows.size());
@@ -224,6 +226,8 @@ void shuffle_labels(dataset& data, std::uint64_t seed) {
   if (data.true_labels.size() != data.labels.size()) data.true_labels = data.labels;
   rng gen(seed, stream_key("labels"));
   for (std::size_t i = data.labels.size(); i > 1; --i) std::swap(data.labels[i - 1], data.labels[gen.below(i)]);
+  data.labels_mode = label_mode::random;
+  data.corruption = 0;
 }
 
 // Feeds an array to the hash as little-endian bytes, whatever the machine's byte order.
@@ -380,6 +384,8 @@ void corrupt_labels(dataset& data, double p, std::uint64_t seed) {
     const auto r = static_cast<std::int32_t>(gen.below(others));
     label = r < label ? r : r + 1;  // uniform over the classes other than the current one
   }
+  data.labels_mode = label_mode::corrupt;
+  data.corruption = p;
 }
 
 dataset build_dataset(const dataset_spec& spec, const dataset* fit) {

@@ -1,4 +1,4 @@
-// Data sets from one HDF5 file (source = "hdf5"): samples X (N x ...) and integer labels y (N).
+// Data sets from one HDF5 file (source = "hdf5"): samples X (N x ...), integer labels y (N) and how they were made.
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 #include <genscope/memory.hpp>
@@ -25,6 +25,10 @@ struct hdf5_layout {
   std::size_t count = 0;                  ///< N
   std::size_t class_count = 0;
   std::vector<std::int32_t> labels;       ///< all N labels of y
+  /// How y was made (its attributes label_mode, corruption), and the labels it was made from (true_labels).
+  label_mode labels_mode = label_mode::real;
+  double corruption = 0;
+  std::vector<std::int32_t> true_labels;  ///< all N, or empty when y holds the true labels
   h5::dataset_info x_info;
 };
 
@@ -54,19 +58,69 @@ h5::dataset_info require_dataset(const dataset_spec& spec, const h5::group& root
   return root.info(name);
 }
 
-std::vector<std::int32_t> read_labels(const dataset_spec& spec, const h5::group& root) {
-  const std::vector<std::int64_t> raw = root.read<std::int64_t>(spec.y);
+// The labels in HDF5 dataset `name` (`what` names it in messages): N integers >= 0.
+std::vector<std::int32_t> read_labels(const dataset_spec& spec, const h5::group& root, const std::string& name,
+                                      const std::string& what, std::size_t count) {
+  const h5::dataset_info info = root.info(name);
+  if (info.cls != h5::dataset_info::element::integer)
+    bad(spec, what + " has dtype " + info.type_name + "; labels must be integers (any integer dtype)");
+  if (info.dims.size() != 1)
+    bad(spec, what + " has shape " + shape_text(info.dims) + "; expected a vector of N labels (rank 1)");
+  if (info.dims[0] != count)
+    bad(spec, what + " holds " + std::to_string(info.dims[0]) + " labels but " + object(spec.x, "x") + " holds " +
+                  std::to_string(count) + " samples");
+  const std::vector<std::int64_t> raw = root.read<std::int64_t>(name);
   std::vector<std::int32_t> labels(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (raw[i] < 0)
-      bad(spec, object(spec.y, "y") + " row " + std::to_string(i) + " holds the negative label " +
-                    std::to_string(raw[i]) + "; labels must be >= 0");
+      bad(spec, what + " row " + std::to_string(i) + " holds the negative label " + std::to_string(raw[i]) +
+                    "; labels must be >= 0");
     if (raw[i] > max_label)
-      bad(spec, object(spec.y, "y") + " row " + std::to_string(i) + " holds the label " + std::to_string(raw[i]) +
+      bad(spec, what + " row " + std::to_string(i) + " holds the label " + std::to_string(raw[i]) +
                     ", above the largest supported label " + std::to_string(max_label));
     labels[i] = static_cast<std::int32_t>(raw[i]);
   }
   return labels;
+}
+
+// The attributes of the labels dataset that say how its labels were made: label_mode ("real", "random" or
+// "corrupt"), corruption (with "corrupt", in [0, 1]) and true_labels (with "random" and "corrupt": the HDF5
+// dataset of the labels they were made from).
+void read_label_origin(const dataset_spec& spec, const h5::group& root, hdf5_layout& out) {
+  const std::string y = object(spec.y, "y");
+  const auto attribute = [&](const char* name) { return "attribute '" + std::string(name) + "' of " + y; };
+  const bool has_mode = root.has_attr_of(spec.y, "label_mode");
+  const bool has_corruption = root.has_attr_of(spec.y, "corruption");
+  const bool has_true = root.has_attr_of(spec.y, "true_labels");
+  const std::string mode = has_mode ? root.attr_string_of(spec.y, "label_mode") : "real";
+  if (mode != "real" && mode != "random" && mode != "corrupt")
+    bad(spec, attribute("label_mode") + " is \"" + mode + "\"; expected \"real\", \"random\" or \"corrupt\"");
+  out.labels_mode = mode == "random" ? label_mode::random : mode == "corrupt" ? label_mode::corrupt : label_mode::real;
+  if (out.labels_mode == label_mode::corrupt && !has_corruption)
+    bad(spec, attribute("label_mode") + " is \"corrupt\" but there is no " + attribute("corruption") +
+                  " (the fraction of labels changed)");
+  if (out.labels_mode != label_mode::corrupt && has_corruption)
+    bad(spec, attribute("corruption") + " is set, but " + attribute("label_mode") + " is \"" + mode +
+                  "\"; it applies only to \"corrupt\"");
+  if (has_corruption) {
+    out.corruption = root.attr_double_of(spec.y, "corruption");
+    if (!(out.corruption >= 0 && out.corruption <= 1))
+      bad(spec, attribute("corruption") + " is " + std::to_string(out.corruption) + "; it must be in [0, 1]");
+  }
+  if (out.labels_mode == label_mode::real) {
+    if (has_true)
+      bad(spec, attribute("true_labels") + " is set, but the labels are the true ones (" + attribute("label_mode") +
+                    " is \"real\" or absent)");
+    return;
+  }
+  if (!has_true)
+    bad(spec, attribute("label_mode") + " is \"" + mode + "\" but there is no " + attribute("true_labels") +
+                  " naming the HDF5 dataset of the labels they were made from");
+  const std::string name = root.attr_string_of(spec.y, "true_labels");
+  if (name.empty() || !root.has(name))
+    bad(spec, attribute("true_labels") + " names '" + name + "', which the file does not hold; " + root.listing());
+  out.true_labels = read_labels(spec, root, name, "HDF5 dataset '" + name + "' (the true labels of '" + spec.y + "')",
+                                out.count);
 }
 
 std::size_t class_count_of(const dataset_spec& spec, const h5::group& root, const std::vector<std::int32_t>& labels) {
@@ -111,16 +165,15 @@ hdf5_layout layout_of(const dataset_spec& spec, const h5::group& root) {
   if (n == 0)
     bad(spec, object(spec.x, "x") + " has shape " + shape_text(xi.dims) + ": its samples have no values");
 
-  const h5::dataset_info yi = require_dataset(spec, root, spec.y, "y", "integer labels, N");
-  if (yi.cls != h5::dataset_info::element::integer)
-    bad(spec, object(spec.y, "y") + " has dtype " + yi.type_name + "; labels must be integers (any integer dtype)");
-  if (yi.dims.size() != 1)
-    bad(spec, object(spec.y, "y") + " has shape " + shape_text(yi.dims) + "; expected a vector of N labels (rank 1)");
-  if (yi.dims[0] != out.count)
-    bad(spec, object(spec.y, "y") + " holds " + std::to_string(yi.dims[0]) + " labels but " +
-                  object(spec.x, "x") + " holds " + std::to_string(out.count) + " samples");
-  out.labels = read_labels(spec, root);
+  require_dataset(spec, root, spec.y, "y", "integer labels, N");
+  out.labels = read_labels(spec, root, spec.y, object(spec.y, "y"), out.count);
   out.class_count = class_count_of(spec, root, out.labels);
+  read_label_origin(spec, root, out);
+  for (std::size_t i = 0; i < out.true_labels.size(); ++i)
+    if (static_cast<std::size_t>(out.true_labels[i]) >= out.class_count)
+      bad(spec, "the true labels of " + object(spec.y, "y") + " hold " + std::to_string(out.true_labels[i]) +
+                    " at row " + std::to_string(i) + ", but the data set has " + std::to_string(out.class_count) +
+                    " classes (set the attribute 'class_count' of '" + spec.y + "' to cover both)");
   return out;
 }
 
@@ -181,7 +234,9 @@ dataset load_hdf5(const dataset_spec& spec) {
     }
   }
   data.labels = std::move(layout.labels);
-  data.true_labels = data.labels;
+  data.true_labels = layout.true_labels.empty() ? data.labels : std::move(layout.true_labels);
+  data.labels_mode = layout.labels_mode;
+  data.corruption = layout.corruption;
   data.source_index.resize(count);
   for (std::size_t i = 0; i < count; ++i) data.source_index[i] = static_cast<std::int64_t>(i);
   return data;

@@ -387,6 +387,136 @@ void write_with_h5py(const std::string& path, const std::string& body) {
 
 }  // namespace
 
+// ---- labels permuted or corrupted outside GenScope: attributes of y ---------------------------------------
+
+namespace {
+
+/// X (8 x 2), true labels y = 0..3 twice, and labels `name` with the given attributes (Python dict literal).
+std::string origin_file(const std::string& file, const std::string& name, const std::string& labels,
+                        const std::string& attrs) {
+  const std::string path = temp_file(file);
+  write_with_h5py(path, "import numpy as np\nwith h5py.File(sys.argv[1], 'w') as f:\n"
+                        "    f['X'] = np.arange(16, dtype=np.float32).reshape(8, 2)\n"
+                        "    f['y'] = np.array([0, 1, 2, 3, 0, 1, 2, 3])\n"
+                        "    f['" + name + "'] = np.array(" + labels + ")\n"
+                        "    for k, v in " + attrs + ".items():\n"
+                        "        f['" + name + "'].attrs[k] = v\n");
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("hdf5: labels the file declares random or corrupt keep their true labels and their regime", "[interface]") {
+  const std::vector<std::int32_t> truth{0, 1, 2, 3, 0, 1, 2, 3};
+  dataset_spec s = hdf5_spec(origin_file("perm.h5", "y_random", "[3, 0, 1, 2, 2, 3, 0, 1]",
+                                         "{'label_mode': 'random', 'true_labels': 'y'}"));
+  s.y = "y_random";
+  const dataset permuted = build_dataset(s);
+  CHECK(permuted.labels == std::vector<std::int32_t>{3, 0, 1, 2, 2, 3, 0, 1});
+  CHECK(permuted.true_labels == truth);
+  CHECK(permuted.labels_mode == label_mode::random);
+  s.subset = 5;  // a subset keeps both label sets row by row, and the regime
+  const dataset part = build_dataset(s);
+  CHECK(part.labels_mode == label_mode::random);
+  for (std::size_t k = 0; k < part.size(); ++k) {
+    const auto r = static_cast<std::size_t>(part.source_index[k]);
+    CHECK(part.labels[k] == permuted.labels[r]);
+    CHECK(part.true_labels[k] == truth[r]);
+  }
+
+  dataset_spec c = hdf5_spec(origin_file("corrupt.h5", "y_bad", "[0, 1, 2, 0, 0, 1, 2, 3]",
+                                         "{'label_mode': 'corrupt', 'corruption': 0.125, 'true_labels': 'y'}"));
+  c.y = "y_bad";
+  const dataset corrupt = build_dataset(c);
+  CHECK(corrupt.labels_mode == label_mode::corrupt);
+  CHECK(corrupt.corruption == 0.125);
+  CHECK(corrupt.true_labels == truth);
+  // Without attributes the labels are the true ones.
+  dataset_spec plain = hdf5_spec(origin_file("plain.h5", "y2", "[1, 1, 1, 1, 0, 0, 0, 0]", "{}"));
+  plain.y = "y2";
+  const dataset kept = build_dataset(plain);
+  CHECK(kept.labels_mode == label_mode::real);
+  CHECK(kept.true_labels == kept.labels);
+}
+
+TEST_CASE("hdf5: bad label_mode, corruption or true_labels attributes are refused naming the attribute",
+          "[negative]") {
+  const auto refused = [](const std::string& file, const std::string& labels, const std::string& attrs) {
+    dataset_spec s = hdf5_spec(origin_file(file, "z", labels, attrs));
+    s.y = "z";
+    return io_error_of(s, true);
+  };
+  const std::string eight = "[0, 1, 2, 3, 0, 1, 2, 3]";
+  CHECK_THAT(refused("o1.h5", eight, "{'label_mode': 'shuffled', 'true_labels': 'y'}"),
+             Contains("attribute 'label_mode'") && Contains("\"shuffled\"") && Contains("\"random\""));
+  CHECK_THAT(refused("o2.h5", eight, "{'label_mode': 'random'}"),
+             Contains("no attribute 'true_labels'"));
+  CHECK_THAT(refused("o3.h5", eight, "{'label_mode': 'random', 'true_labels': 'nope'}"),
+             Contains("'nope'") && Contains("does not hold"));
+  CHECK_THAT(refused("o4.h5", eight, "{'label_mode': 'corrupt', 'true_labels': 'y'}"),
+             Contains("no attribute 'corruption'"));
+  CHECK_THAT(refused("o5.h5", eight, "{'label_mode': 'corrupt', 'corruption': 1.5, 'true_labels': 'y'}"),
+             Contains("attribute 'corruption'") && Contains("[0, 1]"));
+  CHECK_THAT(refused("o6.h5", eight, "{'label_mode': 'random', 'corruption': 0.5, 'true_labels': 'y'}"),
+             Contains("applies only to \"corrupt\""));
+  CHECK_THAT(refused("o7.h5", eight, "{'true_labels': 'y'}"), Contains("the labels are the true ones"));
+  CHECK_THAT(refused("o8.h5", eight, "{'label_mode': 'random', 'true_labels': 'X'}"),
+             Contains("the true labels of 'z'") && Contains("integers"));
+  // True labels beyond the class count of the labels.
+  CHECK_THAT(refused("o9.h5", "[0, 1, 1, 0, 0, 1, 1, 0]", "{'label_mode': 'random', 'true_labels': 'y'}"),
+             Contains("2 classes") && Contains("class_count"));
+}
+
+TEST_CASE("hdf5 end to end: a data set whose file declares random labels is recorded and reported as random",
+          "[interface]") {
+  temp_dir dir("hdf5-origin");
+  const std::string data = dir / "data.h5";
+  write_with_h5py(data, "import numpy as np\nrng = np.random.default_rng(3)\ny = np.arange(120) % 3\n"
+                        "X = rng.normal(size=(120, 4)).astype(np.float32)\nX[:, 0] += 2.0 * y\n"
+                        "with h5py.File(sys.argv[1], 'w') as f:\n"
+                        "    f['X'] = X\n    f['y'] = y\n    f['y_random'] = rng.permutation(y)\n"
+                        "    f['y_random'].attrs['label_mode'] = 'random'\n"
+                        "    f['y_random'].attrs['true_labels'] = 'y'\n");
+  const std::string exp = dir / "exp.toml";
+  write_file(exp, fmt::format(R"(seed = 1
+output = "{}"
+model_cache = "{}"
+[datasets.real]
+source = "hdf5"
+path = "{}"
+[datasets.random]
+from = "real"
+y = "y_random"
+[models.net]
+backend = "native"
+dataset = "random"
+[models.net.train]
+hidden = [8]
+epochs = 2
+[samplers.pairs]
+plugin = "pairwise"
+dataset = "random"
+count = 10
+[estimators.walk]
+plugin = "exact"
+T = 2.0
+[runs.main]
+model = "net"
+sampler = "pairs"
+estimator = "walk"
+)",
+                              dir / "results.h5", dir / "models", data));
+  const auto r = run_cli("run --quiet " + exp);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  const h5::file f = h5::file::open(dir / "results.h5");
+  const h5::group datasets = f.root().open_group("provenance").open_group("datasets");
+  CHECK(datasets.open_group("real").attr_string("label_mode") == "real");
+  const h5::group random = datasets.open_group("random");
+  CHECK(random.attr_string("label_mode") == "random");
+  CHECK(random.attr_double("changed_fraction") > 0.3);  // about 2/3 of a permutation of three balanced classes
+}
+
 TEST_CASE("hdf5: a shape too large for memory is refused naming the file before anything is allocated",
           "[negative][regression]") {
   // 6 x 2^50 float64, chunked and never written: the file is tiny, the shape claims 64 PiB. Before the check,

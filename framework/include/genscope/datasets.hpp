@@ -18,8 +18,6 @@ inline constexpr const char* default_fashion_mnist_dir = "/usr/share/datasets/fa
 /// to, relative to the working directory.
 inline constexpr const char* default_cifar10_dir = "cifar-10-batches-bin";
 
-enum class label_mode { real, random, corrupt };
-
 /// Where the samples of a data set come from.
 struct dataset_spec {
   std::string name;

@@ -712,6 +712,18 @@ std::int64_t group::attr_int_of(const std::string& object, const std::string& na
   return attr_int_on(o.get(), name, file_, path);
 }
 
+std::string group::attr_string_of(const std::string& object, const std::string& name) const {
+  const std::string path = join(path_, object);
+  handle o = open_object(id_.get(), object, file_, path);
+  return single(attr_texts(o.get(), name, file_, path), file_, attr_path(path, name));
+}
+
+double group::attr_double_of(const std::string& object, const std::string& name) const {
+  const std::string path = join(path_, object);
+  handle o = open_object(id_.get(), object, file_, path);
+  return single(attr_numbers<double>(o.get(), name, file_, path), file_, attr_path(path, name));
+}
+
 std::vector<std::string> group::attr_strings(const std::string& name) const {
   return attr_texts(id_.get(), name, file_, path_);
 }

@@ -119,6 +119,8 @@ class GENSCOPE_API group {
   /// Attributes on the object (dataset or group) `object` below this group.
   bool has_attr_of(const std::string& object, const std::string& name) const;
   std::int64_t attr_int_of(const std::string& object, const std::string& name) const;
+  std::string attr_string_of(const std::string& object, const std::string& name) const;
+  double attr_double_of(const std::string& object, const std::string& name) const;
 
   hid id() const noexcept { return id_.get(); }
   const std::string& file_path() const noexcept { return file_; }

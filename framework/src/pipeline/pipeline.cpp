@@ -111,7 +111,7 @@ void build_data(context& c, const dataset_spec& spec) {
   d->name = spec.name;
   if (!c.options.quiet)
     c.log << fmt::format("dataset {}: {} samples of {}, {} classes, {} labels, sha256 {}\n", spec.name, d->size(),
-                         shape_text(d->shape), d->class_count, label_mode_name(spec.labels_mode),
+                         shape_text(d->shape), d->class_count, label_mode_name(d->labels_mode),
                          d->sha256.substr(0, 12));
   if (const auto saved = saved_provenance(c, "datasets", spec.name)) {
     require_same(c, "data set '" + spec.name + "'", "sha256", saved->attr_string("sha256"), d->sha256);
@@ -124,8 +124,8 @@ void build_data(context& c, const dataset_spec& spec) {
   g.set_attr("samples", static_cast<std::int64_t>(d->size()));
   g.set_attr("dim", static_cast<std::int64_t>(d->dim()));
   g.set_attr("class_count", static_cast<std::int64_t>(d->class_count));
-  g.set_attr("label_mode", std::string(label_mode_name(spec.labels_mode)));
-  if (spec.labels_mode == label_mode::corrupt) g.set_attr("corruption", spec.corruption);
+  g.set_attr("label_mode", std::string(label_mode_name(d->labels_mode)));
+  if (d->labels_mode == label_mode::corrupt) g.set_attr("corruption", d->corruption);
   std::vector<std::uint8_t> changed(d->size());
   std::size_t changed_count = 0;
   for (std::size_t i = 0; i < d->size(); ++i) {
@@ -182,7 +182,7 @@ std::string trained_model_path(context& c, const model_spec& spec) {
     return path;
   }
   training_record record;
-  record.label_mode = label_mode_name(find_item(c.exp.datasets, spec.dataset).labels_mode);
+  record.label_mode = label_mode_name(train.labels_mode);
   if (!c.options.quiet)
     c.log << fmt::format("model {}: training {} hidden on {} ({} samples, {} labels), {} epochs of {}\n", spec.name,
                          shape_text(config.hidden), spec.dataset, train.size(), record.label_mode, config.epochs,
