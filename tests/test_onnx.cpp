@@ -273,9 +273,9 @@ TEST_CASE("graphs GenScope cannot serve are refused naming the file and what is 
   CHECK_THAT(import_message(model_path("image_logits")), Catch::Contains("needs a vector of logits"));
 }
 
-// An ONNX model written with ONNX's own protobuf classes: x (N x 8) + reshape(transpose(C, perm), 1 x 8), C a 2 x 4
-// constant: shape arithmetic as exporters write it, with a perm chosen by the test.
-std::string transpose_model(const std::vector<std::int64_t>& perm) {
+// An ONNX model written with ONNX's own protobuf classes: x (N x 8) + reshape(transpose(C, perm), shape), C a 2 x 4
+// constant: shape arithmetic as exporters write it, with a perm and a target shape chosen by the test.
+std::string transpose_model(const std::vector<std::int64_t>& perm, const std::vector<std::int64_t>& to = {1, 8}) {
   onnx::ModelProto model;
   model.set_ir_version(7);
   model.add_opset_import()->set_version(13);
@@ -301,9 +301,8 @@ std::string transpose_model(const std::vector<std::int64_t>& perm) {
   onnx::TensorProto& shape = *g.add_initializer();
   shape.set_name("shape");
   shape.set_data_type(onnx::TensorProto::INT64);
-  shape.add_dims(2);
-  shape.add_int64_data(1);
-  shape.add_int64_data(8);
+  shape.add_dims(static_cast<std::int64_t>(to.size()));
+  for (const std::int64_t d : to) shape.add_int64_data(d);
   onnx::NodeProto& t = *g.add_node();
   t.set_name("flip");
   t.set_op_type("Transpose");
@@ -328,7 +327,7 @@ std::string transpose_model(const std::vector<std::int64_t>& perm) {
   return model.SerializeAsString();
 }
 
-TEST_CASE("a Transpose of constants follows its perm, and a perm that is no permutation is refused naming the node",
+TEST_CASE("shape arithmetic on constants: a Transpose follows its perm; a perm that is no permutation and a Reshape to an overflowing shape are refused naming the node",
           "[onnx][negative]") {
   // Control: the transposed constant, added to x = 0, is C^T read row by row.
   const network_graph net = import_onnx_bytes(transpose_model({1, 0}), "transpose.onnx");
@@ -352,6 +351,18 @@ TEST_CASE("a Transpose of constants follows its perm, and a perm that is no perm
     FAIL("an axis out of range in perm was accepted");
   } catch (const error& e) {
     CHECK_THAT(e.what(), Catch::Contains("flip") && Catch::Contains("axis 2 out of range"));
+  }
+  // A target shape whose product overflows 64 bits (fuzz_onnx found it) is refused, not wrapped.
+  for (const auto& to : std::vector<std::vector<std::int64_t>>{{7019249444787257344, 115},
+                                                                {4294967296, 4294967296, 8},
+                                                                {-1, 4611686018427387904, 4}}) {
+    try {
+      (void)import_onnx_bytes(transpose_model({1, 0}, to), "huge-reshape.onnx");
+      FAIL("a reshape of constants to an overflowing shape was accepted");
+    } catch (const error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("huge-reshape.onnx") && Catch::Contains("flat") &&
+                               Catch::Contains("Reshape") && Catch::Contains("does not hold the constant's values"));
+    }
   }
 }
 

@@ -41,9 +41,16 @@ struct constant {
 // a Reshape's first dimension may consume.
 constexpr double batch_marker = -7.0e15;
 
+// a * b, or SIZE_MAX when it overflows: no tensor holds that many values, so every size check refuses it.
+std::size_t times(std::size_t a, std::size_t b) {
+  if (b != 0 && a > std::numeric_limits<std::size_t>::max() / b) return std::numeric_limits<std::size_t>::max();
+  return a * b;
+}
+
+// The number of values of `dims` (SIZE_MAX when it overflows; a negative dim counts as huge).
 std::size_t count_of(const std::vector<std::int64_t>& dims) {
   std::size_t n = 1;
-  for (std::int64_t d : dims) n *= static_cast<std::size_t>(d);
+  for (std::int64_t d : dims) n = times(n, static_cast<std::size_t>(d));
   return n;
 }
 
@@ -62,7 +69,7 @@ struct value {
 
 std::size_t product(const std::vector<std::size_t>& shape) {
   std::size_t n = 1;
-  for (std::size_t d : shape) n *= d;
+  for (std::size_t d : shape) n = times(n, d);
   return n;
 }
 
@@ -482,6 +489,8 @@ class importer {
         } else if (dims[k] < 0) {
           fail(n, "a negative dimension");
         } else {
+          if (dims[k] != 0 && known > std::numeric_limits<std::int64_t>::max() / dims[k])
+            fail(n, "the shape does not hold the constant's values");
           known *= dims[k];
         }
       }
@@ -938,7 +947,7 @@ class importer {
           fail(n, "target dimension " + std::to_string(static_cast<std::int64_t>(d)));
         }
         shape.push_back(dim);
-        if (dim > 0) known *= dim;
+        if (dim > 0) known = times(known, dim);
       }
       if (infer >= 0) {
         if (known == 0 || size % known != 0) fail(n, "cannot infer -1: " + std::to_string(size) + " values per sample");
