@@ -250,6 +250,26 @@ TEST_CASE("the exact walk and the analyses through LeakyReLU, average pooling, c
   check_against_pytorch("leaky_avg");
 }
 
+TEST_CASE("the report of a run on an ONNX model says the model holds no training curve", "[onnx][report]") {
+  temp_dir dir("onnx-report");
+  const std::string experiment = experiment_head(dir / "results.h5", model_path("mlp_data", ".h5"), model_path("mlp"), 6) + R"(
+[estimators.walk]
+plugin = "exact"
+T = 1.0
+
+[runs.pairs]
+model = "net"
+sampler = "pairs"
+estimator = "walk"
+)";
+  REQUIRE(run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'").exit_code == 0);
+  const auto r = run_cli("report --quiet '" + (dir / "results.h5") + "' -o '" + (dir / "report") + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(read_file(dir / "report/training.csv"), Catch::Contains("an ONNX model holds no training curve"));
+  CHECK(std::filesystem::exists(dir / "report/index.html"));
+}
+
 TEST_CASE("unsupported operators are refused naming the file, the node, its op type and the supported list",
           "[onnx][negative]") {
   const std::string message = import_message(model_path("unsupported"));

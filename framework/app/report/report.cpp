@@ -909,6 +909,10 @@ result write_report(const options& opt, std::ostream& log) {
              (mpath.is_relative() ? " (a relative path: run genscope report where genscope run ran)" : ""));
         continue;
       }
+      if (mpath.extension() == ".onnx") {
+        skip("an ONNX model holds no training curve (trained outside GenScope)");
+        continue;
+      }
       std::vector<std::int64_t> epoch;
       std::vector<double> train_acc, test_acc;
       try {
