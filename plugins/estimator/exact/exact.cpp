@@ -4,6 +4,7 @@
 #include <genscope/plugin.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,10 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 // two logits this close relative to their magnitude are tied. Far above double rounding (1e-16), far
 // below any region width a trained network has.
 constexpr double rel_tol = 1e-12;
+// A change to more than 1/sparse_limit of a node's units goes on as a whole vector: a convolution's sparse update
+// costs some ten instructions per weight it touches, its dense product (im2col and GEMM) far less per weight, and
+// the cascade of a flip through later layers soon reaches that share.
+constexpr std::size_t sparse_limit = 32;
 // Probes per batched product at t = 0. A GEMM treats rows alike only within full row panels; a fixed
 // block height that is a multiple of Eigen's double panels (6, 12, 24 rows for SSE, AVX, AVX-512) keeps
 // a probe's values independent of the batch it arrives in and of its place in it.
@@ -71,15 +76,17 @@ inline double relu_crossing(double a, double s, double on, double after, double 
   return towards > 0 ? (t > after ? t : next) : inf;
 }
 
-// The earliest of w leaves, in four lanes (a min reduction GCC vectorizes without -ffast-math).
-double earliest_leaf(const double* leaves, std::size_t w) {
-  double lane[4] = {inf, inf, inf, inf};
-  std::size_t j = 0;
-  for (; j + 4 <= w; j += 4)
-    for (std::size_t k = 0; k < 4; ++k) lane[k] = leaves[j + k] < lane[k] ? leaves[j + k] : lane[k];
-  double earliest = std::min(std::min(lane[0], lane[1]), std::min(lane[2], lane[3]));
-  for (; j < w; ++j) earliest = std::min(earliest, leaves[j]);
-  return earliest;
+// Crossings are never negative (t > after >= 0, or inf), and the IEEE bit patterns of such doubles order as
+// int64 do: the earliest of many is an integer min reduction, which GCC vectorizes (a double one it does not
+// without -ffast-math).
+inline std::int64_t crossing_bits(double t) { return std::bit_cast<std::int64_t>(t); }
+constexpr std::int64_t never_bits = std::bit_cast<std::int64_t>(inf);
+
+// The earliest of w crossings.
+double earliest_leaf(const double* __restrict leaves, std::size_t w) {
+  std::int64_t lowest = never_bits;
+  for (std::size_t j = 0; j < w; ++j) lowest = std::min(lowest, crossing_bits(leaves[j]));
+  return std::bit_cast<double>(lowest);
 }
 
 // The loops below are free functions with __restrict pointers and their selects on doubles, so that GCC
@@ -89,13 +96,19 @@ double earliest_leaf(const double* leaves, std::size_t w) {
 double relu_crossings(const double* __restrict a, const double* __restrict s, const std::uint32_t* __restrict state,
                       double* __restrict leaves, double after, std::size_t w) {
   const double next = std::nextafter(after, inf);
-  for (std::size_t j = 0; j < w; ++j) leaves[j] = relu_crossing(a[j], s[j], state[j], after, next);
-  return earliest_leaf(leaves, w);
+  std::int64_t lowest = never_bits;
+  for (std::size_t j = 0; j < w; ++j) {
+    leaves[j] = relu_crossing(a[j], s[j], static_cast<std::int32_t>(state[j]), after, next);
+    lowest = std::min(lowest, crossing_bits(leaves[j]));
+  }
+  return std::bit_cast<double>(lowest);
 }
 
-// What settle_relu_units did: its flips, and those of units whose input had a slope before the event (corners).
+// What settle_relu_units did: its flips, those of units whose input had a slope before the event (corners), and
+// the earliest next crossing.
 struct relu_pass {
   std::size_t flips = 0, independent = 0;
+  double earliest = inf;
 };
 
 // Every unit of a ReLU (off = 0) or LeakyReLU (off = its negative slope) at an event at t_e (te1: t_e widened by
@@ -109,6 +122,7 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
                             std::size_t w) {
   const double next = std::nextafter(te1, inf);
   std::uint64_t flips = 0, independent = 0;
+  std::int64_t lowest = never_bits;
   for (std::size_t j = 0; j < w; ++j) {
     double aj = a_in[j], sj = s_in[j];
     const double dj = d_in[j];
@@ -121,18 +135,20 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     }
     const double v = aj + te1 * sj;
     const double on = (v > 0) | ((v == 0) & (sj > 0)) | (v != v) ? 1.0 : 0.0;
-    const double old = state[j];
+    // States 0 and 1 through int32 (one instruction each way; unsigned conversions take several).
+    const double old = static_cast<std::int32_t>(state[j]);
     flips += on != old;
     independent += (on != old) & (sj - dj != 0);  // the slope before the event
-    state[j] = static_cast<std::uint32_t>(on);
+    state[j] = static_cast<std::uint32_t>(static_cast<std::int32_t>(on));
     const double gain = on + (1.0 - on) * off;  // exactly 1 or off
     const double s_new = gain * sj;
     delta[j] = s_new - s[j];
     a[j] = gain * aj;
     s[j] = s_new;
     leaves[j] = relu_crossing(aj, sj, on, te1, next);
+    lowest = std::min(lowest, crossing_bits(leaves[j]));
   }
-  return {flips, independent};
+  return {flips, independent, std::bit_cast<double>(lowest)};
 }
 
 // The extra column with record_breakpoints: every breakpoint of a probe, ragged, indexed by breakpoint_start/_count.
@@ -158,6 +174,15 @@ class crossing_tree {
   }
   double earliest() const { return tree_[1]; }
   void set(std::size_t j, double t) {
+    if (stale_ && stale_uses_ < stale_budget) {
+      ++stale_uses_;
+      double& leaf = tree_[leaves_ + j];
+      const double old = leaf;
+      leaf = t;
+      if (t <= tree_[1]) tree_[1] = t;
+      else if (old == tree_[1]) tree_[1] = earliest_leaf(leaves(), leaves_);
+      return;
+    }
     if (stale_) rebuild();
     std::size_t i = leaves_ + j;
     tree_[i] = t;
@@ -167,8 +192,9 @@ class crossing_tree {
       tree_[i] = m;
     }
   }
-  // Bulk writes: leaves()[j] for every unit, then rebuild(), or settle(earliest), which leaves the inner nodes to
-  // be rebuilt only when a single unit or a query needs them (a layer rewritten at every event never does).
+  // Bulk writes: leaves()[j] for every unit, then rebuild(), or settle(earliest), which leaves the inner nodes
+  // stale: the next few queries and single writes read the leaves directly (one vectorized pass each, cheaper than
+  // a rebuild), and only then is the tree rebuilt (a layer rewritten at every event never needs it).
   double* leaves() { return tree_.data() + leaves_; }
   void rebuild() {
     for (std::size_t i = leaves_ - 1; i >= 1; --i) tree_[i] = std::min(tree_[2 * i], tree_[2 * i + 1]);
@@ -177,12 +203,27 @@ class crossing_tree {
   void settle(double earliest) {
     tree_[1] = earliest;
     stale_ = true;
+    stale_uses_ = 0;
   }
   // f(j) for every unit whose crossing is <= t, ascending. Depth-first with the right child pushed first: the stack
   // never holds more than one node per level.
   template <class F>
   void for_each_by(double t, const F& f) {
     if (!(tree_[1] <= t)) return;
+    if (stale_ && stale_uses_ < stale_budget) {
+      ++stale_uses_;
+      // Eight leaves at a time (compared as one vector), few of which hold a crossing by t.
+      const double* leaf = leaves();
+      for (std::size_t j0 = 0; j0 < leaves_; j0 += 8) {
+        const std::size_t end = std::min(j0 + 8, leaves_);
+        bool any = false;
+        for (std::size_t j = j0; j < end; ++j) any |= leaf[j] <= t;
+        if (!any) continue;
+        for (std::size_t j = j0; j < end; ++j)
+          if (leaf[j] <= t) f(j);
+      }
+      return;
+    }
     if (stale_) rebuild();
     std::size_t stack[66];
     std::size_t top = 0;
@@ -200,9 +241,11 @@ class crossing_tree {
   }
 
  private:
+  static constexpr int stale_budget = 4;  // reads of a stale tree before it is rebuilt
   std::size_t leaves_ = 1;
   std::vector<double> tree_;
-  bool stale_ = false;  // inner nodes below the root out of date
+  bool stale_ = false;  // inner nodes below the root out of date (the root is not)
+  int stale_uses_ = 0;
 };
 
 // The walking state of one node: its form a + t*s along the line, and at an event the change of its slope (delta,
@@ -434,7 +477,8 @@ class walker {
     switch (rule.kind) {
       case genscope::switch_kind::relu:
       case genscope::switch_kind::leaky_relu:
-        return relu_crossing(in.a[j], in.s[j], st, after, std::nextafter(after, inf));
+        t = relu_crossing(in.a[j], in.s[j], st, after, after);
+        break;
       case genscope::switch_kind::clip: {
         const double a = in.a[j], s = in.s[j];
         if (st == 0 && s > 0) t = (rule.low - a) / s;
@@ -530,7 +574,7 @@ class walker {
     const auto pass = in.deferred ? settle_relu_units<true> : settle_relu_units<false>;
     const relu_pass p = pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(),
                              ns.delta.data(), ns.next.leaves(), off, t_e, te1, ns.a.size());
-    ns.next.settle(earliest_leaf(ns.next.leaves(), ns.a.size()));
+    ns.next.settle(p.earliest);
     flips += p.flips;
     corners += p.independent;
     ns.changed = ns.dense = true;
@@ -553,7 +597,7 @@ class walker {
           const node_state& us = nodes_[n.inputs[k]];
           if (!us.changed) continue;
           ns.changed = true;
-          if (us.dense) {
+          if (us.dense || us.touched.size() * sparse_limit > us.a.size()) {
             n.affine->add_linear(k, us.delta.data(), 1, ns.delta.data());
             ns.dense = true;
           } else if (!n.affine->add_sparse(k, us.touched.data(), us.touched.size(), us.delta.data(), ns.delta.data(),
@@ -613,7 +657,7 @@ class walker {
         }
       }
       // Many changed units: the consumers take the change as a whole vector.
-      if (ns.changed && ns.touched.size() > w / 4) ns.dense = true;
+      if (ns.changed && ns.touched.size() * sparse_limit > w) ns.dense = true;
     }
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       node_state& ns = nodes_[i];
