@@ -41,9 +41,11 @@ fuzz-build: deps
 fuzz: fuzz-build
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-# The benches measure the quick start's trained networks: `genscope run` trains them (or reuses the cache).
+# The benches measure the quick start's trained networks: `genscope run` trains them (or reuses the cache), and
+# bench_exact the CNN study's LeNet-5 (experiments/cnn/train_cnn.py trains it once, in PyTorch).
 bench: build
 	$(BUILD)/bin/genscope run --quiet experiments/quickstart.toml > /dev/null
+	@[ -f data/cnn/real.pt ] || experiments/cnn/train_cnn.py
 	for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b || exit 1; done
 
 clean:

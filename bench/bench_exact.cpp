@@ -1,6 +1,7 @@
-// Benchmark of the exact estimator: probes/s, regions/s and ratios against forward passes, bisection, 1 thread and OpenBLAS.
+// Benchmark of the exact estimator on MLPs and CNNs: probes/s, regions/s and ratios against forward passes, bisection, 1 thread, OpenBLAS and PyTorch.
 #include "bench_support.hpp"
 #include "h5/h5.hpp"
+#include "torch_reference.hpp"
 
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
@@ -46,9 +47,16 @@ constexpr double bisection_tol = 1e-6 * t_max;     // bisection tolerance, and t
 // Ends closer than this are the same boundary placed by float32 logits (bisection) and by the double
 // walk (exact): such gaps measure 2e-6 to 1e-5 on the quick start's networks, missed excursions 0.1 and more.
 constexpr double rounding_gap = 1e-4;
-constexpr std::size_t probe_count = 1000;
+constexpr std::size_t mlp_probe_count = 1000;
+constexpr std::size_t lenet_probe_count = 200;
+// A ResNet probe crosses some 50,000 regions at T = 2 (about 40 s on one thread): a few probes, one per batch so
+// that the threads share them.
+constexpr std::size_t resnet_probe_count = 4;
 constexpr std::size_t probes_per_batch = 32;
-constexpr std::size_t forward_rows = 4096;          // "large batch" of the forward-pass reference
+constexpr std::size_t resnet_probes_per_batch = 1;
+constexpr std::size_t mlp_forward_rows = 4096;      // "large batch" of the forward-pass reference
+constexpr std::size_t cnn_forward_rows = 1024;
+constexpr int torch_threads = 2;                    // PyTorch's threads: the machine's 2 cores
 constexpr std::uint64_t seed = 1;                   // the quick start's experiment seed
 // Each estimator configuration is repeated (best time kept) while it stays under this budget.
 constexpr double repeat_budget_s = 3.0;
@@ -60,6 +68,7 @@ constexpr double target_region_cost = 0.1;        // at most
 constexpr double target_exact_vs_bisection = 5.0; // at least
 constexpr double target_threads = 1.8;            // at least
 constexpr double target_forward_efficiency = 0.7; // at least
+constexpr double target_exact_vs_torch = 10.0;    // at least, on the MLPs
 
 bool cpu_has_avx512() {
   __builtin_cpu_init();
@@ -80,17 +89,18 @@ struct probe_set {
   std::size_t count = 0;
 };
 
-probe_set make_probes(const plugin_registry& plugins, const dataset& data) {
+probe_set make_probes(const plugin_registry& plugins, const dataset& data, std::size_t count,
+                      std::size_t per_batch = probes_per_batch) {
   option_set options;
-  options.set("count", std::int64_t{probe_count});
+  options.set("count", static_cast<std::int64_t>(count));
   options.set("same_label", true);
   auto sampler = plugins.create_sampler("pairwise", options);
   sampler->prepare(data, seed);
   probe_set out;
   out.count = sampler->probe_count();
-  for (std::size_t first = 0; first < out.count; first += probes_per_batch) {
+  for (std::size_t first = 0; first < out.count; first += per_batch) {
     probe_batch b;
-    sampler->sample(first, std::min(probes_per_batch, out.count - first), b);
+    sampler->sample(first, std::min(per_batch, out.count - first), b);
     b.first = first;
     out.batches.push_back(std::move(b));
   }
@@ -128,16 +138,16 @@ double forward_seconds(const network_backend& net, const matrix& x, int threads)
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   matrix logits;
   net.logits(x, logits);  // warm-up: page in buffers, start the workers
-  return best_seconds([&] { net.logits(x, logits); }, forward_repeats, std::numeric_limits<double>::infinity());
+  return best_seconds([&] { net.logits(x, logits); }, forward_repeats, repeat_budget_s);
 }
 
-// Best time of the same chain of layer products as a forward pass, M = forward_rows, in OpenBLAS
+// Best time of the same chain of layer products as a forward pass, M = mlp_forward_rows, in OpenBLAS
 // sgemm (no bias, no ReLU: the GEMMs alone are the machine's limit for this work).
 double blas_seconds(const std::vector<std::pair<std::size_t, std::size_t>>& shapes, int threads) {
   openblas_set_num_threads(threads);
   std::size_t widest = 0;
   for (const auto& [in, out] : shapes) widest = std::max({widest, in, out});
-  std::vector<float> a(forward_rows * widest), b(forward_rows * widest);
+  std::vector<float> a(mlp_forward_rows * widest), b(mlp_forward_rows * widest);
   std::vector<std::vector<float>> weights;
   rng gen(seed, stream_key("bench_exact_blas"));
   for (const auto& [in, out] : shapes) {
@@ -154,7 +164,7 @@ double blas_seconds(const std::vector<std::pair<std::size_t, std::size_t>>& shap
     for (std::size_t l = 0; l < shapes.size(); ++l) {
       const auto [in, out] = shapes[l];
       // C (M x out) = A (M x in) * W^T, W stored out x in row-major as dense_layer stores it.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(forward_rows), static_cast<int>(out),
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mlp_forward_rows), static_cast<int>(out),
                   static_cast<int>(in), 1.0f, in_ptr, static_cast<int>(in), weights[l].data(), static_cast<int>(in),
                   0.0f, out_ptr, static_cast<int>(out));
       std::swap(in_ptr, out_ptr);
@@ -200,9 +210,13 @@ std::shared_ptr<network_backend> load_random_mlp(const plugin_registry& plugins,
 struct network_case {
   std::string label;
   std::shared_ptr<network_backend> net;
-  std::vector<std::pair<std::size_t, std::size_t>> shapes;
+  bool mlp = true;                                          // OpenBLAS's chain and FLOP counts apply
+  std::vector<std::pair<std::size_t, std::size_t>> shapes;  // MLPs: (in, out) of each layer
   const probe_set* probes = nullptr;
   std::string probe_note;
+  const dataset* data = nullptr;  // the forward pass's inputs: its samples, cycled
+  std::size_t forward_rows = mlp_forward_rows;
+  std::string torch_kind, torch_weights;  // bench/torch_reference.py measure's KIND and WEIGHTS; empty: none
 };
 
 // Per side: lo, hi.
@@ -212,8 +226,16 @@ struct side_counts {
   std::string text() const { return std::to_string(lo) + " / " + std::to_string(hi); }
 };
 
+// How two estimates of the same ends compare, per side: ends further apart than tol, split into the three kinds.
+struct end_comparison {
+  side_counts differ;          // |other - exact| > tol, split into the three below
+  side_counts rounding;        // ... by at most rounding_gap: float32 vs double at a boundary
+  side_counts missed;          // ... the other further out: an excursion its scan stepped over
+  side_counts short_of_exact;  // ... the other nearer 0 by more than rounding_gap: a change the walk missed
+};
+
 struct figures {
-  double forward_all_s = 0, forward_one_s = 0;  // one batch of forward_rows
+  double forward_all_s = 0, forward_one_s = 0;  // one batch of the case's forward_rows
   double blas_s = 0, blas_one_s = 0;
   bool exact_ok = false;
   std::string exact_note;
@@ -223,30 +245,33 @@ struct figures {
   std::size_t max_region_sides = 0;  // sides where the walk hit its region limit (ends are lower bounds)
   double bisection_s = 0;
   double bisection_cost_mean = 0;
-  side_counts differ;          // |bisection - exact| > tol, split into the three below
-  side_counts rounding;        // ... by at most rounding_gap: float32 vs double at a boundary
-  side_counts missed;          // ... bisection further out: an excursion the scan stepped over
-  side_counts short_of_exact;  // ... bisection nearer 0 by more than rounding_gap: a change the walk missed
+  end_comparison bisection_vs_exact;
+  torch_figures torch;
+  end_comparison torch_vs_exact;
 };
 
-// How the ends of the two estimators compare, per side. The walk is exact up to double rounding and
-// bisection evaluates float32 logits, so close to a boundary where two logits run nearly parallel the two
-// can place it a few 1e-6 apart in either direction; a class excursion narrower than h that the scan
-// steps over moves bisection's end much further out.
-void compare_ends(const std::vector<interval_batch>& exact, const std::vector<interval_batch>& bisection, figures& f) {
+// How another estimator's ends compare with the walk's, per side. The walk is exact up to double rounding and
+// bisection evaluates float32 logits, so close to a boundary where two logits run nearly parallel the two can
+// place it a few 1e-6 apart in either direction; a class excursion narrower than h that the scan steps over moves
+// bisection's end much further out. Ends in probe order.
+end_comparison compare_ends(const std::vector<interval_batch>& exact, const std::vector<double>& t_lo,
+                            const std::vector<double>& t_hi) {
+  end_comparison out;
   const auto compare = [&](double e, double b, bool is_hi) {
     const double gap = std::abs(b - e);
     if (gap <= bisection_tol) return;
-    f.differ.add(is_hi);
-    if (gap <= rounding_gap) f.rounding.add(is_hi);
-    else if (std::abs(b) > std::abs(e)) f.missed.add(is_hi);
-    else f.short_of_exact.add(is_hi);
+    out.differ.add(is_hi);
+    if (gap <= rounding_gap) out.rounding.add(is_hi);
+    else if (std::abs(b) > std::abs(e)) out.missed.add(is_hi);
+    else out.short_of_exact.add(is_hi);
   };
-  for (std::size_t b = 0; b < exact.size(); ++b)
-    for (std::size_t k = 0; k < exact[b].size(); ++k) {
-      compare(exact[b].t_lo[k], bisection[b].t_lo[k], false);
-      compare(exact[b].t_hi[k], bisection[b].t_hi[k], true);
+  std::size_t p = 0;
+  for (const interval_batch& r : exact)
+    for (std::size_t k = 0; k < r.size(); ++k, ++p) {
+      compare(r.t_lo[k], t_lo[p], false);
+      compare(r.t_hi[k], t_hi[p], true);
     }
+  return out;
 }
 
 void measure_exact(const interval_estimator& exact, const network_case& c, figures& f,
@@ -269,24 +294,36 @@ void measure_exact(const interval_estimator& exact, const network_case& c, figur
 }
 
 figures measure(const network_case& c, const interval_estimator* exact, const std::string& exact_missing,
-                const interval_estimator& bisection, const matrix& forward_input) {
+                const interval_estimator& bisection, const std::filesystem::path& scratch) {
   figures f;
+  matrix forward_input(c.forward_rows, c.data->dim());
+  for (std::size_t i = 0; i < c.forward_rows; ++i)
+    std::copy(c.data->x.row(i % c.data->size()), c.data->x.row(i % c.data->size()) + c.data->dim(),
+              forward_input.row(i));
   f.forward_all_s = forward_seconds(*c.net, forward_input, all_threads());
   f.forward_one_s = forward_seconds(*c.net, forward_input, 1);
 
   std::vector<interval_batch> bisection_results;
   f.bisection_s = timed_estimates(bisection, *c.net, *c.probes, all_threads(), bisection_results);
   double cost = 0;
-  for (const interval_batch& r : bisection_results)
+  std::vector<double> bisection_lo, bisection_hi;
+  for (const interval_batch& r : bisection_results) {
     for (std::uint64_t v : r.cost) cost += static_cast<double>(v);
+    bisection_lo.insert(bisection_lo.end(), r.t_lo.begin(), r.t_lo.end());
+    bisection_hi.insert(bisection_hi.end(), r.t_hi.begin(), r.t_hi.end());
+  }
   f.bisection_cost_mean = cost / static_cast<double>(c.probes->count);
+  if (!c.torch_kind.empty())
+    f.torch = torch_measure(c.torch_kind, c.torch_weights, c.probes->batches, t_max, bisection_h, bisection_tol,
+                            torch_threads, c.forward_rows, scratch);
 
   f.exact_note = exact_missing;
   if (exact != nullptr) {
     std::vector<interval_batch> exact_results;
     try {
       measure_exact(*exact, c, f, exact_results);
-      compare_ends(exact_results, bisection_results, f);
+      f.bisection_vs_exact = compare_ends(exact_results, bisection_lo, bisection_hi);
+      if (f.torch.ok) f.torch_vs_exact = compare_ends(exact_results, f.torch.t_lo, f.torch.t_hi);
     } catch (const std::exception& e) {
       f.exact_ok = false;
       f.exact_note = describe(e);
@@ -295,10 +332,28 @@ figures measure(const network_case& c, const interval_estimator* exact, const st
   return f;
 }
 
+// The images of `data` (1 x 28 x 28) as CIFAR-shaped 3 x 32 x 32 inputs: zero-padded by 2 pixels, the same
+// values in all three channels; labels unchanged.
+dataset cifar_shaped_data(const dataset& data) {
+  if (data.shape != std::vector<std::size_t>{28, 28} && data.shape != std::vector<std::size_t>{1, 28, 28})
+    throw error("cifar_shaped_data: expects 28 x 28 images");
+  dataset out = data;
+  out.name = data.name + "-3x32x32";
+  out.shape = {3, 32, 32};
+  out.x = matrix(data.size(), 3 * 32 * 32);
+  std::fill(out.x.data.begin(), out.x.data.end(), 0.0f);
+  for (std::size_t i = 0; i < data.size(); ++i)
+    for (std::size_t ch = 0; ch < 3; ++ch)
+      for (std::size_t r = 0; r < 28; ++r)
+        std::copy(data.x.row(i) + r * 28, data.x.row(i) + (r + 1) * 28, out.x.row(i) + ch * 1024 + (r + 2) * 32 + 2);
+  out.description = data.description + ", padded to 3 x 32 x 32";
+  return out;
+}
+
 // ---- printing ----
 
 constexpr int label_width = 44;
-constexpr int column_width = 23;
+constexpr int column_width = 16;
 
 void print_row(const char* label, const std::vector<std::string>& cells) {
   std::printf("%-*s", label_width, label);
@@ -331,7 +386,8 @@ struct ratio_row {
 int main(int argc, char** argv) {
   try {
     const std::string results_path = argc > 1 ? argv[1] : "results/quickstart.h5";
-    std::printf("bench_exact: exact region walk vs forward passes, bisection, 1 thread and OpenBLAS\n");
+    std::printf("bench_exact: exact region walk on MLPs and CNNs vs forward passes, bisection, 1 thread, OpenBLAS and "
+                "PyTorch\n");
     std::printf("load average at start: %s (1, 5, 15 min; figures are noisy above 0.5)\n", load_average().c_str());
     std::printf("threads: %d (TBB default concurrency)\nOpenBLAS: %s\n", all_threads(), openblas_text().c_str());
 
@@ -340,21 +396,84 @@ int main(int argc, char** argv) {
     const dataset real_data = quickstart_data(label_mode::real, seed);
     const dataset random_data = quickstart_data(label_mode::random, seed);
     warn_if_data_differs(results_path, {&real_data, &random_data});
-    const probe_set real_probes = make_probes(plugins, real_data);
-    const probe_set random_probes = make_probes(plugins, random_data);
+    const probe_set real_probes = make_probes(plugins, real_data, mlp_probe_count);
+    const probe_set random_probes = make_probes(plugins, random_data, mlp_probe_count);
+    const probe_set lenet_probes = make_probes(plugins, real_data, lenet_probe_count);
+    // CIFAR-shaped images for the ResNet: the same images padded to 32 x 32, in three equal channels.
+    const dataset cifar_shaped = cifar_shaped_data(real_data);
+    const probe_set resnet_probes = make_probes(plugins, cifar_shaped, resnet_probe_count, resnet_probes_per_batch);
+    const std::filesystem::path scratch =
+        std::filesystem::temp_directory_path() / ("genscope-bench-exact-" + std::to_string(::getpid()));
+    struct remove_folder {
+      std::filesystem::path p;
+      ~remove_folder() {
+        std::error_code ec;
+        std::filesystem::remove_all(p, ec);
+      }
+    } cleanup{scratch};
 
     std::vector<network_case> cases;
-    cases.push_back({"real", nets.real, {}, &real_probes, "real labels"});
-    cases.push_back({"random", nets.random, {}, &random_probes, "random labels"});
-    cases.push_back({"random-init", load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape)),
-                     {}, &real_probes, "real labels"});
-    for (network_case& c : cases) {
+    const auto mlp_case = [&](std::string label, std::shared_ptr<network_backend> net, const probe_set& probes,
+                              const dataset& data, std::string torch_weights) {
+      network_case c;
+      c.label = std::move(label);
+      c.net = std::move(net);
+      c.probes = &probes;
+      c.probe_note = data.name == "real" ? "real labels" : "random labels";
+      c.data = &data;
+      if (!torch_weights.empty()) {
+        c.torch_kind = "mlp";
+        c.torch_weights = std::move(torch_weights);
+      }
       // The backend hides its mlp; the layer shapes come from its piecewise-linear view.
       const piecewise_linear_graph* view = c.net->piecewise_linear();
       if (view == nullptr) throw error("native backend offers no piecewise-linear view");
       for (std::size_t i = 1; i < view->size(); ++i)
         if (!view->at(i).is_switch()) c.shapes.emplace_back(view->at(i).affine->input_dim(0), view->at(i).width);
+      cases.push_back(std::move(c));
+    };
+    mlp_case("real", nets.real, real_probes, real_data, nets.real_path);
+    mlp_case("random", nets.random, random_probes, random_data, nets.random_path);
+    mlp_case("random-init", load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape)),
+             real_probes, real_data, "");
+    std::vector<std::string> missing_cases;
+    const auto cnn_case = [&](std::string label, const std::string& onnx, const probe_set& probes,
+                              const dataset& data, std::string torch_kind, std::string torch_weights) {
+      network_case c;
+      c.label = std::move(label);
+      option_set options;
+      options.set("path", onnx);
+      c.net = plugins.create_backend("native", options);
+      c.mlp = false;
+      c.probes = &probes;
+      c.probe_note = "real labels";
+      c.data = &data;
+      c.forward_rows = cnn_forward_rows;
+      c.torch_kind = std::move(torch_kind);
+      c.torch_weights = std::move(torch_weights);
+      cases.push_back(std::move(c));
+    };
+    // LeNet-5: the CNN study's real-label network (experiments/cnn/train_cnn.py writes it).
+    const std::string lenet_onnx = resolve_model_file("data/cnn/real.onnx", results_path);
+    if (std::filesystem::exists(lenet_onnx))
+      cnn_case("lenet5", lenet_onnx, lenet_probes, real_data, "lenet",
+               resolve_model_file("data/cnn/real.pt", results_path));
+    else
+      missing_cases.push_back("lenet5: " + lenet_onnx + " not found: run experiments/cnn/train_cnn.py first");
+    // ResNet-8: built by PyTorch here, batch norm calibrated on the CIFAR-shaped images.
+    {
+      std::filesystem::create_directories(scratch);
+      const h5::file images = h5::file::create((scratch / "images.h5").string());
+      images.root().write("X", cifar_shaped.x.data, {cifar_shaped.size(), 3, 32, 32});
     }
+    const std::string built = run_torch_script("build-resnet '" + scratch.string() + "' '" +
+                                                   (scratch / "images.h5").string() + "'",
+                                               scratch / "build-resnet.log");
+    if (built.empty())
+      cnn_case("resnet8", (scratch / "resnet8.onnx").string(), resnet_probes, cifar_shaped, "resnet8",
+               (scratch / "resnet8.pt").string());
+    else
+      missing_cases.push_back("resnet8: PyTorch could not build it: " + built);
 
     option_set exact_options;
     exact_options.set("T", t_max);
@@ -371,18 +490,14 @@ int main(int argc, char** argv) {
     bisection_options.set("tol", bisection_tol);
     const auto bisection = plugins.create_estimator("bisection", bisection_options);
 
-    matrix forward_input(forward_rows, real_data.dim());
-    for (std::size_t i = 0; i < forward_rows; ++i)
-      std::copy(real_data.x.row(i % real_data.size()), real_data.x.row(i % real_data.size()) + real_data.dim(),
-                forward_input.row(i));
-
     std::vector<figures> all;
     for (const network_case& c : cases) {
       std::fprintf(stderr, "bench_exact: measuring %s (%s)\n", c.label.c_str(), c.net->describe().c_str());
-      all.push_back(measure(c, exact.get(), exact_missing, *bisection, forward_input));
+      all.push_back(measure(c, exact.get(), exact_missing, *bisection, scratch));
     }
     // OpenBLAS last: its threads spin for a while after each call and would steal cores from TBB.
     for (std::size_t i = 0; i < cases.size(); ++i) {
+      if (!cases[i].mlp) continue;
       all[i].blas_s = blas_seconds(cases[i].shapes, all_threads());
       all[i].blas_one_s = blas_seconds(cases[i].shapes, 1);
     }
@@ -399,39 +514,81 @@ int main(int argc, char** argv) {
         return f.exact_ok ? cell(c, f) : "n/a";
       });
     };
-    const auto rows_per_s = [](const figures& f) { return static_cast<double>(forward_rows) / f.forward_all_s; };
+    const auto mlp_cell = [&](const std::function<std::string(const network_case&, const figures&)>& cell) {
+      return cells([&](const network_case& c, const figures& f) -> std::string { return c.mlp ? cell(c, f) : "n/a"; });
+    };
+    const auto torch_cell = [&](const std::function<std::string(const network_case&, const figures&)>& cell) {
+      return cells([&](const network_case& c, const figures& f) -> std::string {
+        return f.torch.ok ? cell(c, f) : "n/a";
+      });
+    };
+    const auto rows_per_s = [](const network_case& c, double seconds) {
+      return static_cast<double>(c.forward_rows) / seconds;
+    };
     const auto gflops = [&](const network_case& c, double seconds) {
-      return flops_per_input(c.shapes) * static_cast<double>(forward_rows) / seconds / 1e9;
+      return flops_per_input(c.shapes) * static_cast<double>(c.forward_rows) / seconds / 1e9;
     };
     const auto probes_per_s = [](const network_case& c, double seconds) {
       return static_cast<double>(c.probes->count) / seconds;
     };
+    const auto comparison_rows = [&](const char* what, const std::function<const end_comparison*(const figures&)>& get,
+                                     bool needs_torch) {
+      const auto cell = [&](const std::function<std::string(const end_comparison&)>& text) {
+        return exact_cell([&](const network_case&, const figures& f) -> std::string {
+          return needs_torch && !f.torch.ok ? "n/a" : text(*get(f));
+        });
+      };
+      print_row(what, cell([](const end_comparison& e) { return e.differ.text(); }));
+      print_row("  <= 1e-4 apart (float32 vs double)", cell([](const end_comparison& e) { return e.rounding.text(); }));
+      print_row("  further out (missed excursion)", cell([](const end_comparison& e) { return e.missed.text(); }));
+      print_row("  short of exact (should be 0)", cell([](const end_comparison& e) { return e.short_of_exact.text(); }));
+    };
 
-    std::printf("\nprobes: %zu pairwise same-label probes over the quick start's 2,000 training images, "
-                "batches of %zu; T = %g\n"
-                "bisection: h = T/64 = %g, tol = 1e-6*T = %g (scan_chunk default); %d threads unless noted\n\n",
-                real_probes.count, probes_per_batch, t_max, bisection_h, bisection_tol, n);
+    std::printf("\nprobes: pairwise same-label probes over the quick start's 2,000 training images (the ResNet: the "
+                "same images padded to 3x32x32), batches of %zu (the ResNet: %zu); T = %g\n"
+                "bisection (GenScope's and PyTorch's): h = T/64 = %g, tol = 1e-6*T = %g; %d threads unless noted, "
+                "PyTorch %d threads\n",
+                probes_per_batch, resnet_probes_per_batch, t_max, bisection_h, bisection_tol, n, torch_threads);
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      if (all[i].torch.ok) {
+        std::printf("PyTorch: %s (Debian's python3-torch), bench/torch_reference.py\n", all[i].torch.version.c_str());
+        break;
+      }
+    std::printf("\n");
     print_row("", cells([](const network_case& c, const figures&) { return c.label; }));
     print_row("network", cells([](const network_case& c, const figures&) {
                 const std::string d = c.net->describe();
                 return d.substr(0, d.find(' '));
               }));
+    print_row("probes", cells([](const network_case& c, const figures&) { return std::to_string(c.probes->count); }));
     print_row("probes' labels", cells([](const network_case& c, const figures&) { return c.probe_note; }));
     std::printf("\n");
-    print_row("forward, batch 4096: inputs/s", cells([&](const network_case&, const figures& f) {
-                return readable(rows_per_s(f));
+    print_row("forward: batch", cells([](const network_case& c, const figures&) {
+                return std::to_string(c.forward_rows);
               }));
-    print_row("forward, batch 4096: GFLOP/s", cells([&](const network_case& c, const figures& f) {
+    print_row("forward: inputs/s", cells([&](const network_case& c, const figures& f) {
+                return readable(rows_per_s(c, f.forward_all_s));
+              }));
+    print_row("forward: inputs/s, 1 thread", cells([&](const network_case& c, const figures& f) {
+                return readable(rows_per_s(c, f.forward_one_s));
+              }));
+    print_row("forward: GFLOP/s", mlp_cell([&](const network_case& c, const figures& f) {
                 return readable(gflops(c, f.forward_all_s));
               }));
-    print_row("forward, batch 4096: GFLOP/s, 1 thread", cells([&](const network_case& c, const figures& f) {
+    print_row("forward: GFLOP/s, 1 thread", mlp_cell([&](const network_case& c, const figures& f) {
                 return readable(gflops(c, f.forward_one_s));
               }));
-    print_row("OpenBLAS sgemm chain, M 4096: GFLOP/s", cells([&](const network_case& c, const figures& f) {
+    print_row("OpenBLAS sgemm chain, M 4096: GFLOP/s", mlp_cell([&](const network_case& c, const figures& f) {
                 return readable(gflops(c, f.blas_s));
               }));
-    print_row("OpenBLAS sgemm chain: GFLOP/s, 1 thread", cells([&](const network_case& c, const figures& f) {
+    print_row("OpenBLAS sgemm chain: GFLOP/s, 1 thread", mlp_cell([&](const network_case& c, const figures& f) {
                 return readable(gflops(c, f.blas_one_s));
+              }));
+    print_row("PyTorch forward: inputs/s", torch_cell([&](const network_case&, const figures& f) {
+                return readable(static_cast<double>(f.torch.infer_batch) / f.torch.infer_dense_s);
+              }));
+    print_row("PyTorch forward, oneDNN: inputs/s", torch_cell([&](const network_case&, const figures& f) {
+                return readable(static_cast<double>(f.torch.infer_batch) / f.torch.infer_mkldnn_s);
               }));
     std::printf("\n");
     print_row("exact: probes/s", exact_cell([&](const network_case& c, const figures& f) {
@@ -461,25 +618,28 @@ int main(int argc, char** argv) {
     print_row("bisection: forward passes per probe", cells([](const network_case&, const figures& f) {
                 return readable(f.bisection_cost_mean);
               }));
-    print_row("ends differing by > tol, lo / hi:", exact_cell([](const network_case&, const figures& f) {
-                return f.differ.text();
+    print_row("PyTorch bisection, oneDNN: probes/s", torch_cell([&](const network_case& c, const figures& f) {
+                return readable(probes_per_s(c, f.torch.bisection_s));
               }));
-    print_row("  <= 1e-4 apart (float32 vs double)", exact_cell([](const network_case&, const figures& f) {
-                return f.rounding.text();
+    print_row("PyTorch bisection: inputs per probe", torch_cell([&](const network_case& c, const figures& f) {
+                return readable(static_cast<double>(f.torch.rows_evaluated) / static_cast<double>(c.probes->count));
               }));
-    print_row("  bisection past exact (missed excursion)", exact_cell([](const network_case&, const figures& f) {
-                return f.missed.text();
-              }));
-    print_row("  bisection short of exact (should be 0)", exact_cell([](const network_case&, const figures& f) {
-                return f.short_of_exact.text();
-              }));
+    comparison_rows("bisection ends off exact by > tol, lo / hi",
+                    [](const figures& f) { return &f.bisection_vs_exact; }, false);
+    comparison_rows("PyTorch ends off exact by > tol, lo / hi", [](const figures& f) { return &f.torch_vs_exact; },
+                    true);
 
     const std::vector<ratio_row> ratios = {
         {"region cost (s/region / s/input, 1 thread)", "<= 0.1", target_region_cost, true,
-         [](const network_case&, const figures& f) -> std::optional<double> {
+         [](const network_case& c, const figures& f) -> std::optional<double> {
            if (!f.exact_ok || f.regions_total == 0) return std::nullopt;
            return (f.exact_one_s / static_cast<double>(f.regions_total)) /
-                  (f.forward_one_s / static_cast<double>(forward_rows));
+                  (f.forward_one_s / static_cast<double>(c.forward_rows));
+         }},
+        {"exact vs PyTorch bisection (probes/s)", ">= 10", target_exact_vs_torch, false,
+         [](const network_case&, const figures& f) -> std::optional<double> {
+           if (!f.exact_ok || !f.torch.ok) return std::nullopt;
+           return f.torch.bisection_s / f.exact_all_s;
          }},
         {"exact vs bisection (probes/s)", ">= 5", target_exact_vs_bisection, false,
          [](const network_case&, const figures& f) -> std::optional<double> {
@@ -492,7 +652,17 @@ int main(int argc, char** argv) {
            return f.exact_one_s / f.exact_all_s;
          }},
         {"forward efficiency (native / OpenBLAS)", ">= 0.7", target_forward_efficiency, false,
-         [](const network_case&, const figures& f) -> std::optional<double> { return f.blas_s / f.forward_all_s; }},
+         [](const network_case& c, const figures& f) -> std::optional<double> {
+           if (!c.mlp) return std::nullopt;
+           return f.blas_s / f.forward_all_s;
+         }},
+        {"inference (native / faster PyTorch path)", ">= 1", 1.0, false,
+         [](const network_case& c, const figures& f) -> std::optional<double> {
+           if (!f.torch.ok) return std::nullopt;
+           const double torch_per_input =
+               std::min(f.torch.infer_dense_s, f.torch.infer_mkldnn_s) / static_cast<double>(f.torch.infer_batch);
+           return torch_per_input / (f.forward_all_s / static_cast<double>(c.forward_rows));
+         }},
     };
     std::printf("\n");
     std::vector<std::string> header{"target"};
@@ -507,10 +677,11 @@ int main(int argc, char** argv) {
           continue;
         }
         const bool ok = r.at_most ? *v <= r.target : *v >= r.target;
-        row.push_back(readable(*v) + (ok ? " ok" : " below target"));
+        row.push_back(readable(*v) + (ok ? " ok" : " below"));
       }
       print_row(r.label, row);
     }
+    std::printf("(the 10x target is the MLPs'; on the CNNs the ratio is reported)\n");
 
     std::printf("\n");
     if (cpu_has_avx512() && !openblas_kernel_has_avx512())
@@ -518,6 +689,10 @@ int main(int argc, char** argv) {
       std::printf("note: OpenBLAS ran its %s kernel (no AVX-512) on a CPU with AVX-512, so forward efficiency is "
                   "overstated; unset OPENBLAS_CORETYPE (or set SkylakeX) for its AVX-512 kernel\n",
                   openblas_get_corename());
+    for (const std::string& m : missing_cases) std::printf("not measured: %s\n", m.c_str());
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      if (!cases[i].torch_kind.empty() && !all[i].torch.ok)
+        std::printf("PyTorch: not available on %s: %s\n", cases[i].label.c_str(), all[i].torch.note.c_str());
     if (exact == nullptr) std::printf("exact: not available: %s\n", exact_missing.c_str());
     else
       for (std::size_t i = 0; i < cases.size(); ++i)

@@ -92,6 +92,7 @@ inline quickstart_model read_quickstart_model(const h5::group& models, const std
 /// The quick start's two networks (models "real" and "random" of results/quickstart.h5) through the native backend.
 struct quickstart_networks {
   std::shared_ptr<network_backend> real, random;
+  std::string real_path, random_path;  ///< their model files
 };
 
 /// Opens the quick start's results file and its models; throws error with what to run when they are missing.
@@ -103,8 +104,9 @@ inline quickstart_networks load_quickstart_networks(const plugin_registry& plugi
   if (!root.has("provenance") || !root.open_group("provenance").has("models"))
     throw error(results_path + " has no /provenance/models: run `make run` first");
   const h5::group models = root.open_group("provenance").open_group("models");
-  const auto backend = [&](const std::string& name) {
+  const auto backend = [&](const std::string& name, std::string& path) {
     const quickstart_model m = read_quickstart_model(models, name, results_path);
+    path = m.path;
     option_set options;
     options.set("path", m.path);
     auto net = plugins.create_backend("native", options);
@@ -112,7 +114,10 @@ inline quickstart_networks load_quickstart_networks(const plugin_registry& plugi
       std::printf("warning: %s differs from the model %s recorded (digest)\n", m.path.c_str(), results_path.c_str());
     return net;
   };
-  return {backend("real"), backend("random")};
+  quickstart_networks nets;
+  nets.real = backend("real", nets.real_path);
+  nets.random = backend("random", nets.random_path);
+  return nets;
 }
 
 /// The quick start's 2,000 training images with real or permuted labels (experiments/quickstart.toml's data).
