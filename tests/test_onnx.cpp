@@ -323,27 +323,20 @@ std::string transpose_model(const std::vector<std::int64_t>& perm, const std::ve
   shape.set_data_type(onnx::TensorProto::INT64);
   shape.add_dims(static_cast<std::int64_t>(to.size()));
   for (const std::int64_t d : to) shape.add_int64_data(d);
-  onnx::NodeProto& t = *g.add_node();
-  t.set_name("flip");
-  t.set_op_type("Transpose");
-  t.add_input("c");
-  t.add_output("ct");
-  onnx::AttributeProto& a = *t.add_attribute();
+  auto node = [&g](const char* name, const char* op, std::vector<const char*> inputs, const char* output) {
+    onnx::NodeProto& n = *g.add_node();
+    n.set_name(name);
+    n.set_op_type(op);
+    for (const char* in : inputs) n.add_input(in);
+    n.add_output(output);
+    return &n;
+  };
+  onnx::AttributeProto& a = *node("flip", "Transpose", {"c"}, "ct")->add_attribute();
   a.set_name("perm");
   a.set_type(onnx::AttributeProto::INTS);
   for (const std::int64_t v : perm) a.add_ints(v);
-  onnx::NodeProto& r = *g.add_node();
-  r.set_name("flat");
-  r.set_op_type("Reshape");
-  r.add_input("ct");
-  r.add_input("shape");
-  r.add_output("row");
-  onnx::NodeProto& add = *g.add_node();
-  add.set_name("shift");
-  add.set_op_type("Add");
-  add.add_input("x");
-  add.add_input("row");
-  add.add_output("logits");
+  node("flat", "Reshape", {"ct", "shape"}, "row");
+  node("shift", "Add", {"x", "row"}, "logits");
   return model.SerializeAsString();
 }
 

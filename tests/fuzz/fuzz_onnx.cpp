@@ -15,14 +15,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const genscope::network_graph net =
         genscope::import_onnx_bytes(std::string(reinterpret_cast<const char*>(data), size), "fuzz.onnx");
-    // Run what an accepted network goes through, when it is small enough to stay fast under the sanitizers.
-    std::size_t work = 0;
+    // Run what an accepted network goes through, when it is small enough to stay fast under the sanitizers: values
+    // of every tensor, and multiply-adds of the dense and conv operators (each output value reads the weights of
+    // one output channel).
+    std::size_t work = 0, multiplies = 0;
     for (std::size_t i = 0; i <= net.ops().size(); ++i) {
       std::size_t n = 1;
       for (std::size_t d : net.shape(i)) n *= d;
       work += n;
+      if (i == 0) continue;
+      const genscope::graph_op& op = net.ops()[i - 1];
+      const std::size_t per_output = op.kind == genscope::op_kind::conv && op.out_channels > 0
+                                         ? op.weight.size() / op.out_channels
+                                         : op.bias.empty() ? 0 : op.weight.size() / op.bias.size();
+      multiplies += n * per_output;
     }
-    if (work > 200000) return 0;
+    if (work > 200000 || multiplies > 2000000) return 0;
     std::vector<float> x(2 * net.input_dim(), 0.5f);
     genscope::matrix logits;
     net.forward(genscope::matrix_view(x.data(), 2, net.input_dim()), logits);
