@@ -121,25 +121,22 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
                             double* __restrict delta, double* __restrict leaves, double off, double t_e, double te1,
                             std::size_t w) {
   const double next = std::nextafter(te1, inf);
-  std::uint64_t flips = 0, independent = 0;
+  const auto active = [te1](double aj, double sj) { return (aj + te1 * sj > 0) | ((aj + te1 * sj == 0) & (sj > 0)) |
+                                                           (aj + te1 * sj != aj + te1 * sj); };
+  std::uint64_t flips = 0;
   std::int64_t lowest = never_bits;
   for (std::size_t j = 0; j < w; ++j) {
     double aj = a_in[j], sj = s_in[j];
-    const double dj = d_in[j];
     if constexpr (apply_input) {
+      const double dj = d_in[j];
       aj -= t_e * dj;
       sj += dj;
       a_in[j] = aj;
       s_in[j] = sj;
-      d_in[j] = 0;
     }
-    const double v = aj + te1 * sj;
-    const double on = (v > 0) | ((v == 0) & (sj > 0)) | (v != v) ? 1.0 : 0.0;
-    // States 0 and 1 through int32 (one instruction each way; unsigned conversions take several).
-    const double old = static_cast<std::int32_t>(state[j]);
-    flips += on != old;
-    independent += (on != old) & (sj - dj != 0);  // the slope before the event
-    state[j] = static_cast<std::uint32_t>(static_cast<std::int32_t>(on));
+    const double on = active(aj, sj) ? 1.0 : 0.0;
+    // States 0 and 1 through int32 (one instruction; an unsigned conversion takes several).
+    flips += on != static_cast<std::int32_t>(state[j]);
     const double gain = on + (1.0 - on) * off;  // exactly 1 or off
     const double s_new = gain * sj;
     delta[j] = s_new - s[j];
@@ -148,6 +145,16 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     leaves[j] = relu_crossing(aj, sj, on, te1, next);
     lowest = std::min(lowest, crossing_bits(leaves[j]));
   }
+  // Units flip at few events: only then are the states written, and the flips of units whose input had a slope
+  // before the event (corners) counted.
+  std::size_t independent = 0;
+  for (std::size_t j = 0; j < w && flips > 0; ++j) {
+    const std::uint32_t now = active(a_in[j], s_in[j]) ? 1u : 0u;
+    if (now == state[j]) continue;
+    state[j] = now;
+    independent += s_in[j] - d_in[j] != 0;
+  }
+  if constexpr (apply_input) std::fill(d_in, d_in + w, 0.0);
   return {flips, independent, std::bit_cast<double>(lowest)};
 }
 
@@ -197,7 +204,11 @@ class crossing_tree {
   // a rebuild), and only then is the tree rebuilt (a layer rewritten at every event never needs it).
   double* leaves() { return tree_.data() + leaves_; }
   void rebuild() {
-    for (std::size_t i = leaves_ - 1; i >= 1; --i) tree_[i] = std::min(tree_[2 * i], tree_[2 * i + 1]);
+    // Level by level, as integer mins of crossings' bits (vectorized).
+    double* tree = tree_.data();
+    for (std::size_t level = leaves_ / 2; level >= 1; level /= 2)
+      for (std::size_t i = level; i < 2 * level; ++i)
+        tree[i] = std::bit_cast<double>(std::min(crossing_bits(tree[2 * i]), crossing_bits(tree[2 * i + 1])));
     stale_ = false;
   }
   void settle(double earliest) {
@@ -212,16 +223,9 @@ class crossing_tree {
     if (!(tree_[1] <= t)) return;
     if (stale_ && stale_uses_ < stale_budget) {
       ++stale_uses_;
-      // Eight leaves at a time (compared as one vector), few of which hold a crossing by t.
       const double* leaf = leaves();
-      for (std::size_t j0 = 0; j0 < leaves_; j0 += 8) {
-        const std::size_t end = std::min(j0 + 8, leaves_);
-        bool any = false;
-        for (std::size_t j = j0; j < end; ++j) any |= leaf[j] <= t;
-        if (!any) continue;
-        for (std::size_t j = j0; j < end; ++j)
-          if (leaf[j] <= t) f(j);
-      }
+      for (std::size_t j = 0; j < leaves_; ++j)
+        if (leaf[j] <= t) f(j);
       return;
     }
     if (stale_) rebuild();
