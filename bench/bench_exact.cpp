@@ -209,6 +209,7 @@ std::shared_ptr<network_backend> load_random_mlp(const plugin_registry& plugins,
 
 struct network_case {
   std::string label;
+  std::string network;  // what it is, in a table cell
   std::shared_ptr<network_backend> net;
   bool mlp = true;                                          // OpenBLAS's chain and FLOP counts apply
   std::vector<std::pair<std::size_t, std::size_t>> shapes;  // MLPs: (in, out) of each layer
@@ -413,10 +414,11 @@ int main(int argc, char** argv) {
     } cleanup{scratch};
 
     std::vector<network_case> cases;
-    const auto mlp_case = [&](std::string label, std::shared_ptr<network_backend> net, const probe_set& probes,
-                              const dataset& data, std::string torch_weights) {
+    const auto mlp_case = [&](std::string label, std::string network, std::shared_ptr<network_backend> net,
+                              const probe_set& probes, const dataset& data, std::string torch_weights) {
       network_case c;
       c.label = std::move(label);
+      c.network = std::move(network);
       c.net = std::move(net);
       c.probes = &probes;
       c.probe_note = data.name == "real" ? "real labels" : "random labels";
@@ -432,15 +434,18 @@ int main(int argc, char** argv) {
         if (!view->at(i).is_switch()) c.shapes.emplace_back(view->at(i).affine->input_dim(0), view->at(i).width);
       cases.push_back(std::move(c));
     };
-    mlp_case("real", nets.real, real_probes, real_data, nets.real_path);
-    mlp_case("random", nets.random, random_probes, random_data, nets.random_path);
-    mlp_case("random-init", load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape)),
-             real_probes, real_data, "");
+    mlp_case("real", "784-256-256-10", nets.real, real_probes, real_data, nets.real_path);
+    mlp_case("random", "784-256-256-10", nets.random, random_probes, random_data, nets.random_path);
+    mlp_case("random-init", "784-1024x3-10",
+             load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape)), real_probes, real_data,
+             "");
     std::vector<std::string> missing_cases;
-    const auto cnn_case = [&](std::string label, const std::string& onnx, const probe_set& probes,
-                              const dataset& data, std::string torch_kind, std::string torch_weights) {
+    const auto cnn_case = [&](std::string label, std::string network, const std::string& onnx,
+                              const probe_set& probes, const dataset& data, std::string torch_kind,
+                              std::string torch_weights) {
       network_case c;
       c.label = std::move(label);
+      c.network = std::move(network);
       option_set options;
       options.set("path", onnx);
       c.net = plugins.create_backend("native", options);
@@ -456,7 +461,7 @@ int main(int argc, char** argv) {
     // LeNet-5: the CNN study's real-label network (experiments/cnn/train_cnn.py writes it).
     const std::string lenet_onnx = resolve_model_file("data/cnn/real.onnx", results_path);
     if (std::filesystem::exists(lenet_onnx))
-      cnn_case("lenet5", lenet_onnx, lenet_probes, real_data, "lenet",
+      cnn_case("lenet5", "LeNet-5, ONNX", lenet_onnx, lenet_probes, real_data, "lenet",
                resolve_model_file("data/cnn/real.pt", results_path));
     else
       missing_cases.push_back("lenet5: " + lenet_onnx + " not found: run experiments/cnn/train_cnn.py first");
@@ -470,7 +475,7 @@ int main(int argc, char** argv) {
                                                    (scratch / "images.h5").string() + "'",
                                                scratch / "build-resnet.log");
     if (built.empty())
-      cnn_case("resnet8", (scratch / "resnet8.onnx").string(), resnet_probes, cifar_shaped, "resnet8",
+      cnn_case("resnet8", "ResNet-8, ONNX", (scratch / "resnet8.onnx").string(), resnet_probes, cifar_shaped, "resnet8",
                (scratch / "resnet8.pt").string());
     else
       missing_cases.push_back("resnet8: PyTorch could not build it: " + built);
@@ -556,10 +561,7 @@ int main(int argc, char** argv) {
       }
     std::printf("\n");
     print_row("", cells([](const network_case& c, const figures&) { return c.label; }));
-    print_row("network", cells([](const network_case& c, const figures&) {
-                const std::string d = c.net->describe();
-                return d.substr(0, d.find(' '));
-              }));
+    print_row("network", cells([](const network_case& c, const figures&) { return c.network; }));
     print_row("probes", cells([](const network_case& c, const figures&) { return std::to_string(c.probes->count); }));
     print_row("probes' labels", cells([](const network_case& c, const figures&) { return c.probe_note; }));
     std::printf("\n");

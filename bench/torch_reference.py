@@ -215,7 +215,7 @@ def measure(args):
         f.attrs["infer_dense_seconds"] = dense_s
         f.attrs["infer_mkldnn_seconds"] = mkldnn_s
         f.attrs["threads"] = torch.get_num_threads()
-        f.attrs["torch_version"] = torch.__version__
+        f.attrs["torch_version"] = str(torch.__version__)
 
 
 def main():
