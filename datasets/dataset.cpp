@@ -403,6 +403,8 @@ dataset build_dataset(const dataset_spec& spec, const dataset* fit) {
     check_subset(spec, available);
     if (spec.subset > 0) data = select_rows(data, subset_indices(available, spec.subset, spec.seed));
     description = describe_spec(spec, nullptr, available);
+    if (data.labels_mode != label_mode::real)
+      description += std::string(" (the file declares its labels ") + label_mode_name(data.labels_mode) + ")";
   } else if (spec.source == "cifar10") {
     std::size_t available = 0;
     data = detail::load_cifar10(spec, available);

@@ -117,6 +117,11 @@ void read_label_origin(const dataset_spec& spec, const h5::group& root, hdf5_lay
     bad(spec, attribute("label_mode") + " is \"" + mode + "\" but there is no " + attribute("true_labels") +
                   " naming the HDF5 dataset of the labels they were made from");
   const std::string name = root.attr_string_of(spec.y, "true_labels");
+  if (name == spec.y)
+    bad(spec, attribute("true_labels") + " names '" + name + "' itself; it must name the labels they were made from");
+  if (spec.labels_mode != label_mode::real)
+    bad(spec, attribute("label_mode") + " says the labels are " + mode + " already, and the data set's label_mode = \"" +
+                  label_mode_name(spec.labels_mode) + "\" would relabel them again; use one or the other");
   if (name.empty() || !root.has(name))
     bad(spec, attribute("true_labels") + " names '" + name + "', which the file does not hold; " + root.listing());
   out.true_labels = read_labels(spec, root, name, "HDF5 dataset '" + name + "' (the true labels of '" + spec.y + "')",

@@ -462,6 +462,13 @@ TEST_CASE("hdf5: bad label_mode, corruption or true_labels attributes are refuse
   CHECK_THAT(refused("o7.h5", eight, "{'true_labels': 'y'}"), Contains("the labels are the true ones"));
   CHECK_THAT(refused("o8.h5", eight, "{'label_mode': 'random', 'true_labels': 'X'}"),
              Contains("the true labels of 'z'") && Contains("integers"));
+  CHECK_THAT(refused("o10.h5", eight, "{'label_mode': 'random', 'true_labels': 'z'}"), Contains("'z' itself"));
+  // A label_mode in the experiment on top of labels the file declares random or corrupt.
+  dataset_spec twice = hdf5_spec(origin_file("o11.h5", "z", eight, "{'label_mode': 'random', 'true_labels': 'y'}"));
+  twice.y = "z";
+  twice.labels_mode = label_mode::corrupt;
+  twice.corruption = 0.1;
+  CHECK_THAT(io_error_of(twice, true), Contains("random already") && Contains("\"corrupt\" would relabel them"));
   // True labels beyond the class count of the labels.
   CHECK_THAT(refused("o9.h5", "[0, 1, 1, 0, 0, 1, 1, 0]", "{'label_mode': 'random', 'true_labels': 'y'}"),
              Contains("2 classes") && Contains("class_count"));

@@ -115,14 +115,13 @@ struct relu_pass {
 // rel_tol), from its input form a_in + t s_in whose slope changed by d_in at the event: the right-limit state,
 // output form, output slope change and next crossing (leaves). Apply_input: the input's change is not yet applied
 // (its single consumer applies it: a_in -= t_e d_in, s_in += d_in, and clears d_in). A NaN input counts as active.
+// `decided` (scratch, w units) keeps each unit's decision for the second loop.
 template <bool apply_input>
 relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, double* __restrict d_in,
                             std::uint32_t* __restrict state, double* __restrict a, double* __restrict s,
-                            double* __restrict delta, double* __restrict leaves, double off, double t_e, double te1,
-                            std::size_t w) {
+                            double* __restrict delta, double* __restrict leaves, double* __restrict decided,
+                            double off, double t_e, double te1, std::size_t w) {
   const double next = std::nextafter(te1, inf);
-  const auto active = [te1](double aj, double sj) { return (aj + te1 * sj > 0) | ((aj + te1 * sj == 0) & (sj > 0)) |
-                                                           (aj + te1 * sj != aj + te1 * sj); };
   std::uint64_t flips = 0;
   std::int64_t lowest = never_bits;
   for (std::size_t j = 0; j < w; ++j) {
@@ -134,7 +133,9 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
       a_in[j] = aj;
       s_in[j] = sj;
     }
-    const double on = active(aj, sj) ? 1.0 : 0.0;
+    const double v = aj + te1 * sj;
+    const double on = (v > 0) | ((v == 0) & (sj > 0)) | (v != v) ? 1.0 : 0.0;
+    decided[j] = on;
     // States 0 and 1 through int32 (one instruction; an unsigned conversion takes several).
     flips += on != static_cast<std::int32_t>(state[j]);
     const double gain = on + (1.0 - on) * off;  // exactly 1 or off
@@ -149,7 +150,7 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
   // before the event (corners) counted.
   std::size_t independent = 0;
   for (std::size_t j = 0; j < w && flips > 0; ++j) {
-    const std::uint32_t now = active(a_in[j], s_in[j]) ? 1u : 0u;
+    const std::uint32_t now = decided[j] != 0 ? 1u : 0u;
     if (now == state[j]) continue;
     state[j] = now;
     independent += s_in[j] - d_in[j] != 0;
@@ -292,6 +293,8 @@ class walker {
         continue;
       }
       switches_.push_back(i);
+      if (n.rule.kind == genscope::switch_kind::relu || n.rule.kind == genscope::switch_kind::leaky_relu)
+        decided_.resize(std::max(decided_.size(), n.width));
       ns.state.assign(n.width, 0);
       ns.next.resize(n.width);
       ns.queued.assign(n.width, 0);
@@ -542,11 +545,13 @@ class walker {
     if (now != old) {
       ns.state[j] = now;
       ++flips;
+      // The input's change at this event (its delta may still hold an earlier dense change when it did not change).
+      const auto change_of = [&in](std::size_t q) { return in.changed ? in.delta[q] : 0.0; };
       if (rule.kind == genscope::switch_kind::max_pool) {
         const std::uint32_t q_old = rule.window_index[rule.window_start[j] + old];
         const std::uint32_t q_now = rule.window_index[rule.window_start[j] + now];
-        if (in.delta[q_old] == 0 && in.delta[q_now] == 0) ++corners;
-      } else if (in.s[j] - in.delta[j] != 0) {  // the slope before the event
+        if (change_of(q_old) == 0 && change_of(q_now) == 0) ++corners;
+      } else if (in.s[j] - change_of(j) != 0) {  // the slope before the event
         ++corners;
       }
     }
@@ -577,7 +582,7 @@ class walker {
     const double off = n.rule.kind == genscope::switch_kind::leaky_relu ? n.rule.negative_slope : 0.0;
     const auto pass = in.deferred ? settle_relu_units<true> : settle_relu_units<false>;
     const relu_pass p = pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(),
-                             ns.delta.data(), ns.next.leaves(), off, t_e, te1, ns.a.size());
+                             ns.delta.data(), ns.next.leaves(), decided_.data(), off, t_e, te1, ns.a.size());
     ns.next.settle(p.earliest);
     flips += p.flips;
     corners += p.independent;
@@ -826,6 +831,7 @@ class walker {
 
   std::vector<node_state> nodes_;
   std::vector<std::uint32_t> queue_;
+  std::vector<double> decided_;  // settle_relu_units' decisions, one per unit of the widest ReLU
   std::vector<double> bp_hi_, bp_lo_;
 };
 
