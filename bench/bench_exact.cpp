@@ -189,19 +189,12 @@ mlp random_mlp(const std::vector<std::size_t>& widths, const std::vector<std::si
   return mlp(std::move(layers), input_shape);
 }
 
-// Saved to a temporary file and loaded back through the native plugin, so the random network is
-// served exactly as a trained one is.
-std::shared_ptr<network_backend> load_random_mlp(const plugin_registry& plugins, const mlp& net) {
-  const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("genscope-bench-exact-" + std::to_string(::getpid()) + ".h5");
+// Saved to a file in the bench's scratch folder and loaded back through the native plugin, so the random network
+// is served exactly as a trained one is.
+std::shared_ptr<network_backend> load_random_mlp(const plugin_registry& plugins, const mlp& net,
+                                                 const std::filesystem::path& scratch) {
+  const std::filesystem::path path = scratch / "random-init.h5";
   save_model(path.string(), net, training_record{});
-  struct remove_file {
-    std::filesystem::path p;
-    ~remove_file() {
-      std::error_code ec;
-      std::filesystem::remove(p, ec);
-    }
-  } cleanup{path};
   option_set options;
   options.set("path", path.string());
   return plugins.create_backend("native", options);
@@ -403,8 +396,10 @@ int main(int argc, char** argv) {
     // CIFAR-shaped images for the ResNet: the same images padded to 32 x 32, in three equal channels.
     const dataset cifar_shaped = cifar_shaped_data(real_data);
     const probe_set resnet_probes = make_probes(plugins, cifar_shaped, resnet_probe_count, resnet_probes_per_batch);
+    // Files the bench writes (the random-init model, PyTorch's ResNet, probes and PyTorch's results), removed at exit.
     const std::filesystem::path scratch =
         std::filesystem::temp_directory_path() / ("genscope-bench-exact-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(scratch);
     struct remove_folder {
       std::filesystem::path p;
       ~remove_folder() {
@@ -437,8 +432,8 @@ int main(int argc, char** argv) {
     mlp_case("real", "784-256-256-10", nets.real, real_probes, real_data, nets.real_path);
     mlp_case("random", "784-256-256-10", nets.random, random_probes, random_data, nets.random_path);
     mlp_case("random-init", "784-1024x3-10",
-             load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape)), real_probes, real_data,
-             "");
+             load_random_mlp(plugins, random_mlp({784, 1024, 1024, 1024, 10}, real_data.shape), scratch), real_probes,
+             real_data, "");
     std::vector<std::string> missing_cases;
     const auto cnn_case = [&](std::string label, std::string network, const std::string& onnx,
                               const probe_set& probes, const dataset& data, std::string torch_kind,
@@ -467,7 +462,6 @@ int main(int argc, char** argv) {
       missing_cases.push_back("lenet5: " + lenet_onnx + " not found: run experiments/cnn/train_cnn.py first");
     // ResNet-8: built by PyTorch here, batch norm calibrated on the CIFAR-shaped images.
     {
-      std::filesystem::create_directories(scratch);
       const h5::file images = h5::file::create((scratch / "images.h5").string());
       images.root().write("X", cifar_shaped.x.data, {cifar_shaped.size(), 3, 32, 32});
     }

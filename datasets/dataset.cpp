@@ -365,6 +365,12 @@ const char* label_mode_name(label_mode mode) noexcept {
   }
 }
 
+std::optional<label_mode> label_mode_from_name(std::string_view name) noexcept {
+  for (const label_mode mode : {label_mode::real, label_mode::random, label_mode::corrupt})
+    if (name == label_mode_name(mode)) return mode;
+  return std::nullopt;
+}
+
 void corrupt_labels(dataset& data, double p, std::uint64_t seed) {
   const std::string what = data.name.empty() ? "corrupt_labels" : "dataset '" + data.name + "'";
   if (!(p >= 0 && p <= 1)) throw error(what + ": corruption = " + std::to_string(p) + " must be in [0, 1]");

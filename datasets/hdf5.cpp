@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,9 +94,10 @@ void read_label_origin(const dataset_spec& spec, const h5::group& root, hdf5_lay
   const bool has_corruption = root.has_attr_of(spec.y, "corruption");
   const bool has_true = root.has_attr_of(spec.y, "true_labels");
   const std::string mode = has_mode ? root.attr_string_of(spec.y, "label_mode") : "real";
-  if (mode != "real" && mode != "random" && mode != "corrupt")
+  const std::optional<label_mode> parsed = label_mode_from_name(mode);
+  if (!parsed)
     bad(spec, attribute("label_mode") + " is \"" + mode + "\"; expected \"real\", \"random\" or \"corrupt\"");
-  out.labels_mode = mode == "random" ? label_mode::random : mode == "corrupt" ? label_mode::corrupt : label_mode::real;
+  out.labels_mode = *parsed;
   if (out.labels_mode == label_mode::corrupt && !has_corruption)
     bad(spec, attribute("label_mode") + " is \"corrupt\" but there is no " + attribute("corruption") +
                   " (the fraction of labels changed)");

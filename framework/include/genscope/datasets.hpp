@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace genscope {
@@ -87,6 +89,8 @@ GENSCOPE_API dataset build_dataset(const dataset_spec& spec, const dataset* fit 
 
 /// "real", "random" or "corrupt".
 GENSCOPE_API const char* label_mode_name(label_mode mode) noexcept;
+/// The mode label_mode_name gives `name`, or nothing for any other name.
+GENSCOPE_API std::optional<label_mode> label_mode_from_name(std::string_view name) noexcept;
 
 /// Replaces the labels of exactly round(p N) seeded samples by a uniformly random other class
 /// (label_mode::corrupt); true_labels keep the labels before. Throws error when p is not in [0, 1]

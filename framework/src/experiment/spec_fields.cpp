@@ -60,8 +60,7 @@ void apply_dataset_field(const toml_reader& reader, dataset_spec& spec, const to
   else if (k == "subset")
     spec.subset = reader.get_count(f, 0);
   else if (k == "label_mode") {
-    const std::string mode = reader.get_choice(f, {"real", "random", "corrupt"});
-    spec.labels_mode = mode == "random" ? label_mode::random : mode == "corrupt" ? label_mode::corrupt : label_mode::real;
+    spec.labels_mode = *label_mode_from_name(reader.get_choice(f, {"real", "random", "corrupt"}));
   } else if (k == "corruption") {
     spec.corruption = reader.get_real(f, real_range::non_negative);
     if (spec.corruption > 1)

@@ -67,6 +67,11 @@ struct side_result {
   std::uint64_t cost = 0;  // forward passes beyond the one at t = 0
 };
 
+// ReLU and LeakyReLU switch between two pieces at zero: the vectorized passes below serve both.
+bool relu_like(genscope::switch_kind kind) {
+  return kind == genscope::switch_kind::relu || kind == genscope::switch_kind::leaky_relu;
+}
+
 // The next crossing after `after` of a ReLU or LeakyReLU unit in state `on` (1 active, 0 inactive) whose input is
 // a + t s (inf: never along this form). Rounding may put it at or before `after`: it is then looked at again at
 // `next`, just after.
@@ -287,14 +292,11 @@ class walker {
       ns.flags.assign(n.width, 0);
       if (!n.is_switch()) {
         const auto& users = g.consumers(i);
-        const auto kind = users.size() == 1 ? g.at(users[0]).rule.kind : genscope::switch_kind::max_pool;
-        relu_consumer_[i] = users.size() == 1 && g.at(users[0]).is_switch() &&
-                            (kind == genscope::switch_kind::relu || kind == genscope::switch_kind::leaky_relu);
+        relu_consumer_[i] = users.size() == 1 && g.at(users[0]).is_switch() && relu_like(g.at(users[0]).rule.kind);
         continue;
       }
       switches_.push_back(i);
-      if (n.rule.kind == genscope::switch_kind::relu || n.rule.kind == genscope::switch_kind::leaky_relu)
-        decided_.resize(std::max(decided_.size(), n.width));
+      if (relu_like(n.rule.kind)) decided_.resize(std::max(decided_.size(), n.width));
       ns.state.assign(n.width, 0);
       ns.next.resize(n.width);
       ns.queued.assign(n.width, 0);
@@ -512,8 +514,7 @@ class walker {
   void init_crossings(double after) {
     for (const std::size_t i : switches_) {
       node_state& ns = nodes_[i];
-      const genscope::switch_kind kind = g_.at(i).rule.kind;
-      if (kind == genscope::switch_kind::relu || kind == genscope::switch_kind::leaky_relu) {
+      if (relu_like(g_.at(i).rule.kind)) {
         const node_state& in = nodes_[g_.at(i).inputs[0]];
         relu_crossings(in.a.data(), in.s.data(), ns.state.data(), ns.next.leaves(), after, ns.state.size());
         ns.next.rebuild();
@@ -631,8 +632,7 @@ class walker {
         continue;
       }
       const node_state& in = nodes_[n.inputs[0]];
-      if (in.changed && in.dense && (n.rule.kind == genscope::switch_kind::relu ||
-                                     n.rule.kind == genscope::switch_kind::leaky_relu)) {
+      if (in.changed && in.dense && relu_like(n.rule.kind)) {
         settle_all_relu(i, t_e, te1, flips, corners);
         continue;
       }
