@@ -111,6 +111,17 @@ std::size_t piecewise_linear_graph::add_switch(switch_layer rule, std::size_t in
   return id;
 }
 
+namespace {
+
+// One row of a ReLU or LeakyReLU node's forms: gain 1 (active) or `off` (inactive) times the input, plus the
+// piece's constant 0 as switch_piece() gives it; a free function with __restrict pointers so that GCC vectorizes it.
+void relu_row(const std::uint32_t* __restrict state, const double* __restrict in, double* __restrict out, double off,
+              std::size_t w) {
+  for (std::size_t j = 0; j < w; ++j) out[j] = (state[j] != 0 ? 1.0 : off) * in[j] + 0.0;
+}
+
+}  // namespace
+
 void evaluate_forms(const piecewise_linear_graph& graph, const double* input, std::size_t points,
                     std::size_t components, switch_states& states, std::vector<std::vector<double>>& forms,
                     bool decide, const switch_decider* decider, bool keep_static) {
@@ -145,6 +156,12 @@ void evaluate_forms(const piecewise_linear_graph& graph, const double* input, st
     } else if (st.size() != points * w) {
       throw error("evaluate_forms: node " + std::to_string(i) + " has no states for " + std::to_string(points) +
                   " points");
+    }
+    if (n.rule.kind == switch_kind::relu || n.rule.kind == switch_kind::leaky_relu) {
+      const double off = n.rule.kind == switch_kind::leaky_relu ? n.rule.negative_slope : 0.0;
+      for (std::size_t r = 0; r < rows; ++r)
+        relu_row(st.data() + r / components * w, in.data() + r * win, out.data() + r * w, off, w);
+      continue;
     }
     for (std::size_t p = 0; p < points; ++p)
       for (std::size_t j = 0; j < w; ++j) {
