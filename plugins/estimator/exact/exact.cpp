@@ -35,6 +35,9 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 // two logits this close relative to their magnitude are tied. Far above double rounding (1e-16), far
 // below any region width a trained network has.
 constexpr double rel_tol = 1e-12;
+// A ReLU pass computes the crossings of units that reach zero by its horizon widened by this relative margin, so
+// that no crossing rounding puts at the horizon is left out (the test and the division round differently).
+constexpr double horizon_margin = 1e-9;
 // A change to more than 1/sparse_limit of a node's units goes on as a whole vector: a convolution's sparse update
 // costs some ten instructions per weight it touches, its dense product (im2col and GEMM) far less per weight, and
 // the cascade of a flip through later layers soon reaches that share.
@@ -86,6 +89,8 @@ inline double relu_crossing(double a, double s, double on, double after, double 
 // without -ffast-math).
 inline std::int64_t crossing_bits(double t) { return std::bit_cast<std::int64_t>(t); }
 constexpr std::int64_t never_bits = std::bit_cast<std::int64_t>(inf);
+// Crossings per block of the block-skipping scans below (an integer min over a block first).
+constexpr std::size_t crossing_block = 8;
 
 // The earliest of w crossings.
 double earliest_leaf(const double* __restrict leaves, std::size_t w) {
@@ -109,10 +114,10 @@ double relu_crossings(const double* __restrict a, const double* __restrict s, co
   return std::bit_cast<double>(lowest);
 }
 
-// What settle_relu_units did: its flips, those of units whose input had a slope before the event (corners), and
-// the earliest next crossing.
+// What settle_relu_units did: its flips, those of units whose input had a slope before the event (corners), the
+// earliest next crossing, and how many units may cross by `reach` (listed in `due`, ascending).
 struct relu_pass {
-  std::size_t flips = 0, independent = 0;
+  std::size_t flips = 0, independent = 0, due = 0;
   double earliest = inf;
 };
 
@@ -120,15 +125,17 @@ struct relu_pass {
 // rel_tol), from its input form a_in + t s_in whose slope changed by d_in at the event: the right-limit state,
 // output form, output slope change and next crossing (leaves). Apply_input: the input's change is not yet applied
 // (its single consumer applies it: a_in -= t_e d_in, s_in += d_in, and clears d_in). A NaN input counts as active.
-// `decided` (scratch, w units) keeps each unit's decision for the second loop.
+// Only units that reach zero by `reach` get their crossing (the others inf; the caller settles the node again
+// before then): the first loop finds them without dividing, as few cross before the next event below, and a
+// second pass over blocks holding one computes their crossings and lists them in `due`. `decided` (scratch, w
+// units) keeps each unit's decision for the later loops.
 template <bool apply_input>
 relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, double* __restrict d_in,
                             std::uint32_t* __restrict state, double* __restrict a, double* __restrict s,
                             double* __restrict delta, double* __restrict leaves, double* __restrict decided,
-                            double off, double t_e, double te1, std::size_t w) {
-  const double next = std::nextafter(te1, inf);
+                            std::uint32_t* __restrict due, double off, double t_e, double te1, double reach,
+                            std::size_t w) {
   std::uint64_t flips = 0;
-  std::int64_t lowest = never_bits;
   for (std::size_t j = 0; j < w; ++j) {
     double aj = a_in[j], sj = s_in[j];
     if constexpr (apply_input) {
@@ -138,8 +145,10 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
       a_in[j] = aj;
       s_in[j] = sj;
     }
+    // Active just after te1: the value there is positive, or zero with a positive slope, or NaN (v is never 0 with
+    // a NaN slope).
     const double v = aj + te1 * sj;
-    const double on = (v > 0) | ((v == 0) & (sj > 0)) | (v != v) ? 1.0 : 0.0;
+    const double on = !((v == 0 ? sj : v) <= 0) ? 1.0 : 0.0;
     decided[j] = on;
     // States 0 and 1 through int32 (one instruction; an unsigned conversion takes several).
     flips += on != static_cast<std::int32_t>(state[j]);
@@ -148,8 +157,26 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     delta[j] = s_new - s[j];
     a[j] = gain * aj;
     s[j] = s_new;
-    leaves[j] = relu_crossing(aj, sj, on, te1, next);
-    lowest = std::min(lowest, crossing_bits(leaves[j]));
+    // Moving towards zero (inactive and rising, or active and falling) and there by reach: marked by a negative
+    // leaf, which no crossing is (a value, not a constant, in both arms keeps the loop vectorized).
+    const double towards = 1.0 - 2.0 * on;
+    const double there = towards * sj > 0 ? towards * (aj + reach * sj) : -1.0;
+    leaves[j] = there >= 0 ? -1.0 - there : inf;
+  }
+  const double next = std::nextafter(te1, inf);
+  std::int64_t lowest = never_bits;
+  std::size_t listed = 0;
+  for (std::size_t j0 = 0; j0 < w; j0 += crossing_block) {
+    const std::size_t end = std::min(j0 + crossing_block, w);
+    std::int64_t block = never_bits;
+    for (std::size_t j = j0; j < end; ++j) block = std::min(block, crossing_bits(leaves[j]));
+    if (block >= 0) continue;  // no mark in this block
+    for (std::size_t j = j0; j < end; ++j) {
+      if (!(leaves[j] < 0)) continue;
+      leaves[j] = relu_crossing(a_in[j], s_in[j], decided[j], te1, next);
+      lowest = std::min(lowest, crossing_bits(leaves[j]));
+      due[listed++] = static_cast<std::uint32_t>(j);
+    }
   }
   // Units flip at few events: only then are the states written, and the flips of units whose input had a slope
   // before the event (corners) counted.
@@ -161,7 +188,7 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     independent += s_in[j] - d_in[j] != 0;
   }
   if constexpr (apply_input) std::fill(d_in, d_in + w, 0.0);
-  return {flips, independent, std::bit_cast<double>(lowest)};
+  return {flips, independent, listed, std::bit_cast<double>(lowest)};
 }
 
 // The extra column with record_breakpoints: every breakpoint of a probe, ragged, indexed by breakpoint_start/_count.
@@ -183,20 +210,31 @@ class crossing_tree {
     leaves_ = 1;
     while (leaves_ < n) leaves_ <<= 1;
     tree_.assign(2 * leaves_, inf);
-    stale_ = false;
+    listed_.reserve(list_limit);
+    mode_ = mode::fresh;
   }
   double earliest() const { return tree_[1]; }
   void set(std::size_t j, double t) {
-    if (stale_ && stale_uses_ < stale_budget) {
+    double& leaf = tree_[leaves_ + j];
+    if (mode_ == mode::listed) {
+      leaf = t;
+      if (t != inf && std::find(listed_.begin(), listed_.end(), j) == listed_.end()) {
+        rebuild();  // a crossing outside the list: the whole tree again
+        return;
+      }
+      tree_[1] = inf;
+      for (const std::uint32_t u : listed_) tree_[1] = std::min(tree_[1], tree_[leaves_ + u]);
+      return;
+    }
+    if (mode_ == mode::stale && stale_uses_ < stale_budget) {
       ++stale_uses_;
-      double& leaf = tree_[leaves_ + j];
       const double old = leaf;
       leaf = t;
       if (t <= tree_[1]) tree_[1] = t;
       else if (old == tree_[1]) tree_[1] = earliest_leaf(leaves(), leaves_);
       return;
     }
-    if (stale_) rebuild();
+    if (mode_ != mode::fresh) rebuild();
     std::size_t i = leaves_ + j;
     tree_[i] = t;
     for (i >>= 1; i >= 1; i >>= 1) {
@@ -205,9 +243,10 @@ class crossing_tree {
       tree_[i] = m;
     }
   }
-  // Bulk writes: leaves()[j] for every unit, then rebuild(), or settle(earliest), which leaves the inner nodes
-  // stale: the next few queries and single writes read the leaves directly (one vectorized pass each, cheaper than
-  // a rebuild), and only then is the tree rebuilt (a layer rewritten at every event never needs it).
+  // Bulk writes: leaves()[j] for every unit, then rebuild(), or settle(), which leaves the inner nodes stale. When
+  // only a few listed units have a crossing (the rest inf), queries and single writes look at those; otherwise the
+  // next few read the leaves directly (one vectorized pass each, cheaper than a rebuild), and only then is the tree
+  // rebuilt (a layer rewritten at every event never needs it).
   double* leaves() { return tree_.data() + leaves_; }
   void rebuild() {
     // Level by level, as integer mins of crossings' bits (vectorized).
@@ -215,11 +254,18 @@ class crossing_tree {
     for (std::size_t level = leaves_ / 2; level >= 1; level /= 2)
       for (std::size_t i = level; i < 2 * level; ++i)
         tree[i] = std::bit_cast<double>(std::min(crossing_bits(tree[2 * i]), crossing_bits(tree[2 * i + 1])));
-    stale_ = false;
+    mode_ = mode::fresh;
   }
-  void settle(double earliest) {
+  // The leaves were written, the earliest is `earliest`; the `count` units in `finite` (ascending), or all when
+  // finite is null, may have a crossing below inf.
+  void settle(double earliest, const std::uint32_t* finite, std::size_t count) {
     tree_[1] = earliest;
-    stale_ = true;
+    if (finite != nullptr && count <= list_limit) {
+      listed_.assign(finite, finite + count);
+      mode_ = mode::listed;
+      return;
+    }
+    mode_ = mode::stale;
     stale_uses_ = 0;
   }
   // f(j) for every unit whose crossing is <= t, ascending. Depth-first with the right child pushed first: the stack
@@ -227,14 +273,29 @@ class crossing_tree {
   template <class F>
   void for_each_by(double t, const F& f) {
     if (!(tree_[1] <= t)) return;
-    if (stale_ && stale_uses_ < stale_budget) {
-      ++stale_uses_;
-      const double* leaf = leaves();
-      for (std::size_t j = 0; j < leaves_; ++j)
-        if (leaf[j] <= t) f(j);
+    if (mode_ == mode::listed) {
+      for (const std::uint32_t j : listed_)
+        if (tree_[leaves_ + j] <= t) f(j);
       return;
     }
-    if (stale_) rebuild();
+    if (mode_ == mode::stale && stale_uses_ < stale_budget) {
+      ++stale_uses_;
+      // A block of leaves at a time: few are due, so an integer min (vectorized) skips most blocks without a
+      // branch per leaf. Crossings are never negative; a negative t has a negative bit pattern and skips every
+      // block (t + 0.0 makes a -0.0 +0.0).
+      const double* leaf = leaves();
+      const std::int64_t by = crossing_bits(t + 0.0);
+      for (std::size_t j0 = 0; j0 < leaves_; j0 += crossing_block) {
+        const std::size_t end = std::min(j0 + crossing_block, leaves_);
+        std::int64_t lowest = never_bits;
+        for (std::size_t j = j0; j < end; ++j) lowest = std::min(lowest, crossing_bits(leaf[j]));
+        if (lowest > by) continue;
+        for (std::size_t j = j0; j < end; ++j)
+          if (leaf[j] <= t) f(j);
+      }
+      return;
+    }
+    if (mode_ != mode::fresh) rebuild();
     std::size_t stack[66];
     std::size_t top = 0;
     stack[top++] = 1;
@@ -251,10 +312,15 @@ class crossing_tree {
   }
 
  private:
-  static constexpr int stale_budget = 4;  // reads of a stale tree before it is rebuilt
+  // fresh: every inner node holds the min of its children. stale: only the root does. listed: only the root does,
+  // and every leaf outside listed_ is inf.
+  enum class mode { fresh, stale, listed };
+  static constexpr int stale_budget = 4;         // reads of a stale tree before it is rebuilt
+  static constexpr std::size_t list_limit = 16;  // most units a listed tree holds
   std::size_t leaves_ = 1;
   std::vector<double> tree_;
-  bool stale_ = false;  // inner nodes below the root out of date (the root is not)
+  std::vector<std::uint32_t> listed_;  // ascending
+  mode mode_ = mode::fresh;
   int stale_uses_ = 0;
 };
 
@@ -270,6 +336,9 @@ struct node_state {
   bool stale_delta = false;          // switch nodes: delta still holds the last dense change (cleared when needed)
   std::vector<std::uint32_t> state;  // switch nodes: each unit's piece
   crossing_tree next;                // switch nodes: each unit's next crossing
+  // ReLU-like nodes: crossings after this may be missing from `next` (left inf); the node is settled whole at the
+  // first event at or after it.
+  double horizon = inf;
   std::vector<std::uint8_t> queued;  // switch nodes: units already queued at this event
   std::vector<std::uint32_t> reader_start, readers;  // max_pool: the windows reading each input unit
 };
@@ -296,7 +365,10 @@ class walker {
         continue;
       }
       switches_.push_back(i);
-      if (relu_like(n.rule.kind)) decided_.resize(std::max(decided_.size(), n.width));
+      if (relu_like(n.rule.kind)) {
+        decided_.resize(std::max(decided_.size(), n.width));
+        due_.resize(std::max(due_.size(), n.width));
+      }
       ns.state.assign(n.width, 0);
       ns.next.resize(n.width);
       ns.queued.assign(n.width, 0);
@@ -514,6 +586,7 @@ class walker {
   void init_crossings(double after) {
     for (const std::size_t i : switches_) {
       node_state& ns = nodes_[i];
+      ns.horizon = inf;
       if (relu_like(g_.at(i).rule.kind)) {
         const node_state& in = nodes_[g_.at(i).inputs[0]];
         relu_crossings(in.a.data(), in.s.data(), ns.state.data(), ns.next.leaves(), after, ns.state.size());
@@ -573,18 +646,31 @@ class walker {
     }
   }
 
-  // settle() for every unit of a ReLU or LeakyReLU node whose input changed as a whole (a dense layer below): one
-  // vectorized pass (the inner loop of a wide MLP's walk), which also applies a deferred change of its input. Its
-  // output change is kept as a whole vector.
+  // The next event of a switch node: its earliest crossing, or its horizon when that comes first.
+  double next_event(const node_state& ns) const { return std::min(ns.next.earliest(), ns.horizon); }
+
+  // settle() for every unit of a ReLU or LeakyReLU node whose input changed as a whole (a dense layer below), or
+  // that reached its horizon: one vectorized pass (the inner loop of a wide MLP's walk), which also applies a
+  // deferred change of its input. Its output change is kept as a whole vector. Its new horizon is the next event
+  // of the switches before it (a layer below, in an MLP, whose next flip changes this one's input as a whole) or
+  // T, and only units that reach zero by then get their crossing (widened by horizon_margin against rounding).
   void settle_all_relu(std::size_t i, double t_e, double te1, std::size_t& flips, std::size_t& corners) {
     const auto& n = g_.at(i);
     node_state& in = nodes_[n.inputs[0]];
     node_state& ns = nodes_[i];
+    double horizon = cfg_.t_max;
+    for (const std::size_t k : switches_) {
+      if (k >= i) break;
+      horizon = std::min(horizon, next_event(nodes_[k]));
+    }
+    ns.horizon = horizon;
+    const double reach = std::max(horizon, te1) * (1.0 + horizon_margin);
     const double off = n.rule.kind == genscope::switch_kind::leaky_relu ? n.rule.negative_slope : 0.0;
     const auto pass = in.deferred ? settle_relu_units<true> : settle_relu_units<false>;
-    const relu_pass p = pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(),
-                             ns.delta.data(), ns.next.leaves(), decided_.data(), off, t_e, te1, ns.a.size());
-    ns.next.settle(p.earliest);
+    const relu_pass p =
+        pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(), ns.delta.data(),
+             ns.next.leaves(), decided_.data(), due_.data(), off, t_e, te1, reach, ns.a.size());
+    ns.next.settle(p.earliest, due_.data(), p.due);
     flips += p.flips;
     corners += p.independent;
     ns.changed = ns.dense = true;
@@ -631,8 +717,13 @@ class walker {
         }
         continue;
       }
-      const node_state& in = nodes_[n.inputs[0]];
-      if (in.changed && in.dense && relu_like(n.rule.kind)) {
+      node_state& in = nodes_[n.inputs[0]];
+      if (relu_like(n.rule.kind) && ((in.changed && in.dense) || te1 >= ns.horizon)) {
+        // At its horizon the input may be unchanged: a switch's delta may still hold an earlier dense change.
+        if (!in.changed && in.stale_delta) {
+          std::fill(in.delta.begin(), in.delta.end(), 0.0);
+          in.stale_delta = false;
+        }
         settle_all_relu(i, t_e, te1, flips, corners);
         continue;
       }
@@ -756,8 +847,8 @@ class walker {
       double t_end = cfg_.t_max;
       bool at_limit = true;
       for (const std::size_t i : switches_)
-        if (nodes_[i].next.earliest() < t_end) {
-          t_end = nodes_[i].next.earliest();
+        if (next_event(nodes_[i]) < t_end) {
+          t_end = next_event(nodes_[i]);
           at_limit = false;
         }
 
@@ -831,7 +922,8 @@ class walker {
 
   std::vector<node_state> nodes_;
   std::vector<std::uint32_t> queue_;
-  std::vector<double> decided_;  // settle_relu_units' decisions, one per unit of the widest ReLU
+  std::vector<double> decided_;       // settle_relu_units' decisions, one per unit of the widest ReLU
+  std::vector<std::uint32_t> due_;    // settle_relu_units' units with a crossing before the horizon
   std::vector<double> bp_hi_, bp_lo_;
 };
 
