@@ -136,6 +136,7 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
                             std::uint32_t* __restrict due, double off, double t_e, double te1, double reach,
                             std::size_t w) {
   std::uint64_t flips = 0;
+  std::int64_t marks = never_bits;  // negative when some leaf is marked
   for (std::size_t j = 0; j < w; ++j) {
     double aj = a_in[j], sj = s_in[j];
     if constexpr (apply_input) {
@@ -162,11 +163,12 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     const double towards = 1.0 - 2.0 * on;
     const double there = towards * sj > 0 ? towards * (aj + reach * sj) : -1.0;
     leaves[j] = there >= 0 ? -1.0 - there : inf;
+    marks = std::min(marks, crossing_bits(leaves[j]));
   }
   const double next = std::nextafter(te1, inf);
   std::int64_t lowest = never_bits;
   std::size_t listed = 0;
-  for (std::size_t j0 = 0; j0 < w; j0 += crossing_block) {
+  for (std::size_t j0 = 0; j0 < w && marks < 0; j0 += crossing_block) {
     const std::size_t end = std::min(j0 + crossing_block, w);
     std::int64_t block = never_bits;
     for (std::size_t j = j0; j < end; ++j) block = std::min(block, crossing_bits(leaves[j]));
@@ -268,8 +270,8 @@ class crossing_tree {
     mode_ = mode::stale;
     stale_uses_ = 0;
   }
-  // f(j) for every unit whose crossing is <= t, ascending. Depth-first with the right child pushed first: the stack
-  // never holds more than one node per level.
+  // f(j) for every unit whose crossing is <= t, ascending. Down the tree towards the children <= t (one at least,
+  // as their parent is), the left one first; a right one also <= t waits on the stack (one node per level at most).
   template <class F>
   void for_each_by(double t, const F& f) {
     if (!(tree_[1] <= t)) return;
@@ -296,18 +298,19 @@ class crossing_tree {
       return;
     }
     if (mode_ != mode::fresh) rebuild();
-    std::size_t stack[66];
+    std::size_t stack[64];
     std::size_t top = 0;
-    stack[top++] = 1;
-    while (top > 0) {
-      const std::size_t i = stack[--top];
-      if (!(tree_[i] <= t)) continue;
-      if (i >= leaves_) {
-        f(i - leaves_);
-      } else {
-        stack[top++] = 2 * i + 1;
-        stack[top++] = 2 * i;
+    std::size_t i = 1;
+    for (;;) {
+      while (i < leaves_) {
+        const std::size_t left = 2 * i;
+        const bool go_left = tree_[left] <= t;
+        if (go_left && tree_[left + 1] <= t) stack[top++] = left + 1;
+        i = go_left ? left : left + 1;
       }
+      f(i - leaves_);
+      if (top == 0) return;
+      i = stack[--top];
     }
   }
 
