@@ -124,18 +124,18 @@ struct relu_pass {
 // Every unit of a ReLU (off = 0) or LeakyReLU (off = its negative slope) at an event at t_e (te1: t_e widened by
 // rel_tol), from its input form a_in + t s_in whose slope changed by d_in at the event: the right-limit state,
 // output form, output slope change and next crossing (leaves). Apply_input: the input's change is not yet applied
-// (its single consumer applies it: a_in -= t_e d_in, s_in += d_in, and clears d_in). A NaN input counts as active.
-// Only units that reach zero by `reach` get their crossing (the others inf; the caller settles the node again
-// before then): the first loop finds them without dividing, as few cross before the next event below, and a
-// second pass over blocks holding one computes their crossings and lists them in `due`. `decided` (scratch, w
-// units) keeps each unit's decision for the later loops.
+// (its single consumer applies it: a_in -= t_e d_in, s_in += d_in, and clears d_in).
+// Only a unit moving towards zero (inactive and rising, or active and falling) can flip, at this event if it gets
+// there by te1, and only one that gets there by `reach` needs its crossing (the others stay inf; the caller
+// settles the node again before then). The first loop finds those units without dividing and carries every
+// other unit in its piece; as few cross before the next event below, a second pass over the blocks holding one
+// decides them by the right-limit rule, computes their crossings and lists them in `due`. A unit whose input turned
+// NaN is never marked and keeps its piece: its output is NaN either way, and so are the logits, which ends the walk.
 template <bool apply_input>
 relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, double* __restrict d_in,
                             std::uint32_t* __restrict state, double* __restrict a, double* __restrict s,
-                            double* __restrict delta, double* __restrict leaves, double* __restrict decided,
-                            std::uint32_t* __restrict due, double off, double t_e, double te1, double reach,
-                            std::size_t w) {
-  std::uint64_t flips = 0;
+                            double* __restrict delta, double* __restrict leaves, std::uint32_t* __restrict due,
+                            double off, double t_e, double te1, double reach, std::size_t w) {
   std::int64_t marks = never_bits;  // negative when some leaf is marked
   for (std::size_t j = 0; j < w; ++j) {
     double aj = a_in[j], sj = s_in[j];
@@ -146,28 +146,24 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
       a_in[j] = aj;
       s_in[j] = sj;
     }
-    // Active just after te1: the value there is positive, or zero with a positive slope, or NaN (v is never 0 with
-    // a NaN slope).
-    const double v = aj + te1 * sj;
-    const double on = !((v == 0 ? sj : v) <= 0) ? 1.0 : 0.0;
-    decided[j] = on;
     // States 0 and 1 through int32 (one instruction; an unsigned conversion takes several).
-    flips += on != static_cast<std::int32_t>(state[j]);
-    const double gain = on + (1.0 - on) * off;  // exactly 1 or off
-    const double s_new = gain * sj;
-    delta[j] = s_new - s[j];
-    a[j] = gain * aj;
-    s[j] = s_new;
-    // Moving towards zero (inactive and rising, or active and falling) and there by reach: marked by a negative
-    // leaf, which no crossing is (a value, not a constant, in both arms keeps the loop vectorized).
+    const double on = static_cast<std::int32_t>(state[j]);
+    // Towards zero and there by reach: marked by a negative leaf, which no crossing is (a value, not a constant,
+    // in both arms keeps the loop vectorized).
     const double towards = 1.0 - 2.0 * on;
     const double there = towards * sj > 0 ? towards * (aj + reach * sj) : -1.0;
     leaves[j] = there >= 0 ? -1.0 - there : inf;
     marks = std::min(marks, crossing_bits(leaves[j]));
+    const double gain = on + (1.0 - on) * off;  // exactly 1 or off
+    const double s_old = s[j];
+    const double s_new = gain * sj;
+    delta[j] = s_new - s_old;
+    a[j] = gain * aj;
+    s[j] = there >= 0 ? s_old : s_new;  // a marked unit's old slope stays for the second pass
   }
   const double next = std::nextafter(te1, inf);
   std::int64_t lowest = never_bits;
-  std::size_t listed = 0;
+  std::size_t listed = 0, flips = 0, independent = 0;
   for (std::size_t j0 = 0; j0 < w && marks < 0; j0 += crossing_block) {
     const std::size_t end = std::min(j0 + crossing_block, w);
     std::int64_t block = never_bits;
@@ -175,19 +171,23 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     if (block >= 0) continue;  // no mark in this block
     for (std::size_t j = j0; j < end; ++j) {
       if (!(leaves[j] < 0)) continue;
-      leaves[j] = relu_crossing(a_in[j], s_in[j], decided[j], te1, next);
+      const double aj = a_in[j], sj = s_in[j];
+      const double v = aj + te1 * sj;
+      const std::uint32_t now = v > 0 || (v == 0 && sj > 0) ? 1u : 0u;
+      if (now != state[j]) {
+        state[j] = now;
+        ++flips;
+        independent += sj - d_in[j] != 0;  // the input had a slope before the event: a corner
+      }
+      const double gain = now != 0 ? 1.0 : off;
+      const double s_new = gain * sj;
+      delta[j] = s_new - s[j];
+      a[j] = gain * aj;
+      s[j] = s_new;
+      leaves[j] = relu_crossing(aj, sj, now, te1, next);
       lowest = std::min(lowest, crossing_bits(leaves[j]));
       due[listed++] = static_cast<std::uint32_t>(j);
     }
-  }
-  // Units flip at few events: only then are the states written, and the flips of units whose input had a slope
-  // before the event (corners) counted.
-  std::size_t independent = 0;
-  for (std::size_t j = 0; j < w && flips > 0; ++j) {
-    const std::uint32_t now = decided[j] != 0 ? 1u : 0u;
-    if (now == state[j]) continue;
-    state[j] = now;
-    independent += s_in[j] - d_in[j] != 0;
   }
   if constexpr (apply_input) std::fill(d_in, d_in + w, 0.0);
   return {flips, independent, listed, std::bit_cast<double>(lowest)};
@@ -368,10 +368,7 @@ class walker {
         continue;
       }
       switches_.push_back(i);
-      if (relu_like(n.rule.kind)) {
-        decided_.resize(std::max(decided_.size(), n.width));
-        due_.resize(std::max(due_.size(), n.width));
-      }
+      if (relu_like(n.rule.kind)) due_.resize(std::max(due_.size(), n.width));
       ns.state.assign(n.width, 0);
       ns.next.resize(n.width);
       ns.queued.assign(n.width, 0);
@@ -672,7 +669,7 @@ class walker {
     const auto pass = in.deferred ? settle_relu_units<true> : settle_relu_units<false>;
     const relu_pass p =
         pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(), ns.delta.data(),
-             ns.next.leaves(), decided_.data(), due_.data(), off, t_e, te1, reach, ns.a.size());
+             ns.next.leaves(), due_.data(), off, t_e, te1, reach, ns.a.size());
     ns.next.settle(p.earliest, due_.data(), p.due);
     flips += p.flips;
     corners += p.independent;
@@ -925,8 +922,7 @@ class walker {
 
   std::vector<node_state> nodes_;
   std::vector<std::uint32_t> queue_;
-  std::vector<double> decided_;       // settle_relu_units' decisions, one per unit of the widest ReLU
-  std::vector<std::uint32_t> due_;    // settle_relu_units' units with a crossing before the horizon
+  std::vector<std::uint32_t> due_;  // settle_relu_units' units with a crossing before the horizon
   std::vector<double> bp_hi_, bp_lo_;
 };
 
