@@ -122,15 +122,17 @@ struct relu_pass {
 };
 
 // Every unit of a ReLU (off = 0) or LeakyReLU (off = its negative slope) at an event at t_e (te1: t_e widened by
-// rel_tol), from its input form a_in + t s_in whose slope changed by d_in at the event: the right-limit state,
+// rel_tol), from its input form a_in + t s_in whose slope changed by d_in at the event: its state after the event,
 // output form, output slope change and next crossing (leaves). Apply_input: the input's change is not yet applied
 // (its single consumer applies it: a_in -= t_e d_in, s_in += d_in, and clears d_in).
-// Only a unit moving towards zero (inactive and rising, or active and falling) can flip, at this event if it gets
-// there by te1, and only one that gets there by `reach` needs its crossing (the others stay inf; the caller
-// settles the node again before then). The first loop finds those units without dividing and carries every
-// other unit in its piece; as few cross before the next event below, a second pass over the blocks holding one
-// decides them by the right-limit rule, computes their crossings and lists them in `due`. A unit whose input turned
-// NaN is never marked and keeps its piece: its output is NaN either way, and so are the logits, which ends the walk.
+// A unit flips here only if it moves towards zero (inactive and rising, or active and falling) and gets there by
+// te1, or if its input is constant on the wrong side or at zero while active (a ReLU below it turned off); and
+// only a unit moving towards zero that gets there by `reach` needs its crossing (the others stay inf; the caller
+// settles the node again before then). The first loop marks those units without dividing and carries every other
+// unit in its piece; as few are marked, a second pass over the blocks holding one decides them by the right-limit
+// rule, computes their crossings and lists them in `due`. A unit moving away from zero keeps its piece even if
+// rounding left it a hair on the wrong side. One whose input turned NaN is never marked and keeps its piece: its
+// output is NaN either way, and so are the logits, which ends the walk.
 template <bool apply_input>
 relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, double* __restrict d_in,
                             std::uint32_t* __restrict state, double* __restrict a, double* __restrict s,
@@ -148,10 +150,11 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
     }
     // States 0 and 1 through int32 (one instruction; an unsigned conversion takes several).
     const double on = static_cast<std::int32_t>(state[j]);
-    // Towards zero and there by reach: marked by a negative leaf, which no crossing is (a value, not a constant,
-    // in both arms keeps the loop vectorized).
+    // Towards zero and there by reach, or constant (sj = 0) on the wrong side or at zero (there = towards * aj):
+    // marked by a negative leaf, which no crossing is (a value, not a constant, in both arms keeps the loop
+    // vectorized).
     const double towards = 1.0 - 2.0 * on;
-    const double there = towards * sj > 0 ? towards * (aj + reach * sj) : -1.0;
+    const double there = towards * sj >= 0 ? towards * (aj + reach * sj) : -1.0;
     leaves[j] = there >= 0 ? -1.0 - there : inf;
     marks = std::min(marks, crossing_bits(leaves[j]));
     const double gain = on + (1.0 - on) * off;  // exactly 1 or off
@@ -224,8 +227,9 @@ class crossing_tree {
         rebuild();  // a crossing outside the list: the whole tree again
         return;
       }
-      tree_[1] = inf;
-      for (const std::uint32_t u : listed_) tree_[1] = std::min(tree_[1], tree_[leaves_ + u]);
+      double earliest = inf;  // not in tree_[1] as it goes: with one unit, that is the leaf itself
+      for (const std::uint32_t u : listed_) earliest = std::min(earliest, tree_[leaves_ + u]);
+      tree_[1] = earliest;
       return;
     }
     if (mode_ == mode::stale && stale_uses_ < stale_budget) {
@@ -258,11 +262,11 @@ class crossing_tree {
         tree[i] = std::bit_cast<double>(std::min(crossing_bits(tree[2 * i]), crossing_bits(tree[2 * i + 1])));
     mode_ = mode::fresh;
   }
-  // The leaves were written, the earliest is `earliest`; the `count` units in `finite` (ascending), or all when
-  // finite is null, may have a crossing below inf.
+  // The leaves were written, the earliest is `earliest`; only the `count` units in `finite` (ascending) may have a
+  // crossing below inf.
   void settle(double earliest, const std::uint32_t* finite, std::size_t count) {
     tree_[1] = earliest;
-    if (finite != nullptr && count <= list_limit) {
+    if (count <= list_limit) {
       listed_.assign(finite, finite + count);
       mode_ = mode::listed;
       return;
@@ -649,11 +653,12 @@ class walker {
   // The next event of a switch node: its earliest crossing, or its horizon when that comes first.
   double next_event(const node_state& ns) const { return std::min(ns.next.earliest(), ns.horizon); }
 
-  // settle() for every unit of a ReLU or LeakyReLU node whose input changed as a whole (a dense layer below), or
-  // that reached its horizon: one vectorized pass (the inner loop of a wide MLP's walk), which also applies a
-  // deferred change of its input. Its output change is kept as a whole vector. Its new horizon is the next event
-  // of the switches before it (a layer below, in an MLP, whose next flip changes this one's input as a whole) or
-  // T, and only units that reach zero by then get their crossing (widened by horizon_margin against rounding).
+  // A ReLU or LeakyReLU node whose input changed as a whole (a dense layer below), or that reached its horizon,
+  // settled in one vectorized pass (settle_relu_units, the inner loop of a wide MLP's walk), which also applies a
+  // deferred change of its input. Its output change is kept as a whole vector, unless nothing changed (its horizon
+  // came with its input unchanged and no flip). Its new horizon is the next event of the switches before it (a
+  // layer below, in an MLP, whose next flip changes this one's input as a whole) or T, and only units that reach
+  // zero by then get their crossing (widened by horizon_margin against rounding).
   void settle_all_relu(std::size_t i, double t_e, double te1, std::size_t& flips, std::size_t& corners) {
     const auto& n = g_.at(i);
     node_state& in = nodes_[n.inputs[0]];
@@ -673,14 +678,19 @@ class walker {
     ns.next.settle(p.earliest, due_.data(), p.due);
     flips += p.flips;
     corners += p.independent;
+    if (!in.changed && p.flips == 0) {
+      ns.stale_delta = false;  // the pass wrote delta = 0 for every unit
+      return;
+    }
     ns.changed = ns.dense = true;
   }
 
   // Crosses the breakpoint at t_e node by node in topological order: slope changes travel up from the switches
   // that flip (an affine node adds its inputs' changes through add_sparse, or add_linear when they are dense; the
   // values change by -t_e times the slopes', as every form is continuous at t_e), and each switch whose input
-  // changed, or whose own crossing is due, takes its right-limit piece. `full` then recomputes every form from the
-  // line. Returns the flips; `corner` tells whether two or more independent flips met here.
+  // changed, or whose own crossing is due, takes its right-limit piece; a ReLU at its horizon is settled whole.
+  // `full` then recomputes every form from the line. Returns the flips; `corner` tells whether two or more
+  // independent flips met here.
   std::size_t cross(double t_e, bool full, bool& corner) {
     const double te1 = t_e + t_e * rel_tol;
     std::size_t flips = 0, corners = 0;
