@@ -84,6 +84,13 @@ void analysis::check(const std::vector<dataset_shape>&, std::size_t) const {}
 
 const piecewise_linear_graph* network_backend::piecewise_linear() const { return nullptr; }
 
+std::vector<std::string> network_backend::hidden_layers() const { return {}; }
+
+void network_backend::activations(const std::string& layer, matrix_view, matrix&) const {
+  throw error("backend: no hidden layer '" + layer + "': the model (" + describe() +
+              ") offers no hidden activations");
+}
+
 std::size_t network_backend::input_dim() const {
   const auto shape = input_shape();
   return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());

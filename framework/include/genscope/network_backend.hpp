@@ -45,6 +45,14 @@ class GENSCOPE_API network_backend : public plugin_object {
   /// view takes input_dim() inputs, gives class_count() outputs and lives as
   /// long as the backend.
   virtual const piecewise_linear_graph* piecewise_linear() const;
+  /// The hidden layers whose activations activations() gives, in forward order; empty (the default) when
+  /// the backend offers none. A backend that names layers declares capability_hidden_activations.
+  virtual std::vector<std::string> hidden_layers() const;
+  /// The values of hidden layer `layer` (one of hidden_layers()) for every row of `x`: `out` is resized to
+  /// x.rows x the layer's width and overwritten, each row the layer's output flattened row-major. Const
+  /// and re-entrant like logits(). Throws genscope::error naming the layer when it is not one of
+  /// hidden_layers() (always, by default), and on a batch of the wrong width.
+  virtual void activations(const std::string& layer, matrix_view x, matrix& out) const;
 
   /// Product of input_shape().
   std::size_t input_dim() const;

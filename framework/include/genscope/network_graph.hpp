@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace genscope {
@@ -97,11 +98,27 @@ class GENSCOPE_API network_graph {
   /// Logits of every row of x (x.cols == input_dim()); bit-identical for a row whatever batch it is in.
   void forward(matrix_view x, matrix& logits) const;
 
+  /// The hidden layers whose activations activations() gives, in forward order. An MLP's are "relu1",
+  /// "relu2", ... (after each hidden layer's ReLU); a graph's are its operators but the last (the logits),
+  /// each named as its operator (the ONNX node's name), or "node K" (K its node number) when that name is
+  /// empty or taken by an earlier operator.
+  std::vector<std::string> layer_names() const;
+  /// The values of layer `name` (one of layer_names()) for every row of x: out is x.rows x the layer's width,
+  /// each row the layer's output flattened row-major; bit-identical for a row whatever batch it is in. Throws
+  /// genscope::error naming the layer and the network when the name is not a layer, or on a batch of the
+  /// wrong width.
+  void activations(const std::string& name, matrix_view x, matrix& out) const;
+
   /// The graph in double precision for the exact walk and the analyses: reshapes vanish, every other
   /// operator becomes an affine node or a switch. Independent of this object once made.
   std::unique_ptr<piecewise_linear_graph> piecewise_linear_view() const;
 
  private:
+  // Each hidden layer's name and node (layer_names()).
+  std::vector<std::pair<std::string, std::size_t>> layers() const;
+  // Throws unless x is a batch of this network's inputs.
+  void check_batch(matrix_view x) const;
+
   std::vector<std::size_t> input_shape_;
   std::vector<graph_op> ops_;
   std::vector<std::vector<std::size_t>> shapes_;  // per node

@@ -32,7 +32,8 @@ enum class plugin_kind : std::uint32_t { backend = 1, sampler = 2, estimator = 3
 /// what an estimator or analysis requires. Validation refuses a run or analysis
 /// that requires a capability its model's backend does not offer.
 enum capability_bits : std::uint32_t {
-  capability_piecewise_linear = 1u << 0,  ///< network_backend::piecewise_linear() returns a view
+  capability_piecewise_linear = 1u << 0,    ///< network_backend::piecewise_linear() returns a view
+  capability_hidden_activations = 1u << 1,  ///< network_backend::hidden_layers() names layers activations() gives
 };
 
 /// "backend", "sampler", "estimator" or "analysis".

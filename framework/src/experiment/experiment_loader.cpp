@@ -36,6 +36,21 @@ namespace genscope {
 
 namespace {
 
+// The first capability bit (capability_bits) in `needed` that `offered` lacks; 0 when none is missing.
+std::uint32_t missing_capability(std::uint32_t needed, std::uint32_t offered) {
+  const std::uint32_t missing = needed & ~offered;
+  return missing & (~missing + 1);
+}
+
+// What a capability bit gives, for the refusal of a plugin that needs it.
+std::string capability_text(std::uint32_t bit) {
+  switch (bit) {
+    case capability_piecewise_linear: return "a piecewise-linear view of the network";
+    case capability_hidden_activations: return "the activations of hidden layers";
+    default: return "capability bit " + std::to_string(bit);
+  }
+}
+
 namespace fs = std::filesystem;
 using detail::toml_field;
 using detail::toml_reader;
@@ -654,10 +669,11 @@ class loader {
       const model_spec& m = exp_.models[item_named(section::models, r.model).spec];
       const std::uint32_t needed = plugins_.require(plugin_kind::estimator, e.plugin).capabilities;
       const std::uint32_t offered = plugins_.require(plugin_kind::backend, m.backend).capabilities;
-      if ((needed & capability_piecewise_linear) != 0 && (offered & capability_piecewise_linear) == 0)
-        reader_.fail(r.where, fmt::format("run '{}': estimator '{}' (plugin '{}') needs a piecewise-linear view of "
-                                          "the network, which backend '{}' of model '{}' does not offer",
-                                          r.name, r.estimator, e.plugin, m.backend, r.model));
+      if (const std::uint32_t missing = missing_capability(needed, offered))
+        reader_.fail(r.where, fmt::format("run '{}': estimator '{}' (plugin '{}') needs {}, which backend '{}' of "
+                                          "model '{}' does not offer",
+                                          r.name, r.estimator, e.plugin, capability_text(missing), m.backend,
+                                          r.model));
       const std::size_t input = model_inputs_.at(r.model);
       const std::size_t dim = dim_of(shapes_.at(s.dataset));
       if (input != dim)
@@ -682,11 +698,11 @@ class loader {
       const std::uint32_t needed = plugins_.require(plugin_kind::analysis, a.plugin).capabilities;
       const std::uint32_t offered = plugins_.require(plugin_kind::backend, m.backend).capabilities;
       const toml_field* model_field = field_named(it, "model");
-      if ((needed & capability_piecewise_linear) != 0 && (offered & capability_piecewise_linear) == 0)
+      if (const std::uint32_t missing = missing_capability(needed, offered))
         reader_.fail(model_field->value_at(),
-                     fmt::format("analysis '{}' (plugin '{}') needs a piecewise-linear view of the network, which "
-                                 "backend '{}' of model '{}' does not offer",
-                                 a.name, a.plugin, m.backend, a.model));
+                     fmt::format("analysis '{}' (plugin '{}') needs {}, which backend '{}' of model '{}' does not "
+                                 "offer",
+                                 a.name, a.plugin, capability_text(missing), m.backend, a.model));
       const std::size_t input = model_inputs_.at(a.model);
       std::vector<dataset_shape> shapes;
       const toml_field* datasets_field = field_named(it, "datasets");

@@ -322,11 +322,12 @@ void forward_op(const compiled_graph& g, const graph_op& op, const compiled_op& 
 
 }  // namespace
 
-void forward_graph(const compiled_graph& g, const std::vector<graph_op>& ops, matrix_view x, matrix& logits) {
+void forward_graph(const compiled_graph& g, const std::vector<graph_op>& ops, matrix_view x, std::size_t output,
+                   matrix& out) {
   const std::size_t n = x.rows;
-  const std::size_t classes = g.width.back();
-  const std::size_t nodes = g.width.size();
-  logits.resize(n, classes);
+  const std::size_t width = g.width[output];
+  const std::size_t nodes = output + 1;
+  out.resize(n, width);
   if (n == 0) return;
   const std::size_t block = g.block_rows;
   const std::size_t blocks = (n + block - 1) / block;
@@ -343,9 +344,9 @@ void forward_graph(const compiled_graph& g, const std::vector<graph_op>& ops, ma
       std::memcpy(buf[0].data(), x.row(r0), rows * x.cols * sizeof(float));
       std::fill(buf[0].begin() + static_cast<std::ptrdiff_t>(rows * x.cols),
                 buf[0].begin() + static_cast<std::ptrdiff_t>(padded * x.cols), 0.0f);
-      for (std::size_t k = 0; k < ops.size(); ++k)
+      for (std::size_t k = 0; k + 1 < nodes; ++k)
         forward_op(g, ops[k], g.ops[k], k + 1, buf, buf[k + 1].data(), padded, cols, acc);
-      std::memcpy(logits.row(r0), buf[nodes - 1].data(), rows * classes * sizeof(float));
+      std::memcpy(out.row(r0), buf[output].data(), rows * width * sizeof(float));
     }
   };
   if (blocks == 1) {

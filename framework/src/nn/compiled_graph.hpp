@@ -36,7 +36,9 @@ compiled_op compile_op(const graph_op& op, const std::vector<std::vector<std::si
 /// The product of a shape, checked for overflow and against the memory budget.
 std::size_t checked_product(const std::vector<std::size_t>& shape, const std::string& what);
 
-/// The float32 forward pass in fixed blocks of rows, in parallel; a row's logits never depend on its batch.
-void forward_graph(const compiled_graph& graph, const std::vector<graph_op>& ops, matrix_view x, matrix& logits);
+/// The float32 forward pass in fixed blocks of rows, in parallel, up to node `output` (whose values go to `out`,
+/// one row per input row); a row's values never depend on its batch.
+void forward_graph(const compiled_graph& graph, const std::vector<graph_op>& ops, matrix_view x, std::size_t output,
+                   matrix& out);
 
 }  // namespace genscope::detail

@@ -14,7 +14,9 @@
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <set>
 #include <string>
+#include <utility>
 
 namespace genscope {
 
@@ -193,11 +195,53 @@ std::string network_graph::digest() const {
 }
 
 void network_graph::forward(matrix_view x, matrix& logits) const {
-  if (!compiled_) throw error("network graph: forward() on an empty graph");
+  check_batch(x);
+  detail::forward_graph(*compiled_, ops_, x, ops_.size(), logits);
+}
+
+std::vector<std::pair<std::string, std::size_t>> network_graph::layers() const {
+  std::vector<std::pair<std::string, std::size_t>> out;
+  std::set<std::string> taken;
+  for (std::size_t k = 0; k + 1 < ops_.size(); ++k) {
+    const std::size_t node = k + 1;
+    if (is_mlp_) {
+      if (ops_[k].kind == op_kind::relu) out.emplace_back("relu" + std::to_string(node / 2), node);
+      continue;
+    }
+    std::string name = ops_[k].name;
+    if (name.empty() || taken.count(name) != 0) name = "node " + std::to_string(node);
+    taken.insert(name);
+    out.emplace_back(std::move(name), node);
+  }
+  return out;
+}
+
+std::vector<std::string> network_graph::layer_names() const {
+  std::vector<std::string> names;
+  for (auto& [name, node] : layers()) names.push_back(std::move(name));
+  return names;
+}
+
+void network_graph::activations(const std::string& name, matrix_view x, matrix& out) const {
+  check_batch(x);
+  for (const auto& [layer, node] : layers())
+    if (layer == name) {
+      detail::forward_graph(*compiled_, ops_, x, node, out);
+      return;
+    }
+  const std::vector<std::string> names = layer_names();
+  std::string known;
+  for (std::size_t k = 0; k < names.size() && k < 12; ++k) known += (k > 0 ? ", " : "") + ("'" + names[k] + "'");
+  if (names.size() > 12) known += ", ... (" + std::to_string(names.size()) + " in all)";
+  throw error("network graph: no layer '" + name + "' in the network (" + describe() + "); its layers: " +
+              (names.empty() ? std::string("none") : known));
+}
+
+void network_graph::check_batch(matrix_view x) const {
+  if (!compiled_) throw error("network graph: forward pass of an empty graph");
   if (x.cols != input_dim())
     throw error("network graph: batch has " + std::to_string(x.cols) + " columns, the network (" + describe() +
                 ") takes " + std::to_string(input_dim()));
-  detail::forward_graph(*compiled_, ops_, x, logits);
 }
 
 }  // namespace genscope

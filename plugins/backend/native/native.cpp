@@ -30,6 +30,10 @@ class native_backend final : public genscope::network_backend {
   std::string model_digest() const override { return net_.digest(); }
   std::string describe() const override { return net_.describe(); }
   const genscope::piecewise_linear_graph* piecewise_linear() const override { return view_.get(); }
+  std::vector<std::string> hidden_layers() const override { return net_.layer_names(); }
+  void activations(const std::string& layer, genscope::matrix_view x, genscope::matrix& out) const override {
+    net_.activations(layer, x, out);
+  }
 
  private:
   genscope::network_graph net_;  // immutable after construction, so concurrent logits() calls are safe
@@ -54,7 +58,7 @@ constexpr genscope::option_spec options_table[] = {
 }  // namespace
 
 GENSCOPE_PLUGIN_WITH_CAPABILITIES(
-    genscope::plugin_kind::backend, "native", "2.0.0",
+    genscope::plugin_kind::backend, "native", "2.1.0",
     "a GenScope HDF5 model file in float32: a ReLU MLP or a graph of convolutions, pooling, batch norm, residual sums "
-    "(imported from ONNX); Eigen GEMM; piecewise-linear",
-    options_table, &create, genscope::capability_piecewise_linear)
+    "(imported from ONNX); Eigen GEMM; piecewise-linear; hidden activations",
+    options_table, &create, genscope::capability_piecewise_linear | genscope::capability_hidden_activations)
