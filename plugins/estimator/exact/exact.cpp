@@ -89,8 +89,22 @@ inline double relu_crossing(double a, double s, double on, double after, double 
 // without -ffast-math).
 inline std::int64_t crossing_bits(double t) { return std::bit_cast<std::int64_t>(t); }
 constexpr std::int64_t never_bits = std::bit_cast<std::int64_t>(inf);
-// Crossings per block of the block-skipping scans below (an integer min over a block first).
-constexpr std::size_t crossing_block = 8;
+
+// f(j) for every leaf j < w whose bits are at most `limit` (a crossing: at most the double whose bits limit is),
+// ascending. Few leaves qualify, so a block of them whose integer min (vectorized) is above the limit is skipped
+// without a branch per leaf. f may rewrite the leaf it is given.
+template <class F>
+void for_each_leaf_at_most(const double* leaves, std::size_t w, std::int64_t limit, const F& f) {
+  constexpr std::size_t block = 8;
+  for (std::size_t j0 = 0; j0 < w; j0 += block) {
+    const std::size_t end = std::min(j0 + block, w);
+    std::int64_t lowest = never_bits;
+    for (std::size_t j = j0; j < end; ++j) lowest = std::min(lowest, crossing_bits(leaves[j]));
+    if (lowest > limit) continue;
+    for (std::size_t j = j0; j < end; ++j)
+      if (crossing_bits(leaves[j]) <= limit) f(j);
+  }
+}
 
 // The earliest of w crossings.
 double earliest_leaf(const double* __restrict leaves, std::size_t w) {
@@ -130,14 +144,15 @@ struct relu_pass {
 // only a unit moving towards zero that gets there by `reach` needs its crossing (the others stay inf; the caller
 // settles the node again before then). The first loop marks those units without dividing and carries every other
 // unit in its piece; as few are marked, a second pass over the blocks holding one decides them by the right-limit
-// rule, computes their crossings and lists them in `due`. A unit moving away from zero keeps its piece even if
+// rule (decide_switch with `rule`), computes their crossings and lists them in `due`. A unit moving away from zero keeps its piece even if
 // rounding left it a hair on the wrong side. One whose input turned NaN is never marked and keeps its piece: its
 // output is NaN either way, and so are the logits, which ends the walk.
 template <bool apply_input>
 relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, double* __restrict d_in,
                             std::uint32_t* __restrict state, double* __restrict a, double* __restrict s,
                             double* __restrict delta, double* __restrict leaves, std::uint32_t* __restrict due,
-                            double off, double t_e, double te1, double reach, std::size_t w) {
+                            const genscope::switch_layer& rule, double off, double t_e, double te1, double reach,
+                            std::size_t w) {
   std::int64_t marks = never_bits;  // negative when some leaf is marked
   for (std::size_t j = 0; j < w; ++j) {
     double aj = a_in[j], sj = s_in[j];
@@ -167,31 +182,25 @@ relu_pass settle_relu_units(double* __restrict a_in, double* __restrict s_in, do
   const double next = std::nextafter(te1, inf);
   std::int64_t lowest = never_bits;
   std::size_t listed = 0, flips = 0, independent = 0;
-  for (std::size_t j0 = 0; j0 < w && marks < 0; j0 += crossing_block) {
-    const std::size_t end = std::min(j0 + crossing_block, w);
-    std::int64_t block = never_bits;
-    for (std::size_t j = j0; j < end; ++j) block = std::min(block, crossing_bits(leaves[j]));
-    if (block >= 0) continue;  // no mark in this block
-    for (std::size_t j = j0; j < end; ++j) {
-      if (!(leaves[j] < 0)) continue;
-      const double aj = a_in[j], sj = s_in[j];
-      const double v = aj + te1 * sj;
-      const std::uint32_t now = v > 0 || (v == 0 && sj > 0) ? 1u : 0u;
-      if (now != state[j]) {
-        state[j] = now;
-        ++flips;
-        independent += sj - d_in[j] != 0;  // the input had a slope before the event: a corner
-      }
-      const double gain = now != 0 ? 1.0 : off;
-      const double s_new = gain * sj;
-      delta[j] = s_new - s[j];
-      a[j] = gain * aj;
-      s[j] = s_new;
-      leaves[j] = relu_crossing(aj, sj, now, te1, next);
-      lowest = std::min(lowest, crossing_bits(leaves[j]));
-      due[listed++] = static_cast<std::uint32_t>(j);
+  const auto settle_marked = [&](std::size_t j) {
+    const double aj = a_in[j], sj = s_in[j];
+    const auto key = [aj, sj, te1](std::size_t c, std::size_t) { return c == 0 ? aj + te1 * sj : sj; };
+    const std::uint32_t now = genscope::decide_switch(rule, j, 2, key);
+    if (now != state[j]) {
+      state[j] = now;
+      ++flips;
+      independent += sj - d_in[j] != 0;  // the input had a slope before the event: a corner
     }
-  }
+    const double gain = now != 0 ? 1.0 : off;
+    const double s_new = gain * sj;
+    delta[j] = s_new - s[j];
+    a[j] = gain * aj;
+    s[j] = s_new;
+    leaves[j] = relu_crossing(aj, sj, now, te1, next);
+    lowest = std::min(lowest, crossing_bits(leaves[j]));
+    due[listed++] = static_cast<std::uint32_t>(j);
+  };
+  if (marks < 0) for_each_leaf_at_most(leaves, w, -1, settle_marked);  // the negative leaves
   if constexpr (apply_input) std::fill(d_in, d_in + w, 0.0);
   return {flips, independent, listed, std::bit_cast<double>(lowest)};
 }
@@ -286,19 +295,9 @@ class crossing_tree {
     }
     if (mode_ == mode::stale && stale_uses_ < stale_budget) {
       ++stale_uses_;
-      // A block of leaves at a time: few are due, so an integer min (vectorized) skips most blocks without a
-      // branch per leaf. Crossings are never negative; a negative t has a negative bit pattern and skips every
-      // block (t + 0.0 makes a -0.0 +0.0).
-      const double* leaf = leaves();
-      const std::int64_t by = crossing_bits(t + 0.0);
-      for (std::size_t j0 = 0; j0 < leaves_; j0 += crossing_block) {
-        const std::size_t end = std::min(j0 + crossing_block, leaves_);
-        std::int64_t lowest = never_bits;
-        for (std::size_t j = j0; j < end; ++j) lowest = std::min(lowest, crossing_bits(leaf[j]));
-        if (lowest > by) continue;
-        for (std::size_t j = j0; j < end; ++j)
-          if (leaf[j] <= t) f(j);
-      }
+      // Crossings are never negative, so leaf <= t compares as bits; a negative t has a negative bit pattern and
+      // finds none (t + 0.0 makes a -0.0 +0.0).
+      for_each_leaf_at_most(leaves(), leaves_, crossing_bits(t + 0.0), f);
       return;
     }
     if (mode_ != mode::fresh) rebuild();
@@ -674,7 +673,7 @@ class walker {
     const auto pass = in.deferred ? settle_relu_units<true> : settle_relu_units<false>;
     const relu_pass p =
         pass(in.a.data(), in.s.data(), in.delta.data(), ns.state.data(), ns.a.data(), ns.s.data(), ns.delta.data(),
-             ns.next.leaves(), due_.data(), off, t_e, te1, reach, ns.a.size());
+             ns.next.leaves(), due_.data(), n.rule, off, t_e, te1, reach, ns.a.size());
     ns.next.settle(p.earliest, due_.data(), p.due);
     flips += p.flips;
     corners += p.independent;
@@ -856,11 +855,13 @@ class walker {
     for (;;) {
       double t_end = cfg_.t_max;
       bool at_limit = true;
-      for (const std::size_t i : switches_)
-        if (next_event(nodes_[i]) < t_end) {
-          t_end = next_event(nodes_[i]);
+      for (const std::size_t i : switches_) {
+        const double t = next_event(nodes_[i]);
+        if (t < t_end) {
+          t_end = t;
           at_limit = false;
         }
+      }
 
       double t_star = 0;
       std::int32_t cls = -1;
