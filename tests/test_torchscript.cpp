@@ -417,6 +417,20 @@ TEST_CASE("genscope run: the jacobian analysis with the torchscript backend is r
                              "which backend 'torchscript' of model 'net' does not offer"));
 }
 
+TEST_CASE("genscope run: the manifold_geometry analysis with the torchscript backend is refused at validation",
+          "[negative]") {
+  temp_dir dir("torchscript-run");
+  const std::string text = experiment_text(dir) +
+                           "\n[analyses.geometry]\nplugin = \"manifold_geometry\"\nmodel = \"net\"\n"
+                           "datasets = [\"points\"]\n";
+  const cli_result r = run_cli("run --quiet " + write_experiment(dir, text));
+  CHECK(r.exit_code != 0);
+  CHECK(genscope::testing::line_count(r.err) == 1);
+  CHECK_THAT(r.err, Contains("analysis 'geometry' (plugin 'manifold_geometry') needs the activations of hidden "
+                             "layers, which backend 'torchscript' of model 'net' does not offer"));
+  CHECK(!std::filesystem::exists(dir / "results.h5"));
+}
+
 TEST_CASE("genscope run: an input_shape whose size is not the data set's dimension is refused at validation",
           "[negative]") {
   temp_dir dir("torchscript-run");
