@@ -12,6 +12,10 @@
       breakpoint separates two different switch patterns, and no pattern change hides between two breakpoints.
   onnx_models.py check-jacobian OUTDIR NAME DATA.h5 RESULTS.h5
       Checks the jacobian analysis's ||df/dx||_F per point against torch.autograd in float64.
+  onnx_models.py check-manifold OUTDIR NAME DATA.h5 RESULTS.h5
+      Checks the manifold_geometry analysis: every layer of the network measured, finite positive geometry, small
+      KKT residuals, and the centre norms of the input and logits layers against the manifolds' members evaluated
+      by PyTorch in float64.
 """
 import sys
 
@@ -381,6 +385,44 @@ def check_jacobian(name, data_path, results_path):
     return 0 if worst <= 1e-9 and len(index) > 0 else 1
 
 
+def check_manifold(name, data_path, results_path):
+    net = make(name).double()
+    with h5py.File(data_path, "r") as f:
+        X = torch.tensor(f["X"][...], dtype=torch.float64)
+    with torch.no_grad():
+        values = {"input": X.reshape(len(X), -1).numpy(), "logits": net(X).numpy()}
+    with h5py.File(results_path, "r") as f:
+        g = f["analyses/geometry/manifolds"]
+        layer = g["layer"].asstr()[...]
+        start, count, members = g["members_start"][...], g["members_count"][...], g["members"][...]
+        centre_norm, kkt = g["centre_norm"][...], g["kkt_violation"][...]
+        capacity, radius, dimension = g["capacity"][...], g["radius"][...], g["dimension"][...]
+        layers = f["analyses/geometry/layers"]["layer"].asstr()[...]
+    problems = []
+    if list(layers[:1]) != ["input"] or list(layers[-1:]) != ["logits"] or len(layers) < 3:
+        problems.append(f"layers measured: {list(layers)}")
+    if not (np.isfinite(capacity).all() and (capacity > 0).all() and np.isfinite(radius).all()
+            and np.isfinite(dimension).all()):
+        problems.append("a capacity, radius or dimension is not finite and positive")
+    if kkt.max() > 1e-8:
+        problems.append(f"largest KKT residual {kkt.max():.2e}")
+    worst = 0.0
+    for name_ in ("input", "logits"):
+        rows = np.flatnonzero(layer == name_)
+        sets = [members[start[r]:start[r] + count[r]] for r in rows]
+        v = values[name_]
+        origin = v[np.concatenate(sets)].mean(axis=0)
+        for r, s in zip(rows, sets):
+            expect = np.linalg.norm(v[s].mean(axis=0) - origin)
+            worst = max(worst, abs(centre_norm[r] - expect) / max(1e-12, expect))
+    if worst > 1e-5:
+        problems.append(f"largest relative error of a centre norm {worst:.2e}")
+    print(f"{name}: {len(layers)} layers, {len(layer)} manifolds, largest relative centre norm error {worst:.2e}")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "build":
@@ -389,5 +431,7 @@ if __name__ == "__main__":
         sys.exit(check_exact(sys.argv[3], sys.argv[4], sys.argv[5]))
     elif command == "check-jacobian":
         sys.exit(check_jacobian(sys.argv[3], sys.argv[4], sys.argv[5]))
+    elif command == "check-manifold":
+        sys.exit(check_manifold(sys.argv[3], sys.argv[4], sys.argv[5]))
     else:
         sys.exit(f"unknown command {command}")

@@ -25,6 +25,7 @@
 #include <numbers>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 using namespace genscope;
@@ -343,40 +344,51 @@ TEST_CASE("manifold_geometry: a network's hidden layers, each from its own forwa
 TEST_CASE("manifold_geometry: tables do not depend on the batching or the thread count", "[manifold_geometry]") {
   const dataset data = gaussian_manifolds(6, 12, 40, 21);
   const linear_model model(40, 6);
-  auto run = [&](int threads, std::size_t batch) {
+  auto prepared = [&](int threads) {
     auto a = make_analysis({{"n_t", std::int64_t{60}}, {"samples", std::int64_t{10}}, {"centre_rank", std::int64_t{2}},
                             {"projection", std::int64_t{16}}, {"kappa", 0.2}});
     tbb::task_arena arena(threads);
     arena.execute([&] { a->prepare(*model.backend, {&data}, 4); });
-    std::vector<table_batch> tables;
-    for (std::size_t t = 0; t < 2; ++t) {
-      table_batch whole;
-      whole.reset(a->tables()[t], a->row_count(t));
-      for (std::size_t first = 0; first < a->row_count(t); first += batch) {
-        const std::size_t count = std::min(batch, a->row_count(t) - first);
-        table_batch part;
-        part.reset(a->tables()[t], count);
-        a->compute(t, first, count, part);
-        for (std::size_t c = 0; c < part.column_count(); ++c) {
-          const auto& col = part.column(c);
-          if (const auto* reals = std::get_if<std::vector<double>>(&col))
-            std::copy(reals->begin(), reals->end(), whole.reals(c).begin() + static_cast<std::ptrdiff_t>(first));
-          else if (const auto* ints = std::get_if<std::vector<std::int64_t>>(&col))
-            std::copy(ints->begin(), ints->end(), whole.ints(c).begin() + static_cast<std::ptrdiff_t>(first));
-          else
-            std::copy(std::get<std::vector<std::string>>(col).begin(), std::get<std::vector<std::string>>(col).end(),
-                      whole.strings(c).begin() + static_cast<std::ptrdiff_t>(first));
-        }
-      }
-      tables.push_back(std::move(whole));
-    }
-    return tables;
+    return a;
   };
-  const auto one = run(1, 1), two = run(2, 4);
-  for (std::size_t t = 0; t < 2; ++t)
-    for (std::size_t c = 0; c < one[t].column_count(); ++c) CHECK(one[t].column(c) == two[t].column(c));
-  CHECK(one[1].ints("features")[0] == 16);  // 40 features projected to 16
-  CHECK(one[0].rows() == 12);               // input and logits, 6 manifolds each
+  const auto one = prepared(1), two = prepared(2);
+  for (std::size_t t = 0; t < 2; ++t) {
+    table_batch whole;
+    tbb::task_arena(1).execute([&] { whole = table_of(*one, t); });
+    // The other analysis, in batches of 5 rows on 2 threads: each batch equals its rows of the whole.
+    const std::size_t n = two->row_count(t);
+    REQUIRE(n == one->row_count(t));
+    std::size_t offset = 0;  // into the whole's ragged members
+    for (std::size_t first = 0; first < n; first += 5) {
+      const std::size_t count = std::min<std::size_t>(5, n - first);
+      table_batch part;
+      part.reset(two->tables()[t], count);
+      tbb::task_arena(2).execute([&] { two->compute(t, first, count, part); });
+      for (std::size_t c = 0; c < part.column_count(); ++c) {
+        INFO("table " << t << " column " << c << " rows from " << first);
+        if (!part.counts(c).empty()) {  // ragged: the counts and the values they cover
+          std::size_t values = 0;
+          for (std::size_t r = 0; r < count; ++r) {
+            CHECK(part.counts(c)[r] == whole.counts(c)[first + r]);
+            values += part.counts(c)[r];
+          }
+          CHECK(std::equal(part.ints(c).begin(), part.ints(c).end(),
+                           whole.ints(c).begin() + static_cast<std::ptrdiff_t>(offset)));
+          offset += values;
+          continue;
+        }
+        std::visit(
+            [&](const auto& values) {
+              using vec = std::decay_t<decltype(values)>;
+              const vec& all = std::get<vec>(whole.column(c));
+              CHECK(std::equal(values.begin(), values.end(), all.begin() + static_cast<std::ptrdiff_t>(first)));
+            },
+            part.column(c));
+      }
+    }
+  }
+  CHECK(table_of(*one, 1).ints("features")[0] == 16);  // 40 features projected to 16
+  CHECK(one->row_count(0) == 12);                       // input and logits, 6 manifolds each
 }
 
 TEST_CASE("manifold_geometry: the clean and relabelled subsets are the samples whose labels kept or lost their "

@@ -170,7 +170,9 @@ TEST_CASE("a row's logits do not depend on the batch it comes in", "[onnx][inter
 
 namespace {
 
-/// Pairwise and midline probes walked exactly, the Jacobian and the transitions of network `name` in one experiment,
+/// Pairwise and midline probes walked exactly, the Jacobian, the transitions and the manifold geometry of network
+/// `name` in one experiment (the geometry on the data with half the labels changed: the network's own classes
+/// are too few),
 /// then every probe and point checked by tests/onnx_models.py against PyTorch in float64.
 void check_against_pytorch(const std::string& name) {
   {
@@ -209,6 +211,19 @@ model = "net"
 datasets = ["data"]
 triplets = 3
 K = 200
+
+[datasets.mixed]
+source = "hdf5"
+path = ")" + data + R"("
+label_mode = "corrupt"
+corruption = 0.5
+
+[analyses.geometry]
+plugin = "manifold_geometry"
+model = "net"
+datasets = ["mixed"]
+samples = 3
+n_t = 40
 )";
     const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
     INFO(r.err);
@@ -220,6 +235,10 @@ K = 200
         python("check-jacobian '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
     INFO(jacobian);
     CHECK(jacobian.rfind("ok\n", 0) == 0);
+    const std::string geometry =
+        python("check-manifold '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
+    INFO(geometry);
+    CHECK(geometry.rfind("ok\n", 0) == 0);
   }
 }
 

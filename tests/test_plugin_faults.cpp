@@ -107,6 +107,33 @@ TEST_CASE("a backend whose logits have the wrong shape is refused naming it", "[
   require_refused(r, "bad_logits", "logits() returned 16 x 3 (48 values) for 16 inputs of a 4-class model");
 }
 
+TEST_CASE("a backend whose hidden activations have the wrong shape is refused naming it", "[negative][plugins]") {
+  temp_dir dir("fault-bad-activations");
+  const std::string text = fmt::format(R"(seed = 2
+output = "{}"
+
+[datasets.train]
+source = "synthetic"
+samples = 120
+dim = 20
+manifold_dim = 3
+classes = 4
+
+[models.net]
+backend = "bad_logits"
+
+[analyses.geometry]
+plugin = "manifold_geometry"
+model = "net"
+datasets = ["train"]
+layers = "hidden"
+samples = 10
+)",
+                                       dir / "results.h5");
+  const auto r = run_cli("run --quiet " + write_experiment(dir, text), defects_env);
+  require_refused(r, "bad_logits", "activations() of layer 'hidden' returned 39 x 5 (195 values) for 40 inputs");
+}
+
 TEST_CASE("a plugin whose factory aborts affects neither `genscope plugins` nor runs that do not use it",
           "[negative][plugins]") {
   const auto listing = run_cli("plugins --kind analysis", defects_env);

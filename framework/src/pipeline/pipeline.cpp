@@ -283,6 +283,15 @@ class checked_backend final : public network_backend {
                                               view->input_dim(), view->output_dim(), input_dim(), classes_));
     return view;
   }
+  std::vector<std::string> hidden_layers() const override {
+    return guarded(plugin_, "hidden_layers()", [&] { return inner_->hidden_layers(); });
+  }
+  void activations(const std::string& layer, matrix_view x, matrix& out) const override {
+    guarded(plugin_, "activations()", [&] { inner_->activations(layer, x, out); });
+    if (out.rows != x.rows || out.data.size() != out.rows * out.cols)
+      throw plugin_error(plugin_, fmt::format("activations() of layer '{}' returned {} x {} ({} values) for {} inputs",
+                                              layer, out.rows, out.cols, out.data.size(), x.rows));
+  }
 
  private:
   std::shared_ptr<network_backend> inner_;

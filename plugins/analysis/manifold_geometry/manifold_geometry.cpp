@@ -71,6 +71,8 @@ const genscope::table_spec& manifolds_table() {
           {"layer_index", column_type::int64, 1, "position of the layer: 0 = input, then forward order", ""},
           {"label", column_type::int64, 1, "the class (training label) whose samples form the manifold", ""},
           {"samples", column_type::int64, 1, "points M of the manifold", ""},
+          {"members", column_type::int64, genscope::ragged,
+           "indices in the data set of the manifold's M samples, in the order chosen", ""},
           {"capacity", column_type::float64, 1,
            "alpha_M = 1 / <||v - t||^2>_t, the manifold's classification capacity at margin kappa (average over "
            "manifolds as 1 / mean(1 / alpha_M))",
@@ -145,6 +147,7 @@ struct settings {
 // One class manifold, ready for the replica measure.
 struct manifold {
   std::int64_t label = 0;
+  std::vector<std::size_t> members;  // sample indices in the data set
   Eigen::MatrixXd points;  // D x M: the points minus their centre, in units of centre_norm, in a D <= M basis
   double centre_norm = 0;
 };
@@ -382,6 +385,7 @@ class manifold_geometry_analysis final : public genscope::analysis {
     tbb::parallel_for(Eigen::Index{0}, p, [&](Eigen::Index i) {
       manifold& mf = out.manifolds[static_cast<std::size_t>(i)];
       mf.label = subset.labels[static_cast<std::size_t>(i)];
+      mf.members = subset.members[static_cast<std::size_t>(i)];
       Eigen::MatrixXd points = (x.middleRows(i * m, m).rowwise() - origin).transpose();  // features x M
       if (basis.size() > 0) points -= basis * (basis.transpose() * points);
       const Eigen::VectorXd centre = points.rowwise().mean();
@@ -462,6 +466,13 @@ class manifold_geometry_analysis final : public genscope::analysis {
       failures[r] = static_cast<std::int64_t>(g.failed);
       kkt[r] = g.kkt_violation;
     });
+    auto& members = out.ints("members");
+    auto& counts = out.counts("members");
+    for (std::size_t r = 0; r < count; ++r) {
+      const manifold& mf = results_[rows_[first + r].first].manifolds[rows_[first + r].second];
+      for (std::size_t i : mf.members) members.push_back(static_cast<std::int64_t>(i));
+      counts[r] = mf.members.size();
+    }
   }
 
   void compute_layers(std::size_t first, std::size_t count, genscope::table_batch& out) const {

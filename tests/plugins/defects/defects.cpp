@@ -129,12 +129,17 @@ class faulty_estimator final : public genscope::interval_estimator {
   return new faulty_estimator;
 }
 
-/// A 20-input, 4-class backend whose logits() returns 3 columns (defect 21).
+/// A 20-input, 4-class backend whose logits() returns 3 columns and whose hidden layer "hidden" one row too few
+/// (defect 21).
 class faulty_backend final : public genscope::network_backend {
  public:
   std::vector<std::size_t> input_shape() const override { return {20}; }
   std::size_t class_count() const override { return 4; }
   void logits(genscope::matrix_view x, genscope::matrix& out) const override { out = genscope::matrix(x.rows, 3); }
+  std::vector<std::string> hidden_layers() const override { return {"hidden"}; }
+  void activations(const std::string&, genscope::matrix_view x, genscope::matrix& out) const override {
+    out = genscope::matrix(x.rows - 1, 5);
+  }
   std::string model_digest() const override { return "faulty"; }
   std::string describe() const override { return "a backend with too few logits"; }
 };
@@ -256,8 +261,9 @@ GENSCOPE_PLUGIN(genscope::plugin_kind::analysis, "aborting_factory", "1.0.0", "i
 namespace {
 const option_spec options[] = {{"unused", option_type::integer, "0", "unused"}};
 }
-GENSCOPE_PLUGIN(genscope::plugin_kind::backend, "bad_logits", "1.0.0", "too few logits", options,
-                &create_faulty_backend)
+GENSCOPE_PLUGIN_WITH_CAPABILITIES(genscope::plugin_kind::backend, "bad_logits", "1.0.0",
+                                  "too few logits and activation rows", options, &create_faulty_backend,
+                                  genscope::capability_hidden_activations)
 
 #else
 #error "GENSCOPE_TEST_DEFECT must select a defect"
