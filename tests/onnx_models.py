@@ -16,6 +16,9 @@
       Checks the manifold_geometry analysis: every layer of the network measured, finite positive geometry, small
       KKT residuals, and the centre norms of the input and logits layers against the manifolds' members evaluated
       by PyTorch in float64.
+  onnx_models.py check-features OUTDIR NAME DATA.h5 RESULTS.h5
+      Checks the feature_quantization analysis (angle 1e-6: one cluster per feature): its features are the first
+      layer's units (a Linear) or filters (a Conv2d), each direction the normalized (weights, bias) of PyTorch's.
 """
 import sys
 
@@ -423,6 +426,49 @@ def check_manifold(name, data_path, results_path):
     return 1 if problems else 0
 
 
+FIRST_LAYER = {"mlp": "f1", "lenet": "c1", "depthwise": "c1", "leaky_avg": "c1", "resnet": "stem"}
+
+
+def first_layer(name):
+    """The affine map from the input to the first switch, per output unit or filter: (weights, bias) in float64."""
+    net = make(name).double()
+    layer = getattr(net, FIRST_LAYER[name])
+    w = layer.weight.detach().reshape(layer.weight.shape[0], -1)
+    b = layer.bias.detach() if layer.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    if name == "leaky_avg":  # x -> (x - 0.5) / 0.25 first; an interior unit sees every kernel entry
+        w, b = w / 0.25, b - (0.5 / 0.25) * w.sum(1)
+    if name == "resnet":  # the stem's batch norm, before its ReLU
+        bn = net.bs
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        w, b = w * scale[:, None], bn.bias.detach() - scale * bn.running_mean + scale * b
+    return w, b
+
+
+def check_features(name, results_path):
+    w, b = first_layer(name)
+    expect = torch.cat([w, b[:, None]], 1)
+    expect = (expect / expect.norm(dim=1, keepdim=True)).numpy()
+    with h5py.File(results_path, "r") as f:
+        s = f["analyses/features/summary"]
+        features, input_dim = int(s["features"][0]), int(s["input_dim"][0])
+        c = f["analyses/features/clusters"]
+        directions = c["direction"][...].reshape(len(c["features"]), -1)
+    problems = []
+    if features != expect.shape[0] or input_dim != w.shape[1]:
+        problems.append(f"{features} features of {input_dim} weights, PyTorch's first layer has "
+                        f"{expect.shape[0]} of {w.shape[1]}")
+    worst = 0.0
+    if not problems:
+        for e in expect:
+            worst = max(worst, 1 - float((directions @ e).max()))
+        if worst > 1e-6:
+            problems.append(f"a PyTorch feature's best cosine among the directions is 1 - {worst:.2e}")
+    print(f"{name}: {features} features of {input_dim} weights, worst 1 - cosine {worst:.2e}")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "build":
@@ -433,5 +479,7 @@ if __name__ == "__main__":
         sys.exit(check_jacobian(sys.argv[3], sys.argv[4], sys.argv[5]))
     elif command == "check-manifold":
         sys.exit(check_manifold(sys.argv[3], sys.argv[4], sys.argv[5]))
+    elif command == "check-features":
+        sys.exit(check_features(sys.argv[3], sys.argv[5]))
     else:
         sys.exit(f"unknown command {command}")

@@ -1,16 +1,21 @@
 // Helpers shared by tests: temporary folders and running the genscope CLI as a user would.
 #pragma once
 
+#include <genscope/analysis.hpp>
 #include <genscope/datasets.hpp>
 #include <genscope/mlp.hpp>
 #include <genscope/plugin_registry.hpp>
+#include <genscope/table.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +104,22 @@ inline const genscope::plugin_registry& build_plugins() {
     return r;
   }();
   return registry;
+}
+
+/// Analysis plugin `name` of the build with the given options.
+inline std::shared_ptr<genscope::analysis> make_analysis(
+    const std::string& name, const std::vector<std::pair<std::string, genscope::option_value>>& settings) {
+  genscope::option_set o;
+  for (const auto& [key, value] : settings) o.set(key, value);
+  return build_plugins().create_analysis(name, o);
+}
+
+/// Every row of table `t` of a prepared analysis, in one compute() call.
+inline genscope::table_batch whole_table(const genscope::analysis& a, std::size_t t) {
+  genscope::table_batch out;
+  out.reset(a.tables()[t], a.row_count(t));
+  a.compute(t, 0, a.row_count(t), out);
+  return out;
 }
 
 /// A small real network for oracle tests: 300 Fashion-MNIST training images (a seeded subset of

@@ -78,18 +78,10 @@ dataset gaussian_manifolds(std::size_t p, std::size_t m, std::size_t n, std::uin
 }
 
 std::shared_ptr<analysis> make_analysis(const std::vector<std::pair<std::string, option_value>>& settings) {
-  option_set o;
-  for (const auto& [k, v] : settings) o.set(k, v);
-  return testing::build_plugins().create_analysis("manifold_geometry", o);
+  return testing::make_analysis("manifold_geometry", settings);
 }
 
-/// Table t of a prepared analysis, all rows in one batch.
-table_batch table_of(const analysis& a, std::size_t t) {
-  table_batch out;
-  out.reset(a.tables()[t], a.row_count(t));
-  a.compute(t, 0, a.row_count(t), out);
-  return out;
-}
+table_batch table_of(const analysis& a, std::size_t t) { return testing::whole_table(a, t); }
 
 double inverse_mean(const std::vector<double>& v) {
   double s = 0;

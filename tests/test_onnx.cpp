@@ -170,7 +170,8 @@ TEST_CASE("a row's logits do not depend on the batch it comes in", "[onnx][inter
 
 namespace {
 
-/// Pairwise and midline probes walked exactly, the Jacobian, the transitions and the manifold geometry of network
+/// Pairwise and midline probes walked exactly, the Jacobian, the transitions, the manifold geometry and the first-layer
+/// features of network
 /// `name` in one experiment (the geometry on the data with half the labels changed: the network's own classes
 /// are too few),
 /// then every probe and point checked by tests/onnx_models.py against PyTorch in float64.
@@ -224,6 +225,12 @@ model = "net"
 datasets = ["mixed"]
 samples = 3
 n_t = 40
+
+[analyses.features]
+plugin = "feature_quantization"
+model = "net"
+datasets = ["data"]
+angle = 1e-6
 )";
     const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
     INFO(r.err);
@@ -239,6 +246,10 @@ n_t = 40
         python("check-manifold '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
     INFO(geometry);
     CHECK(geometry.rfind("ok\n", 0) == 0);
+    const std::string features =
+        python("check-features '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
+    INFO(features);
+    CHECK(features.rfind("ok\n", 0) == 0);
   }
 }
 
