@@ -52,16 +52,22 @@ std::shared_ptr<network_backend> open_backend(const std::string& path) {
 TEST_CASE("the native backend is registered with its option schema", "[interface]") {
   const plugin_info* info = registry().find(plugin_kind::backend, "native");
   REQUIRE(info != nullptr);
-  CHECK(info->version == "2.1.0");
+  CHECK(info->version == "2.2.0");
   CHECK((info->capabilities & capability_piecewise_linear) != 0);
   CHECK(!info->description.empty());
-  REQUIRE(info->options.size() == 2);
+  REQUIRE(info->options.size() == 4);
   CHECK(std::string(info->options[0].name) == "path");
   CHECK(info->options[0].type == option_type::string);
   CHECK(info->options[0].default_value == nullptr);
   CHECK(std::string(info->options[1].name) == "checkpoint");
   CHECK(info->options[1].type == option_type::integer);
   CHECK(std::string(info->options[1].default_value) == "0");
+  CHECK(std::string(info->options[2].name) == "rewind_layers");
+  CHECK(info->options[2].type == option_type::string);
+  CHECK(std::string(info->options[2].default_value) == "\"\"");
+  CHECK(std::string(info->options[3].name) == "rewind_to");
+  CHECK(info->options[3].type == option_type::integer);
+  CHECK(std::string(info->options[3].default_value) == "0");
 }
 
 TEST_CASE("the native backend serves the saved network's logits", "[interface]") {

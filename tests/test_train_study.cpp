@@ -1,11 +1,15 @@
 // Training for the study: stopping at a target accuracy, checkpoints of chosen epochs (saved, reloaded, served by
-// the native backend) and the model cache key of both, each checked against an independent oracle.
+// the native backend), layer rewinding, the served models' accuracies in the results and the model cache key, each
+// checked against an independent oracle.
 #include "support.hpp"
+
+#include "h5/h5.hpp"
 
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 #include <genscope/experiment.hpp>
 #include <genscope/mlp.hpp>
+#include <genscope/network_graph.hpp>
 #include <genscope/pipeline.hpp>
 #include <genscope/plugin_registry.hpp>
 #include <genscope/random.hpp>
@@ -24,6 +28,7 @@
 using namespace genscope;
 using Catch::Matchers::Contains;
 using genscope::testing::temp_dir;
+using genscope::testing::write_file;
 
 namespace {
 
@@ -79,12 +84,15 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+bool same_layer(const dense_layer& a, const dense_layer& b) {
+  return a.weight.rows == b.weight.rows && a.weight.cols == b.weight.cols && same_bits(a.weight.data, b.weight.data) &&
+         same_bits(a.bias, b.bias);
+}
+
 bool same_layers(const std::vector<dense_layer>& a, const std::vector<dense_layer>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t l = 0; l < a.size(); ++l)
-    if (a[l].weight.rows != b[l].weight.rows || a[l].weight.cols != b[l].weight.cols ||
-        !same_bits(a[l].weight.data, b[l].weight.data) || !same_bits(a[l].bias, b[l].bias))
-      return false;
+    if (!same_layer(a[l], b[l])) return false;
   return true;
 }
 
@@ -99,10 +107,13 @@ std::string error_message(F&& f) {
   return {};
 }
 
-std::shared_ptr<network_backend> open_backend(const std::string& path, std::int64_t checkpoint) {
+std::shared_ptr<network_backend> open_backend(const std::string& path, std::int64_t checkpoint,
+                                              const std::string& rewind_layers = "", std::int64_t rewind_to = 0) {
   option_set o;
   o.set("path", path);
   o.set("checkpoint", checkpoint);
+  o.set("rewind_layers", rewind_layers);
+  o.set("rewind_to", rewind_to);
   return registry().create_backend("native", o);
 }
 
@@ -194,7 +205,7 @@ TEST_CASE("training stops after the first epoch whose training accuracy reaches 
   CHECK(pr.epochs_run == plain.epochs);
 }
 
-TEST_CASE("a target met at epoch 1 stops after one epoch; a target of 1 is allowed", "[boundary]") {
+TEST_CASE("a target met at epoch 1 stops after one epoch, and a target of 1 is allowed", "[boundary]") {
   const dataset d = make_blobs(60, 4, 2, 2);
   train_config c = small_config();
   c.target_accuracy = std::numeric_limits<double>::min();  // any accuracy above 0 meets it
@@ -244,7 +255,7 @@ TEST_CASE("files without the new fields load with defaults", "[boundary]") {
   CHECK(back.record.epochs_run == small_config().epochs);
 }
 
-TEST_CASE("training refuses a target accuracy outside (0, 1]", "[negative]") {
+TEST_CASE("training refuses a target accuracy of 0 or less or above 1", "[negative]") {
   const dataset d = make_blobs(20, 3, 2, 1);
   for (double t : {0.0, -0.5, 1.5, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     train_config c = small_config();
@@ -431,7 +442,7 @@ TEST_CASE("an experiment's train table reads target_accuracy and checkpoints", "
   CHECK(plain.models[0].train->checkpoints.empty());
 }
 
-TEST_CASE("experiment: target_accuracy outside (0, 1], NaN or not a number", "[negative]") {
+TEST_CASE("experiment: target_accuracy of 0 or less, above 1, NaN or not a number", "[negative]") {
   temp_dir dir("study");
   for (const char* bad : {"0", "0.0", "-0.2", "1.01", "2"}) {
     CAPTURE(bad);
@@ -512,6 +523,328 @@ TEST_CASE("a trained model asking for a checkpoint it does not save fails naming
   } catch (const error& e) {
     CHECK_THAT(std::string(e.what()), Contains("no checkpoint of epoch 2") && Contains("saved epochs: 1") &&
                                           Contains((dir / "models")));
+  }
+}
+
+// ---- layer rewinding ----------------------------------------------------------------------------------
+
+namespace {
+
+// A 5-16-16-3 MLP trained for 6 epochs with the weights of epochs 2 and 3 kept, saved as dir/a.h5.
+train_config rewind_config() {
+  train_config c = small_config();
+  c.hidden = {16, 16};
+  c.epochs = 6;
+  c.checkpoints = {2, 3};
+  return c;
+}
+
+const dataset& rewind_data() {
+  static const dataset d = make_blobs(90, 5, 3, 8, true);
+  return d;
+}
+
+std::string save_run_a(const temp_dir& dir) {
+  training_record r;
+  save_model(dir / "a.h5", train_mlp(rewind_data(), nullptr, rewind_config(), r, {}), r);
+  return dir / "a.h5";
+}
+
+// The final network of the same run trained for `epochs` epochs only, saved and read back.
+mlp separate_run(const temp_dir& dir, std::size_t epochs) {
+  train_config c = rewind_config();
+  c.epochs = epochs;
+  c.checkpoints.clear();
+  training_record r;
+  const std::string path = dir / ("epochs" + std::to_string(epochs) + ".h5");
+  save_model(path, train_mlp(rewind_data(), nullptr, c, r, {}), r);
+  return load_model(path).net;
+}
+
+std::string rewind_error(const std::string& path, const std::string& layers, std::int64_t to,
+                         std::int64_t checkpoint = 0) {
+  return error_message([&] { open_backend(path, checkpoint, layers, to); });
+}
+
+}  // namespace
+
+TEST_CASE("a rewound layer is bit-identical to a separately trained run's, the other layers to the final model's",
+          "[interface]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  const mlp a = load_model(a_path).net;
+  const mlp b = separate_run(dir, 3);  // run B: the same configuration and seed, 3 epochs
+  REQUIRE(a.layers().size() == 3);
+  REQUIRE_FALSE(same_layer(a.layers()[1], b.layers()[1]));  // so that rewinding layer 2 changes it
+
+  const mlp rewound = load_model(a_path, 0, layer_rewind{{2}, 3}).net;
+  REQUIRE(rewound.layers().size() == 3);
+  CHECK(same_layer(rewound.layers()[0], a.layers()[0]));
+  CHECK(same_layer(rewound.layers()[1], b.layers()[1]));
+  CHECK(same_layer(rewound.layers()[2], a.layers()[2]));
+
+  // The backend serves exactly the MLP assembled by hand from those arrays, under that MLP's digest.
+  const mlp by_hand({a.layers()[0], b.layers()[1], a.layers()[2]}, a.input_shape());
+  const auto backend = open_backend(a_path, 0, "2", 3);
+  CHECK(backend->model_digest() == by_hand.digest());
+  CHECK(backend->model_digest() != a.digest());
+  CHECK(backend->model_digest() != b.digest());
+  matrix probe(23, 5);
+  rng gen(4);
+  for (float& v : probe.data) v = static_cast<float>(gen.normal());
+  matrix got, want;
+  backend->logits(probe, got);
+  by_hand.forward(probe, want);
+  CHECK(same_bits(got.data, want.data));
+  // A list with spaces names the same layers.
+  CHECK(open_backend(a_path, 0, " 2 ", 3)->model_digest() == by_hand.digest());
+}
+
+TEST_CASE("rewinding combines with checkpoint, and rewinding every layer serves that epoch's run", "[interface]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  const mlp two = separate_run(dir, 2), three = separate_run(dir, 3);
+  // Epoch 2's weights with layers 1 and 3 from epoch 3.
+  const mlp mixed = load_model(a_path, 2, layer_rewind{{3, 1}, 3}).net;
+  CHECK(same_layer(mixed.layers()[0], three.layers()[0]));
+  CHECK(same_layer(mixed.layers()[1], two.layers()[1]));
+  CHECK(same_layer(mixed.layers()[2], three.layers()[2]));
+  CHECK(open_backend(a_path, 2, "3,1", 3)->model_digest() == mixed.digest());
+  CHECK(open_backend(a_path, 0, "1,2,3", 3)->model_digest() == three.digest());
+  // Without rewinding, the options change nothing.
+  CHECK(open_backend(a_path, 0, "", 0)->model_digest() == load_model(a_path).net.digest());
+}
+
+TEST_CASE("rewinding: a layer number beyond the network names the file, the option and the layer count",
+          "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  CHECK_THAT(rewind_error(a_path, "2,4", 3), Contains(a_path) && Contains("'rewind_layers'") &&
+                                                 Contains("layer 4") && Contains("3 weight layers"));
+  // Layer 0 through the library (the option refuses it as malformed, below).
+  CHECK_THAT(error_message([&] { load_model(a_path, 0, layer_rewind{{0}, 3}); }),
+             Contains(a_path) && Contains("'rewind_layers'") && Contains("layer 0") && Contains("numbered 1 to 3"));
+}
+
+TEST_CASE("rewinding: a malformed layer list names the file and the option", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  for (const char* bad : {"2,,3", "2,", ",2", "a", "2;3", "-1", "+2", "1.5", "0", " ", "2 3"}) {
+    CAPTURE(bad);
+    CHECK_THAT(rewind_error(a_path, bad, 3), Contains("option 'rewind_layers' must be weight layer numbers") &&
+                                                 Contains(std::string("\"") + bad + "\"") && Contains(a_path));
+  }
+}
+
+TEST_CASE("rewinding: a layer listed twice is refused", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  CHECK_THAT(rewind_error(a_path, "2,3, 2", 3),
+             Contains(a_path) && Contains("'rewind_layers' lists layer 2 twice"));
+}
+
+TEST_CASE("rewinding: an epoch the file does not hold lists the saved epochs", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  CHECK_THAT(rewind_error(a_path, "2", 4), Contains(a_path) && Contains("'rewind_to' is 4") &&
+                                               Contains("no checkpoint of epoch 4") &&
+                                               Contains("saved epochs: 2, 3"));
+}
+
+TEST_CASE("rewinding: layers without rewind_to are refused", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  CHECK_THAT(rewind_error(a_path, "2,3", 0),
+             Contains(a_path) && Contains("'rewind_layers' is \"2,3\"") && Contains("'rewind_to' is not set"));
+}
+
+TEST_CASE("rewinding: rewind_to without layers is refused", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  CHECK_THAT(rewind_error(a_path, "", 3),
+             Contains(a_path) && Contains("'rewind_to' is 3") && Contains("'rewind_layers' lists no layer"));
+}
+
+TEST_CASE("rewinding: a negative rewind_to is refused", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  CHECK_THAT(rewind_error(a_path, "2", -3),
+             Contains(a_path) && Contains("option 'rewind_to' must be >= 0") && Contains("-3"));
+}
+
+TEST_CASE("rewinding: a graph or ONNX model file is refused", "[negative]") {
+  temp_dir dir("rewind");
+  const std::string a_path = save_run_a(dir);
+  save_network(dir / "graph.h5", network_graph::from_mlp(load_model(a_path).net), "test");
+  CHECK_THAT(rewind_error(dir / "graph.h5", "2", 3),
+             Contains(dir / "graph.h5") && Contains("graph model cannot be rewound") && Contains("MLP model file"));
+  write_file(dir / "net.onnx", "not read: refused before the import");
+  CHECK_THAT(rewind_error(dir / "net.onnx", "2", 3),
+             Contains(dir / "net.onnx") && Contains("ONNX model cannot be rewound"));
+}
+
+namespace {
+
+// Two data sets in one HDF5 file (X_train/y_train, X_test/y_test: 160 and 60 samples of 6 features, 4 classes).
+void write_rewind_data(const std::string& path) {
+  const std::string script = path + ".py";
+  write_file(script, R"(import sys
+import h5py, numpy as np
+rng = np.random.default_rng(5)
+centres = 1.5 * rng.normal(size=(4, 6))
+with h5py.File(sys.argv[1], 'w') as f:
+    for split, n in (('train', 160), ('test', 60)):
+        y = np.arange(n) % 4
+        f['X_' + split] = (centres[y] + rng.normal(size=(n, 6))).astype(np.float32)
+        f['y_' + split] = y.astype(np.int32)
+)");
+  REQUIRE(std::system(("/usr/bin/python3 '" + script + "' '" + path + "'").c_str()) == 0);
+}
+
+std::string rewind_experiment(const temp_dir& dir, const std::string& output, const std::string& models) {
+  return fmt::format(R"(seed = 2
+output = "{}"
+model_cache = "{}"
+
+[datasets.train]
+source = "hdf5"
+path = "{}"
+x = "X_train"
+y = "y_train"
+
+[datasets.held]
+from = "train"
+x = "X_test"
+y = "y_test"
+{}
+[samplers.pairs]
+plugin = "pairwise"
+dataset = "train"
+count = 6
+
+[estimators.bisect]
+plugin = "bisection"
+T = 2
+h = 0.1
+
+[runs.main]
+model = "rewound"
+sampler = "pairs"
+estimator = "bisect"
+)",
+                     dir / output, dir / "models", dir / "data.h5", models);
+}
+
+// Two models of one train table: the final weights, and layers 2 and 3 rewound to epoch 2.
+std::string trained_models() {
+  const std::string train = "hidden = [16, 16]\nepochs = 5\nbatch_size = 16\nlearning_rate = 0.005\ncheckpoints = [2]\n";
+  return "\n[models.final]\nbackend = \"native\"\ndataset = \"train\"\ntest = \"held\"\n[models.final.train]\n" + train +
+         "\n[models.rewound]\nbackend = \"native\"\ndataset = \"train\"\ntest = \"held\"\nrewind_layers = \"2,3\"\n"
+         "rewind_to = 2\n[models.rewound.train]\n" +
+         train;
+}
+
+}  // namespace
+
+TEST_CASE("genscope run records each model's train and test accuracy, as a numpy forward of its weights gives them",
+          "[interface]") {
+  using genscope::testing::run_cli;
+  temp_dir dir("rewind-run");
+  write_rewind_data(dir / "data.h5");
+  write_file(dir / "exp.toml", rewind_experiment(dir, "one.h5", trained_models()));
+  const auto one = run_cli("run --threads 1 " + (dir / "exp.toml"));
+  INFO(one.err);
+  REQUIRE(one.exit_code == 0);
+
+  // Independently: numpy in float64 over the model file's arrays, the rewound layers read from /checkpoints/epoch_2.
+  write_file(dir / "check.py", R"(import sys
+import h5py, numpy as np
+with h5py.File(sys.argv[2]) as d:
+    data = {'train': (d['X_train'][:], d['y_train'][:]), 'held': (d['X_test'][:], d['y_test'][:])}
+with h5py.File(sys.argv[1]) as r:
+    for name, rewound in (('final', ()), ('rewound', (1, 2))):
+        g = r['provenance/models/' + name]
+        with h5py.File(g.attrs['model_file']) as m:
+            layers = [(m[('checkpoints/epoch_2/' if l in rewound else 'layers/') + str(l)])
+                      for l in range(int(m.attrs['layer_count']))]
+            layers = [(l['weight'][:].astype(np.float64), l['bias'][:].astype(np.float64)) for l in layers]
+        for attr, split in (('train_accuracy', 'train'), ('test_accuracy', 'held')):
+            z, y = data[split][0].astype(np.float64), data[split][1]
+            for k, (w, b) in enumerate(layers):
+                z = z @ w.T + b
+                if k + 1 < len(layers):
+                    z = np.maximum(z, 0)
+            print(name, attr, repr(float(np.mean(np.argmax(z, axis=1) == y))))
+)");
+  const std::string printed = dir / "check.txt";
+  REQUIRE(std::system(("/usr/bin/python3 '" + (dir / "check.py") + "' '" + (dir / "one.h5") + "' '" +
+                       (dir / "data.h5") + "' > '" + printed + "'")
+                          .c_str()) == 0);
+  const h5::file results = h5::file::open(dir / "one.h5");
+  const h5::group models = results.root().open_group("provenance").open_group("models");
+  std::istringstream lines(genscope::testing::read_file(printed));
+  std::string name, attr, value;
+  std::size_t checked = 0;
+  while (lines >> name >> attr >> value) {
+    CAPTURE(name, attr);
+    const double recorded = models.open_group(name).attr_double(attr);
+    CHECK(recorded >= 0.0);
+    CHECK(recorded <= 1.0);
+    CHECK(recorded == std::stod(value));
+    ++checked;
+  }
+  CHECK(checked == 4);
+  const h5::group final_model = models.open_group("final"), rewound = models.open_group("rewound");
+  CHECK(rewound.attr_string("digest") != final_model.attr_string("digest"));
+  // One train table, one training run: the second model reuses the first one's file in the cache.
+  CHECK(rewound.attr_string("model_file") == final_model.attr_string("model_file"));
+  CHECK(std::distance(std::filesystem::directory_iterator(dir / "models"), std::filesystem::directory_iterator()) == 1);
+  CHECK_THAT(one.out + one.err, Contains("model rewound: reusing " + final_model.attr_string("model_file")));
+  // The final model's training accuracy is the trainer's own after its last epoch.
+  CHECK(final_model.attr_double("train_accuracy") ==
+        load_model(final_model.attr_string("model_file")).record.epochs.back().train_accuracy);
+
+  SECTION("the same whatever the thread count") {
+    const auto two = run_cli("run --quiet --threads 2 -o " + (dir / "two.h5") + " " + (dir / "exp.toml"));
+    INFO(two.err);
+    REQUIRE(two.exit_code == 0);
+    const h5::file other = h5::file::open(dir / "two.h5");
+    const h5::group again = other.root().open_group("provenance").open_group("models");
+    for (const char* model : {"final", "rewound"})
+      for (const char* a : {"train_accuracy", "test_accuracy"}) {
+        CAPTURE(model, a);
+        CHECK(again.open_group(model).attr_double(a) == models.open_group(model).attr_double(a));
+      }
+  }
+  // Runs the experiment with `tables` in place of the trained models into dir/STEM.h5; returns the model's group.
+  const auto run_with = [&](const std::string& stem, const std::string& tables) {
+    write_file(dir / (stem + ".toml"), rewind_experiment(dir, stem + ".h5", tables));
+    const auto r = run_cli("run --quiet " + (dir / (stem + ".toml")));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const h5::file f = h5::file::open(dir / (stem + ".h5"));
+    return f.root().open_group("provenance").open_group("models").open_group("rewound");
+  };
+  const std::string model_file = final_model.attr_string("model_file");
+  SECTION("a loaded model rewound the same way, with a test set, is the same model") {
+    const h5::group g = run_with("loaded", fmt::format(R"(
+[models.rewound]
+backend = "native"
+path = "{}"
+dataset = "train"
+test = "held"
+rewind_layers = "2, 3"
+rewind_to = 2
+)",
+                                                       model_file));
+    CHECK(g.attr_string("digest") == rewound.attr_string("digest"));
+    CHECK(g.attr_double("train_accuracy") == rewound.attr_double("train_accuracy"));
+    CHECK(g.attr_double("test_accuracy") == rewound.attr_double("test_accuracy"));
+  }
+  SECTION("a model without data sets records no accuracy") {
+    const h5::group g = run_with("bare", "\n[models.rewound]\nbackend = \"native\"\npath = \"" + model_file + "\"\n");
+    CHECK_FALSE(g.has_attr("train_accuracy"));
+    CHECK_FALSE(g.has_attr("test_accuracy"));
   }
 }
 

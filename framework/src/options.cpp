@@ -8,6 +8,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <sstream>
 
 namespace genscope {
 
@@ -55,6 +56,28 @@ double option_set::get_real(const std::string& name) const {
 }
 const std::string& option_set::get_string(const std::string& name) const {
   return typed<std::string>(at(name), name, "string");
+}
+
+std::vector<std::size_t> option_set::get_count_list(const std::string& name, const std::string& what,
+                                                    const std::string& example) const {
+  const std::string& text = get_string(name);
+  std::vector<std::size_t> counts;
+  std::istringstream items(text);
+  std::string item;
+  bool valid = !text.empty() && text.back() != ',';  // getline yields no empty item after a last comma
+  while (valid && std::getline(items, item, ',')) {
+    const std::size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+    const std::string number = first == std::string::npos ? "" : item.substr(first, last + 1 - first);
+    // At most 18 digits, so stoull cannot overflow.
+    valid = !number.empty() && number.size() <= 18 && number.find_first_not_of("0123456789") == std::string::npos &&
+            std::stoull(number) > 0;
+    if (valid) counts.push_back(std::stoull(number));
+  }
+  if (!valid)
+    throw std::invalid_argument("option '" + name + "' must be " + what +
+                                ", positive integers separated by commas (e.g. \"" + example + "\"), not \"" + text +
+                                "\"");
+  return counts;
 }
 
 std::string to_string(const option_value& v) {

@@ -113,6 +113,22 @@ GENSCOPE_API loaded_model load_model(const std::string& path);
 /// does not hold throws io_error naming the file and listing the saved epochs.
 GENSCOPE_API loaded_model load_model(const std::string& path, std::size_t checkpoint);
 
+/// Layer rewinding: weight layers of an MLP file served from another checkpoint of the same file (the
+/// native backend's options `rewind_layers` and `rewind_to`). Empty `layers` and `epoch` 0: no rewinding.
+struct layer_rewind {
+  std::vector<std::size_t> layers;  ///< 1-based weight layer numbers: 1 is the first weight matrix after the input
+  std::size_t epoch = 0;            ///< the checkpoint epoch those layers come from (>= 1 with layers)
+};
+
+/// The network of load_model(path, checkpoint) with the weights and biases of each layer in `rewind.layers`
+/// taken from checkpoint epoch `rewind.epoch` of the same file instead: a model whose layers come from
+/// different epochs of one training run. Training is deterministic, so a rewound layer is exactly that layer of
+/// the same run trained for `rewind.epoch` epochs. The record is the file's, as load_model gives it. Throws
+/// io_error naming the file and `rewind_layers` or `rewind_to`: a layer number 0 or above the network's layer
+/// count (the message gives the count), a layer listed twice, layers without an epoch or an epoch without
+/// layers, an epoch the file does not hold (listing the saved epochs), and every problem load_model reports.
+GENSCOPE_API loaded_model load_model(const std::string& path, std::size_t checkpoint, const layer_rewind& rewind);
+
 /// Everything a training run needs to continue after `record.epochs_run` epochs as if it had never
 /// stopped: the weights, the optimizer's step count and moments, and the record so far (with the
 /// weights of the checkpoints reached). The minibatch order of an epoch depends only on the seed

@@ -131,9 +131,11 @@ class GENSCOPE_API network_graph {
 GENSCOPE_API void save_network(const std::string& path, const network_graph& net, const std::string& source);
 
 /// Reads a model file of either format: a graph file, or an MLP file (genscope-mlp, its final weights or
-/// those of checkpoint epoch `checkpoint` > 0, converted by network_graph::from_mlp); a path ending in
-/// .onnx is imported (import_onnx). Throws io_error naming the file (and the operator) when it is missing,
-/// not a model file, or inconsistent.
-GENSCOPE_API network_graph load_network(const std::string& path, std::size_t checkpoint = 0);
+/// those of checkpoint epoch `checkpoint` > 0, with the layers of `rewind` from another checkpoint:
+/// load_model(path, checkpoint, rewind), converted by network_graph::from_mlp); a path ending in .onnx is
+/// imported (import_onnx). Throws io_error naming the file (and the operator) when it is missing, not a model
+/// file, or inconsistent, and when a graph or ONNX file is asked for a checkpoint or a rewinding.
+GENSCOPE_API network_graph load_network(const std::string& path, std::size_t checkpoint = 0,
+                                        const layer_rewind& rewind = {});
 
 }  // namespace genscope

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace genscope {
 
@@ -47,6 +48,12 @@ class GENSCOPE_API option_set {
   /// MINIMUM and MAXIMUM, got V" outside [minimum, maximum].
   std::size_t get_count(const std::string& name, std::int64_t minimum, std::int64_t maximum = max_count) const;
   double get_real(const std::string& name) const;
+  /// A string option holding positive integers separated by commas, spaces allowed around each ("1,28,28"):
+  /// throws std::invalid_argument "option 'NAME' must be WHAT, positive integers separated by commas (e.g.
+  /// "EXAMPLE"), not "TEXT"" when the text is empty or is anything else (an empty item, a sign, a zero,
+  /// more than 18 digits).
+  std::vector<std::size_t> get_count_list(const std::string& name, const std::string& what,
+                                          const std::string& example) const;
   const std::string& get_string(const std::string& name) const;
 
   const std::map<std::string, option_value>& values() const noexcept { return values_; }

@@ -317,9 +317,6 @@ class loader {
     if (train && !data)
       reader_.fail(train->key_at(), fmt::format("[{}] needs 'dataset' (the training data) in {}", train->path,
                                                 it.table()));
-    if (test && !train)
-      reader_.fail(test->key_at(), fmt::format("'{}' is used only when the model trains: add [{}.train] or remove it",
-                                               test->path, it.field.path));
     const plugin_info& plugin = require_plugin(plugin_kind::backend, *backend, it);
     if (train && m.backend != "native") native_only();
     if (train) {
@@ -613,6 +610,21 @@ class loader {
     }
   }
 
+  /// A model's test set has the dimension and class count of what the model was made for: a trained model's
+  /// training set, a loaded model's input and classes.
+  void check_test_set(const item& it, const model_spec& m, std::size_t input, std::size_t classes) const {
+    const dataset_shape& test = shapes_.at(m.test_dataset);
+    const source_position at = field_named(it, "test")->value_at();
+    const std::string training = fmt::format("training dataset '{}'", m.dataset);
+    if (dim_of(test) != input)
+      reader_.fail(at, fmt::format("model '{}': test dataset '{}' has samples of dimension {}, but {} has dimension {}",
+                                   m.name, m.test_dataset, dim_of(test), m.train ? training : "the model's input",
+                                   input));
+    if (test.class_count != 0 && classes != 0 && test.class_count != classes)
+      reader_.fail(at, fmt::format("model '{}': test dataset '{}' has {} classes, but {} has {}", m.name,
+                                   m.test_dataset, test.class_count, m.train ? training : "the model", classes));
+  }
+
   void check_models() {
     for (const item& it : items_) {
       if (it.kind != section::models) continue;
@@ -623,18 +635,6 @@ class loader {
         input = dim_of(train);
         model_classes_[m.name] = train.class_count;
         check_training_memory(it, m, train);
-        if (!m.test_dataset.empty()) {
-          const dataset_shape& test = shapes_.at(m.test_dataset);
-          const source_position at = field_named(it, "test")->value_at();
-          if (dim_of(test) != input)
-            reader_.fail(at, fmt::format("model '{}': test dataset '{}' has samples of dimension {}, but training "
-                                         "dataset '{}' has dimension {}",
-                                         m.name, m.test_dataset, dim_of(test), m.dataset, input));
-          if (test.class_count != 0 && train.class_count != 0 && test.class_count != train.class_count)
-            reader_.fail(at, fmt::format("model '{}': test dataset '{}' has {} classes, but training dataset '{}' "
-                                         "has {}",
-                                         m.name, m.test_dataset, test.class_count, m.dataset, train.class_count));
-        }
       } else {
         try {
           exp_.models[it.spec].loaded = plugins_.create_backend(m.backend, m.backend_options);
@@ -649,6 +649,7 @@ class loader {
                        fmt::format("model '{}' takes inputs of dimension {}, but its dataset '{}' has dimension {}",
                                    m.name, input, m.dataset, dim_of(shapes_.at(m.dataset))));
       }
+      if (!m.test_dataset.empty()) check_test_set(it, m, input, model_classes_.at(m.name));
       model_inputs_[m.name] = input;
     }
   }

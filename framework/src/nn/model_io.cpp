@@ -433,6 +433,41 @@ loaded_model load_model(const std::string& path, std::size_t checkpoint) {
   return out;
 }
 
+loaded_model load_model(const std::string& path, std::size_t checkpoint, const layer_rewind& rewind) {
+  loaded_model out = load_model(path, checkpoint);
+  if (rewind.layers.empty() && rewind.epoch == 0) return out;
+  const reader rd(path);
+  std::string listed;
+  for (std::size_t l : rewind.layers) listed += (listed.empty() ? "" : ",") + std::to_string(l);
+  if (rewind.layers.empty())
+    rd.fail("'rewind_to' is " + std::to_string(rewind.epoch) + " but 'rewind_layers' lists no layer to rewind");
+  if (rewind.epoch == 0)
+    rd.fail("'rewind_layers' is \"" + listed + "\" but 'rewind_to' is not set (the checkpoint epoch those layers come "
+            "from)");
+  std::vector<dense_layer> layers = out.net.layers();
+  const std::size_t count = layers.size();
+  std::vector<bool> seen(count, false);
+  for (std::size_t l : rewind.layers) {
+    if (l == 0 || l > count)
+      rd.fail("'rewind_layers' lists layer " + std::to_string(l) + ", but the network has " + std::to_string(count) +
+              " weight layers (numbered 1 to " + std::to_string(count) + ")");
+    if (seen[l - 1]) rd.fail("'rewind_layers' lists layer " + std::to_string(l) + " twice (\"" + listed + "\")");
+    seen[l - 1] = true;
+  }
+  const auto& saved = out.record.checkpoints;
+  if (std::none_of(saved.begin(), saved.end(), [&](const model_checkpoint& cp) { return cp.epoch == rewind.epoch; }))
+    rd.fail("'rewind_to' is " + std::to_string(rewind.epoch) + ", but there is no checkpoint of epoch " +
+            std::to_string(rewind.epoch) + " (saved epochs: " + epoch_list(saved) + ")");
+  const mlp from = load_model(path, rewind.epoch).net;
+  for (std::size_t l : rewind.layers) layers[l - 1] = from.layers()[l - 1];
+  try {
+    out.net = mlp(std::move(layers), out.net.input_shape());
+  } catch (const error& e) {
+    rd.fail("the layers of checkpoint epoch " + std::to_string(rewind.epoch) + " do not fit the others: " + e.what());
+  }
+  return out;
+}
+
 }  // namespace genscope
 
 // ---- graph models (format "genscope-graph") ----
@@ -598,13 +633,15 @@ void save_network(const std::string& path, const network_graph& net, const std::
   });
 }
 
-network_graph load_network(const std::string& path, std::size_t checkpoint) {
+network_graph load_network(const std::string& path, std::size_t checkpoint, const layer_rewind& rewind) {
   const reader rd(path);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) rd.fail("model file not found");
   if (!std::filesystem::is_regular_file(path, ec)) rd.fail("model path is not a regular file");
+  const bool rewinding = !rewind.layers.empty() || rewind.epoch != 0;
   if (std::filesystem::path(path).extension() == ".onnx") {
     if (checkpoint != 0) rd.fail("an ONNX model holds no checkpoints (checkpoint " + std::to_string(checkpoint) + " asked for)");
+    if (rewinding) rd.fail("an ONNX model cannot be rewound ('rewind_layers' and 'rewind_to' need an MLP model file)");
     return import_onnx(path);
   }
   std::string format;
@@ -614,7 +651,7 @@ network_graph load_network(const std::string& path, std::size_t checkpoint) {
     format = f.root().attr_string("format");
   }
   if (format == format_name) {
-    const mlp net = load_model(path, checkpoint).net;
+    const mlp net = load_model(path, checkpoint, rewind).net;
     return network_graph::from_mlp(net);
   }
   if (format != graph_format_name)
@@ -622,6 +659,7 @@ network_graph load_network(const std::string& path, std::size_t checkpoint) {
             format_name + "')");
   if (checkpoint != 0)
     rd.fail("a graph model holds no checkpoints (checkpoint " + std::to_string(checkpoint) + " asked for)");
+  if (rewinding) rd.fail("a graph model cannot be rewound ('rewind_layers' and 'rewind_to' need an MLP model file)");
   const h5::file f = h5::file::open(path);
   const h5::group root = f.root();
   const std::int64_t version_found = rd.integer(root, "format_version");

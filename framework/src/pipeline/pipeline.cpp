@@ -159,15 +159,38 @@ void warn_if_capped(context& c, const model_spec& spec, const training_record& r
       spec.name, 100 * *config.target_accuracy, record.epochs_run, 100 * reached);
 }
 
+/// A model file of the cache that another model's name keeps under the same key (`suffix` is "-KEY.h5"): the
+/// first by name, or "" when there is none. The key covers everything the weights depend on, so models that
+/// share a train table and data share one trained file. Files are complete once named so (atomic replace).
+std::string same_key_file(const std::string& folder, const std::string& suffix) {
+  std::string found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > suffix.size() && name.ends_with(suffix) && entry.is_regular_file(ec) &&
+        (found.empty() || entry.path().string() < found))
+      found = entry.path().string();
+  }
+  return found;
+}
+
 /// Trains the model unless the cache holds one of the same configuration and data; returns its path.
 std::string trained_model_path(context& c, const model_spec& spec) {
   const train_config& config = *spec.train;
   const dataset& train = *c.data.at(spec.dataset);
   const dataset* test = spec.test_dataset.empty() ? nullptr : c.data.at(spec.test_dataset).get();
   const std::string key = model_cache_key(config, train.sha256, test ? test->sha256 : std::string());
-  const std::string path = (std::filesystem::path(c.exp.model_cache) / (spec.name + "-" + key.substr(0, 16) + ".h5")).string();
+  const std::string suffix = "-" + key.substr(0, 16) + ".h5";
+  const std::string path = (std::filesystem::path(c.exp.model_cache) / (spec.name + suffix)).string();
   std::error_code ec;
   std::filesystem::create_directories(c.exp.model_cache, ec);
+  const auto reuse = [&](const std::string& file) {
+    if (!c.options.quiet) c.log << fmt::format("model {}: reusing {} (same configuration and data)\n", spec.name, file);
+    if (config.target_accuracy) warn_if_capped(c, spec, load_model(file).record);
+    return file;
+  };
+  if (!std::filesystem::exists(path))
+    if (const std::string shared = same_key_file(c.exp.model_cache, suffix); !shared.empty()) return reuse(shared);
   // One process trains a model while the others wait for it; the kernel drops the lock of a killed trainer.
   const durable::file_lock lock(path + ".lock", true, [&](const std::string& holder) {
     c.log << fmt::format("model {}: waiting for process {}, which is training it into {}\n", spec.name, holder, path)
@@ -176,11 +199,7 @@ std::string trained_model_path(context& c, const model_spec& spec) {
   durable::remove_stale_temporaries(path);
   const std::string state_path = path + ".state";
   durable::remove_stale_temporaries(state_path);
-  if (std::filesystem::exists(path)) {
-    if (!c.options.quiet) c.log << fmt::format("model {}: reusing {} (same configuration and data)\n", spec.name, path);
-    if (config.target_accuracy) warn_if_capped(c, spec, load_model(path).record);
-    return path;
-  }
+  if (std::filesystem::exists(path)) return reuse(path);
   training_record record;
   record.label_mode = label_mode_name(train.labels_mode);
   if (!c.options.quiet)
@@ -300,15 +319,43 @@ class checked_backend final : public network_backend {
   std::vector<std::size_t> shape_;
 };
 
+/// The fraction of `data`'s samples whose predicted class (predict_classes: the argmax, ties to the lower class)
+/// is their label, through the model's batched forward. Rows are counted, so it does not depend on the thread
+/// count (nor on the batch: a backend classifies a row the same in any batch). Polls stop signals per batch.
+double accuracy(const network_backend& model, const dataset& data) {
+  constexpr std::size_t batch_rows = 256;
+  std::size_t correct = 0;
+  matrix logits;
+  std::vector<int> predicted;
+  for (std::size_t first = 0; first < data.size(); first += batch_rows) {
+    throw_if_stop_requested();
+    const std::size_t rows = std::min(batch_rows, data.size() - first);
+    model.logits(matrix_view(data.x.row(first), rows, data.dim()), logits);
+    predict_classes(logits, predicted);
+    for (std::size_t i = 0; i < rows; ++i) correct += predicted[i] == data.labels[first + i];
+  }
+  return static_cast<double>(correct) / static_cast<double>(data.size());
+}
+
 void build_model(context& c, const model_spec& spec) {
   option_set options = spec.backend_options;
   if (spec.train) options.set("path", trained_model_path(c, spec));
   const plugin_info& info = c.plugins.require(plugin_kind::backend, spec.backend);
   std::shared_ptr<network_backend> backend = std::make_shared<checked_backend>(
       spec.loaded ? spec.loaded : c.plugins.create_backend(spec.backend, options), info.name);
-  if (!c.options.quiet)
-    c.log << fmt::format("model {}: {} ({}), digest {}\n", spec.name, backend->describe(), info.name,
-                         backend->model_digest().substr(0, 12));
+  // The served model's accuracy on its `dataset` and `test` data sets, when given.
+  std::optional<double> train_accuracy, test_accuracy;
+  if (!spec.dataset.empty()) train_accuracy = accuracy(*backend, *c.data.at(spec.dataset));
+  if (!spec.test_dataset.empty()) test_accuracy = accuracy(*backend, *c.data.at(spec.test_dataset));
+  if (!c.options.quiet) {
+    std::string accuracies;
+    if (train_accuracy)
+      accuracies += fmt::format(", train accuracy {:.2f}% ({})", 100 * *train_accuracy, spec.dataset);
+    if (test_accuracy)
+      accuracies += fmt::format(", test accuracy {:.2f}% ({})", 100 * *test_accuracy, spec.test_dataset);
+    c.log << fmt::format("model {}: {} ({}), digest {}{}\n", spec.name, backend->describe(), info.name,
+                         backend->model_digest().substr(0, 12), accuracies);
+  }
   if (const auto saved = saved_provenance(c, "models", spec.name)) {
     require_same(c, "model '" + spec.name + "'", "digest", saved->attr_string("digest"), backend->model_digest());
     c.models[spec.name] = std::move(backend);
@@ -323,6 +370,8 @@ void build_model(context& c, const model_spec& spec) {
   g.set_attr("trained", static_cast<std::int64_t>(spec.train.has_value()));
   g.set_attr("train_dataset", spec.dataset);
   g.set_attr("test_dataset", spec.test_dataset);
+  if (train_accuracy) g.set_attr("train_accuracy", *train_accuracy);
+  if (test_accuracy) g.set_attr("test_accuracy", *test_accuracy);
   if (options.has("path")) g.set_attr("model_file", options.get_string("path"));
   c.models[spec.name] = std::move(backend);
 }

@@ -1,5 +1,6 @@
 // Backend plugin "native": serves logits of a GenScope model file, an MLP or a graph of operators (imported from ONNX).
 #include <genscope/error.hpp>
+#include <genscope/mlp.hpp>
 #include <genscope/network_graph.hpp>
 #include <genscope/network_backend.hpp>
 #include <genscope/options.hpp>
@@ -7,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,25 +42,46 @@ class native_backend final : public genscope::network_backend {
   std::unique_ptr<genscope::piecewise_linear_graph> view_;
 };
 
+// One line naming the option's problem and the model file.
+[[noreturn]] void refuse(const std::string& path, const std::string& problem) {
+  throw genscope::error("native backend: " + problem + " (model file '" + path + "')");
+}
+
 genscope::plugin_object* create(const genscope::option_set& options) {
   const std::string& path = options.get_string("path");
   const std::int64_t checkpoint = options.get_int("checkpoint");
   if (checkpoint < 0)
-    throw genscope::error("native backend: option 'checkpoint' must be >= 0 (0 = final weights), not " +
-                          std::to_string(checkpoint) + " (model file '" + path + "')");
-  return new native_backend(genscope::load_network(path, static_cast<std::size_t>(checkpoint)));
+    refuse(path, "option 'checkpoint' must be >= 0 (0 = final weights), not " + std::to_string(checkpoint));
+  genscope::layer_rewind rewind;
+  const std::int64_t rewind_to = options.get_int("rewind_to");
+  if (rewind_to < 0)
+    refuse(path, "option 'rewind_to' must be >= 0 (a checkpoint epoch; 0 = not set), not " + std::to_string(rewind_to));
+  rewind.epoch = static_cast<std::size_t>(rewind_to);
+  if (!options.get_string("rewind_layers").empty()) {
+    try {
+      rewind.layers = options.get_count_list("rewind_layers", "weight layer numbers", "3,4");
+    } catch (const std::invalid_argument& e) {
+      refuse(path, e.what());
+    }
+  }
+  return new native_backend(genscope::load_network(path, static_cast<std::size_t>(checkpoint), rewind));
 }
 
 constexpr genscope::option_spec options_table[] = {
     {"path", genscope::option_type::string, nullptr, "HDF5 model file (docs/model-format.md)"},
     {"checkpoint", genscope::option_type::integer, "0",
      "epoch whose saved checkpoint weights to serve instead of the final ones (0 = final weights; MLP files only)"},
+    {"rewind_layers", genscope::option_type::string, "\"\"",
+     "weight layers (1-based, comma-separated, e.g. \"3,4\") served from checkpoint epoch rewind_to instead of "
+     "'checkpoint' (\"\" = none; MLP files only)"},
+    {"rewind_to", genscope::option_type::integer, "0",
+     "checkpoint epoch the rewind_layers come from (required with rewind_layers; 0 = no rewinding)"},
 };
 
 }  // namespace
 
 GENSCOPE_PLUGIN_WITH_CAPABILITIES(
-    genscope::plugin_kind::backend, "native", "2.1.0",
+    genscope::plugin_kind::backend, "native", "2.2.0",
     "a GenScope HDF5 model file in float32: a ReLU MLP or a graph of convolutions, pooling, batch norm, residual sums "
-    "(imported from ONNX); Eigen GEMM; piecewise-linear; hidden activations",
+    "(imported from ONNX); checkpoints and layer rewinding; Eigen GEMM; piecewise-linear; hidden activations",
     options_table, &create, genscope::capability_piecewise_linear | genscope::capability_hidden_activations)

@@ -8,7 +8,6 @@
 #include <dlfcn.h>
 
 #include <filesystem>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,26 +20,6 @@ constexpr genscope::option_spec options_table[] = {
     {"input_shape", genscope::option_type::string, nullptr,
      "shape of one input without the batch dimension, e.g. \"1,28,28\"; its product is the input dimension"},
 };
-
-// "1,28,28" (spaces allowed around the numbers) as {1, 28, 28}.
-std::vector<std::size_t> parse_shape(const std::string& text) {
-  std::vector<std::size_t> shape;
-  std::istringstream items(text);
-  std::string item;
-  bool valid = !text.empty() && text.back() != ',';  // getline yields no empty item after a last comma
-  while (valid && std::getline(items, item, ',')) {
-    const std::size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
-    const std::string number = first == std::string::npos ? "" : item.substr(first, last + 1 - first);
-    // At most 18 digits, so stoull cannot overflow; the product is checked when the module is opened.
-    valid = !number.empty() && number.size() <= 18 && number.find_first_not_of("0123456789") == std::string::npos &&
-            std::stoull(number) > 0;
-    if (valid) shape.push_back(std::stoull(number));
-  }
-  if (!valid)
-    throw std::invalid_argument("option 'input_shape' must be the shape of one input, positive integers separated "
-                                "by commas (e.g. \"1,28,28\"), not \"" + text + "\"");
-  return shape;
-}
 
 // The engine library beside this one, which links libtorch. This library links none, so that the processes that
 // only list plugins do not load libtorch (most of a second); the engine is dlopen'ed when a model is opened,
@@ -62,7 +41,8 @@ genscope::torchscript::open_function* engine() {
 }
 
 genscope::plugin_object* create(const genscope::option_set& options) {
-  const std::vector<std::size_t> shape = parse_shape(options.get_string("input_shape"));
+  // The product is checked when the module is opened.
+  const std::vector<std::size_t> shape = options.get_count_list("input_shape", "the shape of one input", "1,28,28");
   return engine()(options.get_string("path"), shape);
 }
 
