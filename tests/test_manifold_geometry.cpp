@@ -23,6 +23,7 @@
 #include <limits>
 #include <memory>
 #include <numbers>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <variant>
@@ -445,4 +446,94 @@ TEST_CASE("manifold_geometry: data and layers it cannot serve are refused naming
   dataset wide = gaussian_manifolds(3, 10, 9, 1);
   CHECK_THROWS_WITH(a->prepare(*model.backend, {&wide}, 1),
                     Contains("data set 'points' has samples of dimension 9, the model takes 8"));
+}
+
+TEST_CASE("manifold_geometry and feature_quantization measure training checkpoints as the model serving them would",
+          "[manifold_geometry][feature_quantization]") {
+  const dataset data = gaussian_manifolds(4, 12, 10, 6);
+  train_config cfg;
+  cfg.hidden = {16, 16};
+  cfg.epochs = 4;
+  cfg.batch_size = 16;
+  cfg.checkpoints = {2, 3};
+  cfg.seed = 2;
+  training_record record;
+  const mlp net = train_mlp(data, nullptr, cfg, record, {});
+  testing::temp_dir dir("manifold-checkpoints");
+  save_model(dir / "model.h5", net, record);
+  auto backend = [&](std::int64_t checkpoint) {
+    option_set o;
+    o.set("path", dir / "model.h5");
+    o.set("checkpoint", checkpoint);
+    return testing::build_plugins().create_backend("native", o);
+  };
+  const auto final_model = backend(0), epoch2 = backend(2);
+  CHECK(final_model->checkpoint_epochs() == std::vector<std::int64_t>{2, 3});
+
+  for (const std::string plugin : {"manifold_geometry", "feature_quantization"}) {
+    INFO(plugin);
+    const std::vector<std::pair<std::string, option_value>> common =
+        plugin == "manifold_geometry"
+            ? std::vector<std::pair<std::string, option_value>>{{"samples", std::int64_t{10}}, {"n_t", std::int64_t{30}}}
+            : std::vector<std::pair<std::string, option_value>>{};
+    auto with = [&](const std::string& checkpoints) {
+      auto settings = common;
+      settings.emplace_back("checkpoints", checkpoints);
+      return testing::make_analysis(plugin, settings);
+    };
+    auto all = with("all"), listed = with("2"), alone = with("none");
+    all->prepare(*final_model, {&data}, 5);
+    listed->prepare(*final_model, {&data}, 5);
+    alone->prepare(*epoch2, {&data}, 5);
+    const table_batch every = testing::whole_table(*all, 0), two = testing::whole_table(*listed, 0),
+                      served2 = testing::whole_table(*alone, 0);
+    // Rows: epochs 2 and 3, then the served weights (0); the epoch-2 rows equal those of a model serving epoch 2.
+    const std::size_t per = served2.rows();
+    REQUIRE(every.rows() == 3 * per);
+    REQUIRE(two.rows() == 2 * per);
+    for (std::size_t r = 0; r < per; ++r) {
+      CHECK(every.ints("epoch")[r] == 2);
+      CHECK(every.ints("epoch")[per + r] == 3);
+      CHECK(every.ints("epoch")[2 * per + r] == 0);
+      CHECK(served2.ints("epoch")[r] == 0);
+    }
+    bool final_differs = false;  // and the final weights measure otherwise
+    for (std::size_t c = 0; c < every.column_count(); ++c) {
+      if (every.index("epoch") == c || !every.counts(c).empty()) continue;
+      std::visit(
+          [&](const auto& values) {
+            using vec = std::decay_t<decltype(values)>;
+            const vec& other = std::get<vec>(served2.column(c));
+            CHECK(std::equal(other.begin(), other.end(), values.begin()));
+            if constexpr (std::is_same_v<vec, std::vector<double>>)
+              final_differs = final_differs ||
+                              !std::equal(other.begin(), other.end(), values.begin() + static_cast<std::ptrdiff_t>(2 * per));
+          },
+          every.column(c));
+    }
+    CHECK(final_differs);
+  }
+}
+
+TEST_CASE("the checkpoints option is refused naming what is wrong", "[manifold_geometry][negative]") {
+  using Catch::Contains;
+  const dataset data = gaussian_manifolds(3, 10, 8, 1);
+  const linear_model model(8, 3);  // saved without training: no checkpoints
+  for (const std::string plugin : {"manifold_geometry", "feature_quantization"}) {
+    INFO(plugin);
+    auto analysis_with = [&](const std::string& checkpoints) {
+      std::vector<std::pair<std::string, option_value>> settings{{"checkpoints", checkpoints}};
+      if (plugin == "manifold_geometry") settings.emplace_back("samples", std::int64_t{10});
+      return testing::make_analysis(plugin, settings);
+    };
+    auto all = analysis_with("all");
+    CHECK_THROWS_WITH(all->prepare(*model.backend, {&data}, 1),
+                      Contains("option 'checkpoints' = \"all\": the model") && Contains("holds no training checkpoints"));
+    auto some = analysis_with("4");
+    CHECK_THROWS_WITH(some->prepare(*model.backend, {&data}, 1),
+                      Contains("option 'checkpoints': native backend: no checkpoint of epoch 4") &&
+                          Contains("(saved epochs: none)"));
+    auto bad = analysis_with("2,x");
+    CHECK_THROWS_WITH(bad->prepare(*model.backend, {&data}, 1), Contains("checkpoints"));
+  }
 }

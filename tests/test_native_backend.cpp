@@ -52,7 +52,7 @@ std::shared_ptr<network_backend> open_backend(const std::string& path) {
 TEST_CASE("the native backend is registered with its option schema", "[interface]") {
   const plugin_info* info = registry().find(plugin_kind::backend, "native");
   REQUIRE(info != nullptr);
-  CHECK(info->version == "2.2.0");
+  CHECK(info->version == "2.3.0");
   CHECK((info->capabilities & capability_piecewise_linear) != 0);
   CHECK(!info->description.empty());
   REQUIRE(info->options.size() == 4);

@@ -91,6 +91,44 @@ void network_backend::activations(const std::string& layer, matrix_view, matrix&
               ") offers no hidden activations");
 }
 
+std::vector<std::int64_t> network_backend::checkpoint_epochs() const { return {}; }
+
+const option_spec checkpoints_option = {
+    "checkpoints", option_type::string, "none",
+    "which weights to measure: \"none\" = the weights the model serves; \"all\" = every training checkpoint the "
+    "model file holds, then the served weights; or comma-separated epochs (e.g. \"5,10\"), then the served "
+    "weights. Rows carry the epoch (0 for the served weights)"};
+
+std::vector<measured_model> models_at_checkpoints(const network_backend& model, const std::string& option) {
+  std::vector<std::int64_t> epochs;
+  if (option == "all") {
+    epochs = model.checkpoint_epochs();
+    if (epochs.empty())
+      throw std::invalid_argument("option 'checkpoints' = \"all\": the model (" + model.describe() +
+                                  ") holds no training checkpoints");
+  } else if (option != "none") {
+    option_set list;
+    list.set("checkpoints", option);
+    for (std::size_t e : list.get_count_list("checkpoints", "checkpoint epochs", "5,10"))
+      epochs.push_back(static_cast<std::int64_t>(e));
+  }
+  std::vector<measured_model> out;
+  for (std::int64_t e : epochs) {
+    try {
+      out.push_back({e, model.at_checkpoint(e)});
+    } catch (const std::exception& err) {
+      throw std::invalid_argument("option 'checkpoints': " + std::string(err.what()));
+    }
+  }
+  out.push_back({0, std::shared_ptr<const network_backend>(&model, [](const network_backend*) {})});
+  return out;
+}
+
+std::shared_ptr<const network_backend> network_backend::at_checkpoint(std::int64_t epoch) const {
+  throw error("backend: no checkpoint of epoch " + std::to_string(epoch) + ": the model (" + describe() +
+              ") holds no training checkpoints");
+}
+
 std::size_t network_backend::input_dim() const {
   const auto shape = input_shape();
   return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());

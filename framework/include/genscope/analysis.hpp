@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace genscope {
@@ -50,5 +52,21 @@ class GENSCOPE_API analysis : public plugin_object {
   virtual std::size_t row_count(std::size_t table) const = 0;
   virtual void compute(std::size_t table, std::size_t first, std::size_t count, table_batch& out) const = 0;
 };
+
+/// One model an analysis measures: the weights of a training checkpoint, or those the model serves.
+struct measured_model {
+  std::int64_t epoch = 0;  ///< the checkpoint's epoch; 0 for the weights the model serves
+  std::shared_ptr<const network_backend> backend;
+};
+
+/// The models named by an analysis's `checkpoints` option: "none" (the weights served only), "all" (every
+/// checkpoint of checkpoint_epochs(), then the weights served) or comma-separated epochs (those checkpoints, then
+/// the weights served). The served model is not owned: `model` must outlive the result. Throws
+/// std::invalid_argument naming the option when the text is malformed, "all" meets a model without checkpoints,
+/// or an epoch is not saved (with the saved ones).
+GENSCOPE_API std::vector<measured_model> models_at_checkpoints(const network_backend& model, const std::string& option);
+
+/// The option_spec line of `checkpoints` for analyses that take it.
+GENSCOPE_API extern const option_spec checkpoints_option;
 
 }  // namespace genscope

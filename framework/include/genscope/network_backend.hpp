@@ -7,6 +7,8 @@
 #include <genscope/plugin.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,13 @@ class GENSCOPE_API network_backend : public plugin_object {
   /// and re-entrant like logits(). Throws genscope::error naming the layer when it is not one of
   /// hidden_layers() (always, by default), and on a batch of the wrong width.
   virtual void activations(const std::string& layer, matrix_view x, matrix& out) const;
+  /// The epochs of the training checkpoints whose weights at_checkpoint() serves, ascending; empty (the
+  /// default) when the model holds none.
+  virtual std::vector<std::int64_t> checkpoint_epochs() const;
+  /// The same network serving the weights saved after `epoch` (one of checkpoint_epochs()): a backend of the
+  /// same contract, independent of this one's options that choose weights (checkpoint, rewinding). Throws
+  /// genscope::error naming the epoch and the saved ones otherwise (always, by default).
+  virtual std::shared_ptr<const network_backend> at_checkpoint(std::int64_t epoch) const;
 
   /// Product of input_shape().
   std::size_t input_dim() const;

@@ -138,4 +138,8 @@ GENSCOPE_API void save_network(const std::string& path, const network_graph& net
 GENSCOPE_API network_graph load_network(const std::string& path, std::size_t checkpoint = 0,
                                         const layer_rewind& rewind = {});
 
+/// The epochs of the training checkpoints a model file holds, ascending: an MLP file's /checkpoints; none for a
+/// graph or ONNX file. Throws io_error as load_network does.
+GENSCOPE_API std::vector<std::size_t> saved_checkpoints(const std::string& path);
+
 }  // namespace genscope

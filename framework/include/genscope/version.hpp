@@ -19,8 +19,9 @@ namespace genscope {
 /// samplers implement the protected virtual bind() and fill()); 5 made the piecewise-linear
 /// view a graph (piecewise_linear_graph: multi-input affine operators that accumulate, sparse
 /// updates, and switches: ReLU, LeakyReLU, clip, max pooling); 6 added hidden activations
-/// (network_backend::hidden_layers() and activations(), capability_hidden_activations).
-inline constexpr std::uint32_t plugin_api_version = 6;
+/// (network_backend::hidden_layers() and activations(), capability_hidden_activations); 7 added training
+/// checkpoints (network_backend::checkpoint_epochs() and at_checkpoint()).
+inline constexpr std::uint32_t plugin_api_version = 7;
 
 /// Product version, e.g. "0.1.0".
 GENSCOPE_API const char* version() noexcept;

@@ -633,6 +633,20 @@ void save_network(const std::string& path, const network_graph& net, const std::
   });
 }
 
+std::vector<std::size_t> saved_checkpoints(const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".onnx") return {};
+  {
+    const reader rd(path);
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) rd.fail("model file not found");
+    const h5::file f = h5::file::open(path);
+    if (!f.root().has_attr("format") || f.root().attr_string("format") != format_name) return {};
+  }
+  std::vector<std::size_t> epochs;
+  for (const model_checkpoint& c : load_model(path).record.checkpoints) epochs.push_back(c.epoch);
+  return epochs;
+}
+
 network_graph load_network(const std::string& path, std::size_t checkpoint, const layer_rewind& rewind) {
   const reader rd(path);
   std::error_code ec;

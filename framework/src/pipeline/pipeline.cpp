@@ -274,7 +274,7 @@ auto guarded(const std::string& plugin, const std::string& what, F&& f) -> declt
 /// return one row of class_count() values per input.
 class checked_backend final : public network_backend {
  public:
-  checked_backend(std::shared_ptr<network_backend> inner, std::string plugin)
+  checked_backend(std::shared_ptr<const network_backend> inner, std::string plugin)
       : inner_(std::move(inner)), plugin_(std::move(plugin)) {
     classes_ = guarded(plugin_, "class_count()", [&] { return inner_->class_count(); });
     shape_ = guarded(plugin_, "input_shape()", [&] { return inner_->input_shape(); });
@@ -311,9 +311,20 @@ class checked_backend final : public network_backend {
       throw plugin_error(plugin_, fmt::format("activations() of layer '{}' returned {} x {} ({} values) for {} inputs",
                                               layer, out.rows, out.cols, out.data.size(), x.rows));
   }
+  std::vector<std::int64_t> checkpoint_epochs() const override {
+    return guarded(plugin_, "checkpoint_epochs()", [&] { return inner_->checkpoint_epochs(); });
+  }
+  std::shared_ptr<const network_backend> at_checkpoint(std::int64_t epoch) const override {
+    auto inner = guarded(plugin_, "at_checkpoint()", [&] { return inner_->at_checkpoint(epoch); });
+    if (inner == nullptr) throw plugin_error(plugin_, fmt::format("at_checkpoint({}) returned no backend", epoch));
+    auto checked = std::make_shared<checked_backend>(std::move(inner), plugin_);
+    if (checked->input_shape() != shape_ || checked->class_count() != classes_)
+      throw plugin_error(plugin_, fmt::format("at_checkpoint({}) serves another network shape or class count", epoch));
+    return checked;
+  }
 
  private:
-  std::shared_ptr<network_backend> inner_;
+  std::shared_ptr<const network_backend> inner_;
   std::string plugin_;
   std::size_t classes_ = 0;
   std::vector<std::size_t> shape_;

@@ -41,13 +41,15 @@ const option_spec options[] = {
     {"top", option_type::integer, "3", "top_fraction is the share of the weight mass in the largest `top` clusters"},
     {"components", option_type::integer, "3",
      "principal directions of the augmented data (x, 1) that subspace_alignment projects onto"},
+    genscope::checkpoints_option,
 };
 
 const genscope::table_spec& summary_table() {
   static const genscope::table_spec spec{
       "summary",
-      "the first layer of the model: how concentrated its feature directions are",
+      "the first layer of the model (one row per checkpoint measured): how concentrated its feature directions are",
       {
+          {"epoch", column_type::int64, 1, "checkpoint epoch of the weights measured; 0 for the weights served", ""},
           {"features", column_type::int64, 1,
            "first-layer features: the units of a dense layer, the filters of a convolution", ""},
           {"input_dim", column_type::int64, 1, "coordinates of a feature's weight vector (without the bias)", ""},
@@ -70,8 +72,9 @@ const genscope::table_spec& summary_table() {
 const genscope::table_spec& clusters_table() {
   static const genscope::table_spec spec{
       "clusters",
-      "one cluster of first-layer features, largest weight mass first",
+      "one cluster of first-layer features, largest weight mass first (per checkpoint measured)",
       {
+          {"epoch", column_type::int64, 1, "checkpoint epoch of the weights measured; 0 for the weights served", ""},
           {"rank", column_type::int64, 1, "0 for the cluster of largest mass, then descending", ""},
           {"features", column_type::int64, 1, "features in the cluster", ""},
           {"mass", column_type::float64, 1, "sum of the features' norms ||(w_i, b_i)||", "", true},
@@ -94,6 +97,7 @@ const genscope::table_spec& clusters_table() {
 }
 
 struct settings {
+  std::string checkpoints;
   double angle = 0, mass_fraction = 0;
   std::size_t top = 0, components = 0;
 };
@@ -102,6 +106,13 @@ struct cluster {
   std::int64_t features = 0;
   double mass = 0, share = 0, spread = 0, point_alignment = nan, subspace_alignment = nan;
   std::vector<double> direction;
+};
+
+// One model measured: its epoch and its first layer's clusters, largest mass first.
+struct measure {
+  std::int64_t epoch = 0;
+  std::int64_t input_dim = 0;
+  std::vector<cluster> clusters;
 };
 
 // Union-find with path halving: the connected groups of the angle graph.
@@ -238,32 +249,40 @@ class feature_quantization_analysis final : public genscope::analysis {
 
   void prepare(const genscope::network_backend& model, const std::vector<const genscope::dataset*>& data,
                std::uint64_t /*seed*/) override {
-    const genscope::piecewise_linear_graph* view = model.piecewise_linear();
-    if (view == nullptr)
-      throw std::invalid_argument("feature_quantization needs a backend with a piecewise-linear view (capability "
-                                  "piecewise_linear); the model's backend (" + model.describe() + ") offers none");
     if (data.size() != 1)
       throw std::invalid_argument("feature_quantization reads one data set (datasets = [\"train\"]), not " +
                                   std::to_string(data.size()));
     const genscope::dataset& set = *data[0];
-    if (set.dim() != view->input_dim())
+    if (set.dim() != model.input_dim())
       throw std::invalid_argument("data set '" + set.name + "' has samples of dimension " +
                                   std::to_string(set.dim()) + ", the model takes " +
-                                  std::to_string(view->input_dim()));
-    bool dense = false;
-    const row_matrix features = first_layer_features(*view, dense);
-    if (!features.allFinite())
-      throw genscope::error("feature_quantization: the first layer of the model (" + model.describe() +
-                            ") has a weight that is not finite");
-    input_dim_ = features.cols() - 1;
-    clusters_ = cluster_features(features);
-    if (dense) align(set);
+                                  std::to_string(model.input_dim()));
+    measures_.clear();
+    rows_.clear();
+    for (const genscope::measured_model& measured : genscope::models_at_checkpoints(model, s_.checkpoints)) {
+      const genscope::piecewise_linear_graph* view = measured.backend->piecewise_linear();
+      if (view == nullptr)
+        throw std::invalid_argument("feature_quantization needs a backend with a piecewise-linear view (capability "
+                                    "piecewise_linear); the model's backend (" + model.describe() + ") offers none");
+      bool dense = false;
+      const row_matrix features = first_layer_features(*view, dense);
+      if (!features.allFinite())
+        throw genscope::error("feature_quantization: the first layer of the model (" + model.describe() +
+                              ") has a weight that is not finite");
+      measure m;
+      m.epoch = measured.epoch;
+      m.input_dim = features.cols() - 1;
+      m.clusters = cluster_features(features);
+      if (dense) align(set, m.clusters);
+      for (std::size_t c = 0; c < m.clusters.size(); ++c) rows_.push_back({measures_.size(), c});
+      measures_.push_back(std::move(m));
+    }
     prepared_ = true;
   }
 
   std::size_t row_count(std::size_t table) const override {
-    if (table == 0) return 1;
-    if (table == 1) return clusters_.size();
+    if (table == 0) return measures_.size();
+    if (table == 1) return rows_.size();
     throw std::out_of_range("feature_quantization has tables 0 and 1, not " + std::to_string(table));
   }
 
@@ -273,13 +292,15 @@ class feature_quantization_analysis final : public genscope::analysis {
       throw std::out_of_range("feature_quantization: rows beyond the table's " + std::to_string(row_count(table)));
     if (out.rows() != count) throw std::invalid_argument("feature_quantization: the batch has the wrong number of rows");
     if (table == 0) {
-      if (count == 1) summarize(out);
+      for (std::size_t r = 0; r < count; ++r) summarize(measures_[first + r], r, out);
       return;
     }
     auto& direction = out.reals("direction");
     for (std::size_t r = 0; r < count; ++r) {
-      const cluster& c = clusters_[first + r];
-      out.ints("rank")[r] = static_cast<std::int64_t>(first + r);
+      const auto [m, k] = rows_[first + r];
+      const cluster& c = measures_[m].clusters[k];
+      out.ints("epoch")[r] = measures_[m].epoch;
+      out.ints("rank")[r] = static_cast<std::int64_t>(k);
       out.ints("features")[r] = c.features;
       out.reals("mass")[r] = c.mass;
       out.reals("mass_share")[r] = c.share;
@@ -332,7 +353,7 @@ class feature_quantization_analysis final : public genscope::analysis {
 
   // Each cluster's alignment with the augmented data (x_i, 1): the best single point and the top principal
   // directions.
-  void align(const genscope::dataset& set) {
+  void align(const genscope::dataset& set, std::vector<cluster>& clusters) const {
     const auto n = static_cast<Eigen::Index>(set.size()), d = static_cast<Eigen::Index>(set.dim());
     row_matrix x(n, d + 1);
     for (Eigen::Index i = 0; i < n; ++i) {
@@ -345,16 +366,18 @@ class feature_quantization_analysis final : public genscope::analysis {
     const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
     const auto k = std::min<Eigen::Index>(static_cast<Eigen::Index>(s_.components), d + 1);
     const Eigen::MatrixXd top = eig.eigenvectors().rightCols(k);
-    for (cluster& c : clusters_) {
+    for (cluster& c : clusters) {
       const Eigen::Map<const Eigen::VectorXd> u(c.direction.data(), d + 1);
       c.point_alignment = (x * u).cwiseQuotient(norms).maxCoeff();
       c.subspace_alignment = (top.transpose() * u).squaredNorm();
     }
   }
 
-  void summarize(genscope::table_batch& out) const {
+  // Row r of the summary: measure m.
+  void summarize(const measure& m, std::size_t r, genscope::table_batch& out) const {
+    const std::vector<cluster>& clusters = m.clusters;
     double total = 0, squares = 0, point = 0, subspace = 0, held = 0;
-    for (const cluster& c : clusters_) {
+    for (const cluster& c : clusters) {
       total += c.mass;
       squares += c.mass * c.mass;
       point += c.mass * c.point_alignment;
@@ -362,27 +385,28 @@ class feature_quantization_analysis final : public genscope::analysis {
     }
     std::int64_t features = 0, for_mass = 0;
     double top = 0;
-    for (std::size_t i = 0; i < clusters_.size(); ++i) {
-      features += clusters_[i].features;
-      if (i < s_.top) top += clusters_[i].mass;
+    for (std::size_t i = 0; i < clusters.size(); ++i) {
+      features += clusters[i].features;
+      if (i < s_.top) top += clusters[i].mass;
       if (held < s_.mass_fraction * total) {
-        held += clusters_[i].mass;
+        held += clusters[i].mass;
         ++for_mass;
       }
     }
-    out.ints("features")[0] = features;
-    out.ints("input_dim")[0] = input_dim_;
-    out.ints("clusters")[0] = static_cast<std::int64_t>(clusters_.size());
-    out.ints("clusters_for_mass")[0] = for_mass;
-    out.reals("top_fraction")[0] = total > 0 ? top / total : nan;
-    out.reals("mass_participation")[0] = squares > 0 ? total * total / squares : nan;
-    out.reals("point_alignment")[0] = total > 0 ? point / total : nan;
-    out.reals("subspace_alignment")[0] = total > 0 ? subspace / total : nan;
+    out.ints("epoch")[r] = m.epoch;
+    out.ints("features")[r] = features;
+    out.ints("input_dim")[r] = m.input_dim;
+    out.ints("clusters")[r] = static_cast<std::int64_t>(clusters.size());
+    out.ints("clusters_for_mass")[r] = for_mass;
+    out.reals("top_fraction")[r] = total > 0 ? top / total : nan;
+    out.reals("mass_participation")[r] = squares > 0 ? total * total / squares : nan;
+    out.reals("point_alignment")[r] = total > 0 ? point / total : nan;
+    out.reals("subspace_alignment")[r] = total > 0 ? subspace / total : nan;
   }
 
   settings s_;
-  std::vector<cluster> clusters_;
-  std::int64_t input_dim_ = 0;
+  std::vector<measure> measures_;                           // one per model measured, in checkpoint order
+  std::vector<std::pair<std::size_t, std::size_t>> rows_;  // clusters table: (measure, cluster)
   bool prepared_ = false;
 };
 
@@ -395,6 +419,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
   if (!(s.mass_fraction > 0 && s.mass_fraction <= 1))
     throw std::invalid_argument("option 'mass_fraction' = " + std::to_string(s.mass_fraction) +
                                 " must lie in (0, 1]");
+  s.checkpoints = o.get_string("checkpoints");
   s.top = o.get_count("top", 1);
   s.components = o.get_count("components", 1);
   return new feature_quantization_analysis(s);

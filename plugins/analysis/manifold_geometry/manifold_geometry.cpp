@@ -59,13 +59,15 @@ const option_spec options[] = {
     {"dimension_points", option_type::integer, "1000",
      "points (a seeded choice of the subset's P M) whose covariance spectrum gives the layer's total dimension; "
      "0 = all of them"},
+    genscope::checkpoints_option,
 };
 
 const genscope::table_spec& manifolds_table() {
   static const genscope::table_spec spec{
       "manifolds",
-      "one class manifold of one layer and sample subset: its replica mean-field geometry",
+      "one class manifold of one layer and sample subset (of one checkpoint): its replica mean-field geometry",
       {
+          {"epoch", column_type::int64, 1, "checkpoint epoch of the weights measured; 0 for the weights served", ""},
           {"subset", column_type::string, 1, "sample subset: all, clean or relabelled", ""},
           {"layer", column_type::string, 1, "layer name: input, a hidden layer of the backend, or logits", ""},
           {"layer_index", column_type::int64, 1, "position of the layer: 0 = input, then forward order", ""},
@@ -101,6 +103,7 @@ const genscope::table_spec& layers_table() {
       "layers",
       "one layer and sample subset: its width, centre correlation and total dimension",
       {
+          {"epoch", column_type::int64, 1, "checkpoint epoch of the weights measured; 0 for the weights served", ""},
           {"subset", column_type::string, 1, "sample subset: all, clean or relabelled", ""},
           {"layer", column_type::string, 1, "layer name: input, a hidden layer of the backend, or logits", ""},
           {"layer_index", column_type::int64, 1, "position of the layer: 0 = input, then forward order", ""},
@@ -138,7 +141,7 @@ std::vector<std::string> split_list(const std::string& text, const std::string& 
 }
 
 struct settings {
-  std::string layers;
+  std::string layers, checkpoints;
   std::vector<std::string> subsets;
   std::size_t classes = 0, samples = 0, vectors = 0, projection = 0, centre_rank = 0, dimension_points = 0;
   double kappa = 0, variance_fraction = 0;
@@ -155,7 +158,7 @@ struct manifold {
 // One layer measured on one subset.
 struct layer_result {
   std::string subset, layer;
-  std::int64_t layer_index = 0, width = 0, features = 0;
+  std::int64_t epoch = 0, layer_index = 0, width = 0, features = 0;
   double centre_correlation = 0, participation_ratio = 0;
   std::int64_t variance_dimension = 0, dimension_points = 0;
   std::vector<manifold> manifolds;
@@ -200,11 +203,14 @@ class manifold_geometry_analysis final : public genscope::analysis {
 
     results_.clear();
     rows_.clear();
-    for (const subset_choice& subset : subsets)
-      for (const auto& [layer, index] : layers) {
-        results_.push_back(measure_layer(model, set, subset, layer, index, seed));
-        for (std::size_t m = 0; m < results_.back().manifolds.size(); ++m) rows_.push_back({results_.size() - 1, m});
-      }
+    for (const genscope::measured_model& measured : genscope::models_at_checkpoints(model, s_.checkpoints))
+      for (const subset_choice& subset : subsets)
+        for (const auto& [layer, index] : layers) {
+          results_.push_back(measure_layer(*measured.backend, set, subset, layer, index, seed));
+          results_.back().epoch = measured.epoch;
+          for (std::size_t m = 0; m < results_.back().manifolds.size(); ++m)
+            rows_.push_back({results_.size() - 1, m});
+        }
     seed_ = seed;
     prepared_ = true;
   }
@@ -432,6 +438,7 @@ class manifold_geometry_analysis final : public genscope::analysis {
   }
 
   void compute_manifolds(std::size_t first, std::size_t count, genscope::table_batch& out) const {
+    auto& epoch = out.ints("epoch");
     auto& subset = out.strings("subset");
     auto& layer = out.strings("layer");
     auto& layer_index = out.ints("layer_index");
@@ -449,6 +456,7 @@ class manifold_geometry_analysis final : public genscope::analysis {
       const auto [l, k] = rows_[first + r];
       const layer_result& lr = results_[l];
       const manifold& mf = lr.manifolds[k];
+      epoch[r] = lr.epoch;
       subset[r] = lr.subset;
       layer[r] = lr.layer;
       layer_index[r] = lr.layer_index;
@@ -478,6 +486,7 @@ class manifold_geometry_analysis final : public genscope::analysis {
   void compute_layers(std::size_t first, std::size_t count, genscope::table_batch& out) const {
     for (std::size_t r = 0; r < count; ++r) {
       const layer_result& lr = results_[first + r];
+      out.ints("epoch")[r] = lr.epoch;
       out.strings("subset")[r] = lr.subset;
       out.strings("layer")[r] = lr.layer;
       out.ints("layer_index")[r] = lr.layer_index;
@@ -504,6 +513,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
   if (s.layers.empty()) throw std::invalid_argument("option 'layers' is empty (\"all\" measures every layer)");
   if (s.layers != "all") split_list(s.layers, "layers");
   s.subsets = split_list(o.get_string("subsets"), "subsets");
+  s.checkpoints = o.get_string("checkpoints");
   for (const std::string& subset : s.subsets)
     if (subset != "all" && subset != "clean" && subset != "relabelled")
       throw std::invalid_argument("option 'subsets' names '" + subset +

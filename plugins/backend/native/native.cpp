@@ -6,6 +6,7 @@
 #include <genscope/options.hpp>
 #include <genscope/plugin.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -17,7 +18,9 @@ namespace {
 
 class native_backend final : public genscope::network_backend {
  public:
-  explicit native_backend(genscope::network_graph net) : net_(std::move(net)), view_(net_.piecewise_linear_view()) {}
+  native_backend(genscope::network_graph net, std::string path, std::vector<std::size_t> checkpoints)
+      : net_(std::move(net)), view_(net_.piecewise_linear_view()), path_(std::move(path)),
+        checkpoints_(std::move(checkpoints)) {}
 
   std::vector<std::size_t> input_shape() const override { return net_.input_shape(); }
   std::size_t class_count() const override { return net_.class_count(); }
@@ -36,10 +39,27 @@ class native_backend final : public genscope::network_backend {
   void activations(const std::string& layer, genscope::matrix_view x, genscope::matrix& out) const override {
     net_.activations(layer, x, out);
   }
+  std::vector<std::int64_t> checkpoint_epochs() const override {
+    return {checkpoints_.begin(), checkpoints_.end()};
+  }
+  std::shared_ptr<const genscope::network_backend> at_checkpoint(std::int64_t epoch) const override {
+    if (epoch <= 0 || std::find(checkpoints_.begin(), checkpoints_.end(), static_cast<std::size_t>(epoch)) ==
+                          checkpoints_.end())
+    {
+      std::string saved;
+      for (std::size_t e : checkpoints_) saved += (saved.empty() ? "" : ", ") + std::to_string(e);
+      throw genscope::error("native backend: no checkpoint of epoch " + std::to_string(epoch) + " in model file '" +
+                            path_ + "' (saved epochs: " + (saved.empty() ? "none" : saved) + ")");
+    }
+    const auto e = static_cast<std::size_t>(epoch);
+    return std::make_shared<native_backend>(genscope::load_network(path_, e), path_, checkpoints_);
+  }
 
  private:
   genscope::network_graph net_;  // immutable after construction, so concurrent logits() calls are safe
   std::unique_ptr<genscope::piecewise_linear_graph> view_;
+  std::string path_;                      // the model file
+  std::vector<std::size_t> checkpoints_;  // epochs of its saved checkpoints
 };
 
 // One line naming the option's problem and the model file.
@@ -64,7 +84,8 @@ genscope::plugin_object* create(const genscope::option_set& options) {
       refuse(path, e.what());
     }
   }
-  return new native_backend(genscope::load_network(path, static_cast<std::size_t>(checkpoint), rewind));
+  return new native_backend(genscope::load_network(path, static_cast<std::size_t>(checkpoint), rewind), path,
+                            genscope::saved_checkpoints(path));
 }
 
 constexpr genscope::option_spec options_table[] = {
@@ -81,7 +102,7 @@ constexpr genscope::option_spec options_table[] = {
 }  // namespace
 
 GENSCOPE_PLUGIN_WITH_CAPABILITIES(
-    genscope::plugin_kind::backend, "native", "2.2.0",
+    genscope::plugin_kind::backend, "native", "2.3.0",
     "a GenScope HDF5 model file in float32: a ReLU MLP or a graph of convolutions, pooling, batch norm, residual sums "
     "(imported from ONNX); checkpoints and layer rewinding; Eigen GEMM; piecewise-linear; hidden activations",
     options_table, &create, genscope::capability_piecewise_linear | genscope::capability_hidden_activations)
