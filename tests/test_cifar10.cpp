@@ -472,7 +472,7 @@ experiment parse(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("cifar10: an experiment's [datasets.NAME] reads source, dir and split", "[interface]") {
+TEST_CASE("cifar10: an experiment's datasets table reads source, dir and split", "[interface]") {
   temp_dir dir("cifar10-exp");
   const experiment e =
       parse(experiment_with(dir, "source = \"cifar10\"\ndir = \"" + good_set() + "\"\nsplit = \"test\"\nsubset = 4\n"));

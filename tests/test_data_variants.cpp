@@ -151,7 +151,7 @@ std::pair<double, double> column_moments(const matrix& x, std::size_t j) {
 
 // ===== label corruption =======================================================================
 
-TEST_CASE("corrupt: exactly round(pN) labels change, each to another class; x and true labels kept",
+TEST_CASE("corrupt: exactly round(pN) labels change, each to another class, x and true labels kept",
           "[interface]") {
   const dataset real = build_dataset(synthetic());
   for (const double p : {0.1, 0.25, 0.3, 0.777}) {
@@ -227,7 +227,7 @@ TEST_CASE("corrupt: new labels are uniform over the other classes (chi-square)",
   CHECK(chi2_pos < 25.0);  // 4 dof: 99.99th percentile about 23.5, loosened for the hypergeometric spread
 }
 
-TEST_CASE("corrupt: deterministic per seed, different for another seed; independent of the subset stream",
+TEST_CASE("corrupt: deterministic per seed, different for another seed, independent of the subset stream",
           "[interface]") {
   const dataset a = build_dataset(corrupt(synthetic(), 0.4));
   const dataset b = build_dataset(corrupt(synthetic(), 0.4));
@@ -253,7 +253,7 @@ TEST_CASE("corrupt: peek reports the untouched shape, count and classes", "[inte
   CHECK(std::string(label_mode_name(label_mode::real)) == "real");
 }
 
-TEST_CASE("corruption outside [0, 1] or NaN is refused", "[negative]") {
+TEST_CASE("corruption outside 0 to 1 or NaN is refused", "[negative]") {
   for (const double p : {-0.1, 1.5, std::numeric_limits<double>::infinity()}) {
     INFO("p = " << p);
     CHECK_THAT(error_of([&] { peek_dataset(corrupt(synthetic(), p)); }),
@@ -312,7 +312,7 @@ TEST_CASE("avgpool2 on a hand-made 4x6 IDX image equals the hand-computed means"
   CHECK(peek_dataset(s).shape == std::vector<std::size_t>{2, 3});
 }
 
-TEST_CASE("avgpool4 of a 4x4 image is its mean; channels are pooled separately", "[interface]") {
+TEST_CASE("avgpool4 of a 4x4 image is its mean, channels are pooled separately", "[interface]") {
   dataset_spec s = idx_images(4, 4);
   s.transform = "avgpool4";
   const dataset d = build_dataset(s);
@@ -547,7 +547,7 @@ std::string config_error_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("experiment file: corrupt, transform and pca_fit keys reach the spec; pca_fit orders the build",
+TEST_CASE("experiment file: corrupt, transform and pca_fit keys reach the spec, pca_fit orders the build",
           "[interface]") {
   temp_dir dir("variants-exp");
   const std::string extra = R"(
@@ -617,7 +617,7 @@ TEST_CASE("experiment file: bad transforms and pca_fit references are refused", 
 
 // ===== end to end ==============================================================================
 
-TEST_CASE("run: provenance records labels, true labels and changes; anchor_corrupted matches them",
+TEST_CASE("run: provenance records labels, true labels and changes, anchor_corrupted matches them",
           "[interface]") {
   temp_dir dir("variants-run");
   const std::string extra = R"(

@@ -219,7 +219,7 @@ TEST_CASE("kill -9 at random moments, then --resume, gives the uninterrupted res
   CHECK(during_runs >= 1);
 }
 
-TEST_CASE("kill -9 while a checkpoint is being written leaves the previous one readable; --resume completes",
+TEST_CASE("kill -9 while a checkpoint is being written leaves the previous one readable, --resume completes",
           "[durability]") {
   temp_dir dir("durable-kill-write");
   const std::string text = durable_experiment(dir.path());
@@ -441,7 +441,7 @@ void require_disk_full_error(const temp_dir& dir, const std::string& text, const
 
 }  // namespace
 
-TEST_CASE("a full disk is one clear error naming the file; finished runs are kept; no crash",
+TEST_CASE("a full disk is one clear error naming the file, finished runs are kept, no crash",
           "[durability][negative]") {
   temp_dir dir("durable-full");
   const fs::path disk = dir.path() / "disk";
@@ -487,7 +487,7 @@ TEST_CASE("a full disk under the model cache is one clear error and no crash", "
   require_disk_full_error(dir, text, "", (disk / "models").string());
 }
 
-TEST_CASE("GENSCOPE_MEMORY_LIMIT caps one array; a malformed value is refused naming it", "[durability][negative]") {
+TEST_CASE("GENSCOPE_MEMORY_LIMIT caps one array, a malformed value is refused naming it", "[durability][negative]") {
   temp_dir dir("durable-memory");
   const std::string exp = write_experiment(dir, replace(durable_experiment(dir.path()), "count = 12000", "count = 100"));
   REQUIRE(run_cli("run --quiet " + exp).exit_code == 0);

@@ -370,7 +370,7 @@ std::string transpose_model(const std::vector<std::int64_t>& perm, const std::ve
   return model.SerializeAsString();
 }
 
-TEST_CASE("shape arithmetic on constants: a Transpose follows its perm; a perm that is no permutation and a Reshape to an overflowing shape are refused naming the node",
+TEST_CASE("shape arithmetic on constants: a Transpose follows its perm, a perm that is no permutation and a Reshape to an overflowing shape are refused naming the node",
           "[onnx][negative]") {
   // Control: the transposed constant, added to x = 0, is C^T read row by row.
   const network_graph net = import_onnx_bytes(transpose_model({1, 0}), "transpose.onnx");

@@ -200,7 +200,7 @@ TEST_CASE("torchscript: a batch of the wrong width is refused", "[negative]") {
   CHECK_THROWS_WITH(backend->logits(matrix(2, 63), out), Contains("63 columns") && Contains("64"));
 }
 
-TEST_CASE("torchscript: a forward() that fails on a batch is one error naming the file; the backend goes on",
+TEST_CASE("torchscript: a forward() that fails on a batch is one error naming the file, the backend goes on",
           "[negative]") {
   const auto backend = open_backend(module("raising"));  // raises on an input above 100
   matrix x(2, 64), out;
