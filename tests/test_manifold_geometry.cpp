@@ -434,9 +434,9 @@ TEST_CASE("manifold_geometry: data and layers it cannot serve are refused naming
   auto layer = make_analysis({{"layers", std::string("input,conv9")}, {"samples", std::int64_t{10}}});
   CHECK_THROWS_WITH(layer->prepare(*model.backend, {&data}, 1),
                     Contains("option 'layers' names 'conv9', not a layer of the model"));
-  auto rank = make_analysis({{"samples", std::int64_t{10}}, {"centre_rank", std::int64_t{3}}});
+  auto rank = make_analysis({{"samples", std::int64_t{10}}, {"centre_rank", std::int64_t{2}}});
   CHECK_THROWS_WITH(rank->prepare(*model.backend, {&data}, 1),
-                    Contains("option 'centre_rank' = 3 must be below the 3 manifolds"));
+                    Contains("option 'centre_rank' = 2: the 3 centres of subset 'all'") && Contains("at most 1"));
   auto classes = make_analysis({{"samples", std::int64_t{10}}, {"classes", std::int64_t{4}}});
   CHECK_THROWS_WITH(classes->prepare(*model.backend, {&data}, 1), Contains("option 'classes' asks for 4"));
   dataset bad = data;
@@ -533,7 +533,44 @@ TEST_CASE("the checkpoints option is refused naming what is wrong", "[manifold_g
     CHECK_THROWS_WITH(some->prepare(*model.backend, {&data}, 1),
                       Contains("option 'checkpoints': native backend: no checkpoint of epoch 4") &&
                           Contains("(saved epochs: none)"));
-    auto bad = analysis_with("2,x");
-    CHECK_THROWS_WITH(bad->prepare(*model.backend, {&data}, 1), Contains("checkpoints"));
+  }
+}
+
+TEST_CASE("manifold_geometry: a layer where every sample has the same values gives NaN geometry, not an error",
+          "[manifold_geometry]") {
+  // A ReLU layer whose units are all dead: every sample maps to 0, every centre to the mean of all points.
+  dense_layer dead, out;
+  dead.weight = matrix(4, 6);
+  dead.bias.assign(4, -1.0f);  // weights 0, bias -1: every unit is off
+  out.weight = matrix(3, 4);
+  out.bias.assign(3, 0.0f);
+  testing::temp_dir dir("manifold-dead");
+  save_model(dir / "model.h5", mlp({dead, out}, {6}), training_record{});
+  option_set o;
+  o.set("path", dir / "model.h5");
+  const auto backend = testing::build_plugins().create_backend("native", o);
+  const dataset data = gaussian_manifolds(3, 10, 6, 2);
+  auto a = make_analysis({{"layers", std::string("input,relu1")}, {"samples", std::int64_t{10}}, {"n_t", std::int64_t{20}}});
+  a->prepare(*backend, {&data}, 1);
+  const table_batch rows = table_of(*a, 0);
+  REQUIRE(rows.rows() == 6);
+  for (std::size_t r = 0; r < 3; ++r) CHECK(std::isfinite(rows.reals("capacity")[r]));  // the input layer
+  for (std::size_t r = 3; r < 6; ++r) {
+    CHECK(rows.reals("centre_norm")[r] == 0);
+    CHECK(std::isnan(rows.reals("capacity")[r]));
+    CHECK(std::isnan(rows.reals("radius")[r]));
+    CHECK(std::isnan(rows.reals("dimension")[r]));
+  }
+}
+
+TEST_CASE("the checkpoints option is checked when the analysis is made: syntax and repeated epochs",
+          "[manifold_geometry][negative]") {
+  using Catch::Contains;
+  for (const std::string plugin : {"manifold_geometry", "feature_quantization"}) {
+    INFO(plugin);
+    CHECK_THROWS_WITH(testing::make_analysis(plugin, {{"checkpoints", std::string("5,5")}}),
+                      Contains("option 'checkpoints' names epoch 5 twice"));
+    CHECK_THROWS_WITH(testing::make_analysis(plugin, {{"checkpoints", std::string("2,x")}}), Contains("checkpoints"));
+    CHECK_NOTHROW(testing::make_analysis(plugin, {{"checkpoints", std::string("10,5")}}));
   }
 }

@@ -6,6 +6,7 @@
 #include <genscope/network_backend.hpp>
 #include <genscope/plugin.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -99,7 +100,28 @@ const option_spec checkpoints_option = {
     "model file holds, then the served weights; or comma-separated epochs (e.g. \"5,10\"), then the served "
     "weights. Rows carry the epoch (0 for the served weights)"};
 
-std::vector<measured_model> models_at_checkpoints(const network_backend& model, const std::string& option) {
+namespace {
+
+// The epochs listed in a `checkpoints` option other than "none" and "all": ascending, each once.
+std::vector<std::int64_t> listed_checkpoints(const std::string& option) {
+  option_set list;
+  list.set("checkpoints", option);
+  std::vector<std::int64_t> epochs;
+  for (std::size_t e : list.get_count_list("checkpoints", "checkpoint epochs", "5,10"))
+    epochs.push_back(static_cast<std::int64_t>(e));
+  std::sort(epochs.begin(), epochs.end());
+  if (const auto twice = std::adjacent_find(epochs.begin(), epochs.end()); twice != epochs.end())
+    throw std::invalid_argument("option 'checkpoints' names epoch " + std::to_string(*twice) + " twice");
+  return epochs;
+}
+
+}  // namespace
+
+void check_checkpoints_option(const std::string& option) {
+  if (option != "none" && option != "all") listed_checkpoints(option);
+}
+
+std::vector<std::int64_t> checkpoints_to_measure(const network_backend& model, const std::string& option) {
   std::vector<std::int64_t> epochs;
   if (option == "all") {
     epochs = model.checkpoint_epochs();
@@ -107,21 +129,19 @@ std::vector<measured_model> models_at_checkpoints(const network_backend& model, 
       throw std::invalid_argument("option 'checkpoints' = \"all\": the model (" + model.describe() +
                                   ") holds no training checkpoints");
   } else if (option != "none") {
-    option_set list;
-    list.set("checkpoints", option);
-    for (std::size_t e : list.get_count_list("checkpoints", "checkpoint epochs", "5,10"))
-      epochs.push_back(static_cast<std::int64_t>(e));
+    epochs = listed_checkpoints(option);
   }
-  std::vector<measured_model> out;
-  for (std::int64_t e : epochs) {
-    try {
-      out.push_back({e, model.at_checkpoint(e)});
-    } catch (const std::exception& err) {
-      throw std::invalid_argument("option 'checkpoints': " + std::string(err.what()));
-    }
+  epochs.push_back(0);
+  return epochs;
+}
+
+std::shared_ptr<const network_backend> model_at_checkpoint(const network_backend& model, std::int64_t epoch) {
+  if (epoch == 0) return {&model, [](const network_backend*) {}};
+  try {
+    return model.at_checkpoint(epoch);
+  } catch (const std::exception& err) {
+    throw std::invalid_argument("option 'checkpoints': " + std::string(err.what()));
   }
-  out.push_back({0, std::shared_ptr<const network_backend>(&model, [](const network_backend*) {})});
-  return out;
 }
 
 std::shared_ptr<const network_backend> network_backend::at_checkpoint(std::int64_t epoch) const {

@@ -53,18 +53,19 @@ class GENSCOPE_API analysis : public plugin_object {
   virtual void compute(std::size_t table, std::size_t first, std::size_t count, table_batch& out) const = 0;
 };
 
-/// One model an analysis measures: the weights of a training checkpoint, or those the model serves.
-struct measured_model {
-  std::int64_t epoch = 0;  ///< the checkpoint's epoch; 0 for the weights the model serves
-  std::shared_ptr<const network_backend> backend;
-};
+/// The epochs an analysis's `checkpoints` option names, in the order to measure them: "none" (the weights served
+/// only), "all" (every checkpoint of checkpoint_epochs()) or comma-separated epochs (ascending, each once), then
+/// 0 for the weights the model serves. Throws std::invalid_argument naming the option when the text is
+/// malformed or repeats an epoch, or "all" meets a model without checkpoints. check_checkpoints_option checks
+/// the text alone (for a plugin's factory).
+GENSCOPE_API std::vector<std::int64_t> checkpoints_to_measure(const network_backend& model, const std::string& option);
+GENSCOPE_API void check_checkpoints_option(const std::string& option);
 
-/// The models named by an analysis's `checkpoints` option: "none" (the weights served only), "all" (every
-/// checkpoint of checkpoint_epochs(), then the weights served) or comma-separated epochs (those checkpoints, then
-/// the weights served). The served model is not owned: `model` must outlive the result. Throws
-/// std::invalid_argument naming the option when the text is malformed, "all" meets a model without checkpoints,
-/// or an epoch is not saved (with the saved ones).
-GENSCOPE_API std::vector<measured_model> models_at_checkpoints(const network_backend& model, const std::string& option);
+/// The weights of epoch `epoch` of checkpoints_to_measure: `model` itself for 0 (not owned: `model` must outlive
+/// it), else model.at_checkpoint(epoch), loaded when asked so that one checkpoint is held at a time. Throws
+/// std::invalid_argument naming the option and the epoch (with the saved ones) when it is not saved.
+GENSCOPE_API std::shared_ptr<const network_backend> model_at_checkpoint(const network_backend& model,
+                                                                       std::int64_t epoch);
 
 /// The option_spec line of `checkpoints` for analyses that take it.
 GENSCOPE_API extern const option_spec checkpoints_option;

@@ -51,7 +51,7 @@ const genscope::table_spec& summary_table() {
       {
           {"epoch", column_type::int64, 1, "checkpoint epoch of the weights measured; 0 for the weights served", ""},
           {"features", column_type::int64, 1,
-           "first-layer features: the units of a dense layer, the filters of a convolution", ""},
+           "first-layer features of nonzero norm: the units of a dense layer, the filters of a convolution", ""},
           {"input_dim", column_type::int64, 1, "coordinates of a feature's weight vector (without the bias)", ""},
           {"clusters", column_type::int64, 1, "clusters of features at the angle threshold", "", true},
           {"clusters_for_mass", column_type::int64, 1,
@@ -174,6 +174,9 @@ row_matrix first_layer_features(const genscope::piecewise_linear_graph& view, bo
     std::copy(back[0].begin(), back[0].end(), rows.row(static_cast<Eigen::Index>(o)).data());
   }
 
+  if (!rows.allFinite() || !std::all_of(bias.begin(), bias.end(), [](double b) { return std::isfinite(b); }))
+    throw std::invalid_argument("feature_quantization: the first layer has a weight or bias that is not finite");
+
   // Receptive fields by structure (add_sparse names the outputs an input may reach), not by value: a weight that
   // is exactly 0 stays in its filter. An operator that cannot tell (a dense layer) makes the map dense.
   std::vector<std::vector<std::uint32_t>> field(units);
@@ -259,18 +262,16 @@ class feature_quantization_analysis final : public genscope::analysis {
                                   std::to_string(model.input_dim()));
     measures_.clear();
     rows_.clear();
-    for (const genscope::measured_model& measured : genscope::models_at_checkpoints(model, s_.checkpoints)) {
-      const genscope::piecewise_linear_graph* view = measured.backend->piecewise_linear();
+    for (const std::int64_t epoch : genscope::checkpoints_to_measure(model, s_.checkpoints)) {
+      const auto measured = genscope::model_at_checkpoint(model, epoch);
+      const genscope::piecewise_linear_graph* view = measured->piecewise_linear();
       if (view == nullptr)
         throw std::invalid_argument("feature_quantization needs a backend with a piecewise-linear view (capability "
                                     "piecewise_linear); the model's backend (" + model.describe() + ") offers none");
       bool dense = false;
       const row_matrix features = first_layer_features(*view, dense);
-      if (!features.allFinite())
-        throw genscope::error("feature_quantization: the first layer of the model (" + model.describe() +
-                              ") has a weight that is not finite");
       measure m;
-      m.epoch = measured.epoch;
+      m.epoch = epoch;
       m.input_dim = features.cols() - 1;
       m.clusters = cluster_features(features);
       if (dense) align(set, m.clusters);
@@ -420,6 +421,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
     throw std::invalid_argument("option 'mass_fraction' = " + std::to_string(s.mass_fraction) +
                                 " must lie in (0, 1]");
   s.checkpoints = o.get_string("checkpoints");
+  genscope::check_checkpoints_option(s.checkpoints);
   s.top = o.get_count("top", 1);
   s.components = o.get_count("components", 1);
   return new feature_quantization_analysis(s);

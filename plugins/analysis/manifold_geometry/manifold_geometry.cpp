@@ -53,7 +53,7 @@ const option_spec options[] = {
      "(entries N(0, 1/projection), one matrix per layer name); 0 = never"},
     {"centre_rank", option_type::integer, "0",
      "K: the top K principal directions of the class centres are projected out before the manifolds are "
-     "measured (0 = none); at most P - 1"},
+     "measured (0 = none); at most P - 2"},
     {"variance_fraction", option_type::real, "0.9",
      "the layer's variance_dimension is the fewest principal components holding this fraction of the variance"},
     {"dimension_points", option_type::integer, "1000",
@@ -203,14 +203,16 @@ class manifold_geometry_analysis final : public genscope::analysis {
 
     results_.clear();
     rows_.clear();
-    for (const genscope::measured_model& measured : genscope::models_at_checkpoints(model, s_.checkpoints))
+    for (const std::int64_t epoch : genscope::checkpoints_to_measure(model, s_.checkpoints)) {
+      const auto measured = genscope::model_at_checkpoint(model, epoch);
       for (const subset_choice& subset : subsets)
         for (const auto& [layer, index] : layers) {
-          results_.push_back(measure_layer(*measured.backend, set, subset, layer, index, seed));
-          results_.back().epoch = measured.epoch;
+          results_.push_back(measure_layer(*measured, set, subset, layer, index, seed));
+          results_.back().epoch = epoch;
           for (std::size_t m = 0; m < results_.back().manifolds.size(); ++m)
             rows_.push_back({results_.size() - 1, m});
         }
+    }
     seed_ = seed;
     prepared_ = true;
   }
@@ -324,6 +326,11 @@ class manifold_geometry_analysis final : public genscope::analysis {
         model.activations(layer, x, values[c]);
     });
     width = values.empty() ? 0 : values[0].cols;
+    for (const genscope::matrix& v : values)
+      if (v.cols != width)
+        throw genscope::error("manifold_geometry: layer '" + layer + "' of the model (" + model.describe() +
+                              ") gives batches of " + std::to_string(width) + " and " + std::to_string(v.cols) +
+                              " values per sample");
     row_matrix out(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(width));
     for (std::size_t c = 0; c < chunks; ++c)
       for (std::size_t r = 0; r < values[c].rows; ++r)
@@ -373,10 +380,12 @@ class manifold_geometry_analysis final : public genscope::analysis {
     // The centres' top principal directions, projected out of every manifold (centre_rank K).
     Eigen::MatrixXd basis;  // features x K, orthonormal columns
     if (s_.centre_rank > 0) {
-      if (s_.centre_rank >= static_cast<std::size_t>(p))
-        throw std::invalid_argument("option 'centre_rank' = " + std::to_string(s_.centre_rank) +
-                                    " must be below the " + std::to_string(p) + " manifolds of subset '" +
-                                    subset.name + "'");
+      if (s_.centre_rank + 1 >= static_cast<std::size_t>(p))
+        throw std::invalid_argument("option 'centre_rank' = " + std::to_string(s_.centre_rank) + ": the " +
+                                    std::to_string(p) + " centres of subset '" + subset.name + "' (minus their " +
+                                    "mean) span at most " + std::to_string(p - 1) +
+                                    " directions, and removing them all leaves none; at most " +
+                                    std::to_string(p - 2));
       const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
       const auto k = static_cast<Eigen::Index>(s_.centre_rank);
       const Eigen::VectorXd values = eig.eigenvalues().tail(k);
@@ -397,7 +406,10 @@ class manifold_geometry_analysis final : public genscope::analysis {
       const Eigen::VectorXd centre = points.rowwise().mean();
       mf.centre_norm = centre.norm();
       points.colwise() -= centre;
-      points /= mf.centre_norm;  // a centre at the origin gives NaN, measured as such
+      if (mf.centre_norm > 0)
+        points /= mf.centre_norm;
+      else  // a centre at the mean of all points (a dead layer): no unit to measure in, the measures are NaN
+        points.setConstant(std::numeric_limits<double>::quiet_NaN());
       if (points.rows() > m) {
         const Eigen::HouseholderQR<Eigen::MatrixXd> qr(points);
         mf.points = qr.matrixQR().topRows(m).triangularView<Eigen::Upper>();
@@ -514,6 +526,7 @@ genscope::plugin_object* create(const genscope::option_set& o) {
   if (s.layers != "all") split_list(s.layers, "layers");
   s.subsets = split_list(o.get_string("subsets"), "subsets");
   s.checkpoints = o.get_string("checkpoints");
+  genscope::check_checkpoints_option(s.checkpoints);
   for (const std::string& subset : s.subsets)
     if (subset != "all" && subset != "clean" && subset != "relabelled")
       throw std::invalid_argument("option 'subsets' names '" + subset +

@@ -23,14 +23,9 @@ constexpr double interior_distance = 1e-8;
 // manifold show what it reached.
 constexpr double gradient_tolerance = 1e-12;
 
-}  // namespace
-
-geometry measure(const Eigen::MatrixXd& points, double kappa, std::size_t vectors, rng& random) {
+// The measures of a manifold of finite points (measure()'s contract): ALGLIB errors propagate as ap_error.
+void solve(const Eigen::MatrixXd& points, double kappa, Eigen::Index n_t, rng& random, geometry& out) {
   const Eigen::Index d = points.rows(), m = points.cols();
-  if (m == 0 || d == 0) throw std::invalid_argument("replica::measure: a manifold of no points or no coordinates");
-  if (vectors == 0) throw std::invalid_argument("replica::measure: no sampled vectors (n_t = 0)");
-  const auto n_t = static_cast<Eigen::Index>(vectors);
-
   Eigen::MatrixXd s(d + 1, m);  // the points with their centre coordinate
   s.topRows(d) = points;
   s.row(d).setOnes();
@@ -51,7 +46,6 @@ geometry measure(const Eigen::MatrixXd& points, double kappa, std::size_t vector
   start.setlength(m);
   alglib::minqpreport report;
 
-  geometry out;
   Eigen::MatrixXd anchors(d + 1, n_t);
   Eigen::VectorXd t(d + 1), projections(m), w(d + 1), slack(m);
   double squared_distance = 0, alignment = 0;
@@ -95,7 +89,7 @@ geometry measure(const Eigen::MatrixXd& points, double kappa, std::size_t vector
   }
   if (out.failed > 0) {
     out.capacity = out.radius = out.dimension = nan;
-    return out;
+    return;
   }
   const double count = static_cast<double>(n_t);
   out.capacity = squared_distance > 0 ? count / squared_distance : std::numeric_limits<double>::infinity();
@@ -103,6 +97,24 @@ geometry measure(const Eigen::MatrixXd& points, double kappa, std::size_t vector
   out.radius = std::sqrt((anchors.topRows(d).colwise() - mean).colwise().squaredNorm().mean());
   const double mean_alignment = alignment / count;
   out.dimension = static_cast<double>(d) * mean_alignment * mean_alignment;
+}
+
+}  // namespace
+
+geometry measure(const Eigen::MatrixXd& points, double kappa, std::size_t vectors, rng& random) {
+  if (points.cols() == 0 || points.rows() == 0) throw std::invalid_argument("replica::measure: a manifold of no points or no coordinates");
+  if (vectors == 0) throw std::invalid_argument("replica::measure: no sampled vectors (n_t = 0)");
+  const auto n_t = static_cast<Eigen::Index>(vectors);
+  geometry out;
+  if (!points.allFinite()) {  // a manifold that cannot be measured (a centre of norm 0): NaN, not an error
+    out.capacity = out.radius = out.dimension = out.kkt_violation = nan;
+    return out;
+  }
+  try {
+    solve(points, kappa, n_t, random, out);
+  } catch (const alglib::ap_error& e) {  // not a std::exception
+    throw std::runtime_error("ALGLIB minqp: " + e.msg);
+  }
   return out;
 }
 

@@ -31,8 +31,9 @@ struct geometry {
 /// vectors t ~ N(0, I_{D+1}) drawn from `random`, finds v, the point nearest to t with s . v + kappa <= 0 for
 /// every point s (a QP of M multipliers, solved on its dual with ALGLIB's QuickQP), and the anchor point
 /// s~ = (t - v) / (t - v)_{D+1}, a convex combination of the points. t with max_s s . t + kappa < 0 needs no
-/// QP: v = t and its anchor is the point of largest projection. Throws std::invalid_argument on an empty
-/// manifold or vectors = 0.
+/// QP: v = t and its anchor is the point of largest projection. Points that are not all finite (a centre of
+/// norm 0) give NaN measures. Throws std::invalid_argument on an empty manifold or vectors = 0, and
+/// std::runtime_error with ALGLIB's message when the solver refuses its input.
 geometry measure(const Eigen::MatrixXd& points, double kappa, std::size_t vectors, rng& random);
 
 }  // namespace genscope::replica
