@@ -18,6 +18,7 @@
 #include <map>
 #include <numbers>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -106,6 +107,13 @@ struct cluster {
   std::int64_t features = 0;
   double mass = 0, share = 0, spread = 0, point_alignment = nan, subspace_alignment = nan;
   std::vector<double> direction;
+};
+
+// The training data augmented with a 1, (x_i, 1), as rows; their norms; their top principal directions (columns).
+struct augmented_data {
+  row_matrix x;
+  Eigen::VectorXd norms;
+  Eigen::MatrixXd top;
 };
 
 // One model measured: its epoch and its first layer's clusters, largest mass first.
@@ -262,6 +270,7 @@ class feature_quantization_analysis final : public genscope::analysis {
                                   std::to_string(model.input_dim()));
     measures_.clear();
     rows_.clear();
+    std::optional<augmented_data> data_directions;  // made when a dense first layer first needs it
     for (const std::int64_t epoch : genscope::checkpoints_to_measure(model, s_.checkpoints)) {
       const auto measured = genscope::model_at_checkpoint(model, epoch);
       const genscope::piecewise_linear_graph* view = measured->piecewise_linear();
@@ -274,7 +283,10 @@ class feature_quantization_analysis final : public genscope::analysis {
       m.epoch = epoch;
       m.input_dim = features.cols() - 1;
       m.clusters = cluster_features(features);
-      if (dense) align(set, m.clusters);
+      if (dense) {
+        if (!data_directions) data_directions = augment(set);
+        align(*data_directions, m.clusters);
+      }
       for (std::size_t c = 0; c < m.clusters.size(); ++c) rows_.push_back({measures_.size(), c});
       measures_.push_back(std::move(m));
     }
@@ -352,25 +364,30 @@ class feature_quantization_analysis final : public genscope::analysis {
     return out;
   }
 
-  // Each cluster's alignment with the augmented data (x_i, 1): the best single point and the top principal
-  // directions.
-  void align(const genscope::dataset& set, std::vector<cluster>& clusters) const {
+  // The augmented data (x_i, 1), their norms and top principal directions: the same for every checkpoint.
+  augmented_data augment(const genscope::dataset& set) const {
     const auto n = static_cast<Eigen::Index>(set.size()), d = static_cast<Eigen::Index>(set.dim());
-    row_matrix x(n, d + 1);
+    augmented_data a;
+    a.x.resize(n, d + 1);
     for (Eigen::Index i = 0; i < n; ++i) {
-      for (Eigen::Index j = 0; j < d; ++j) x(i, j) = set.x(static_cast<std::size_t>(i), static_cast<std::size_t>(j));
-      x(i, d) = 1.0;
+      for (Eigen::Index j = 0; j < d; ++j) a.x(i, j) = set.x(static_cast<std::size_t>(i), static_cast<std::size_t>(j));
+      a.x(i, d) = 1.0;
     }
-    const Eigen::VectorXd norms = x.rowwise().norm();
+    a.norms = a.x.rowwise().norm();
     Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(d + 1, d + 1);
-    gram.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(a.x.transpose());
     const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
     const auto k = std::min<Eigen::Index>(static_cast<Eigen::Index>(s_.components), d + 1);
-    const Eigen::MatrixXd top = eig.eigenvectors().rightCols(k);
+    a.top = eig.eigenvectors().rightCols(k);
+    return a;
+  }
+
+  // Each cluster's alignment with the augmented data: the best single point and the top principal directions.
+  static void align(const augmented_data& a, std::vector<cluster>& clusters) {
     for (cluster& c : clusters) {
-      const Eigen::Map<const Eigen::VectorXd> u(c.direction.data(), d + 1);
-      c.point_alignment = (x * u).cwiseQuotient(norms).maxCoeff();
-      c.subspace_alignment = (top.transpose() * u).squaredNorm();
+      const Eigen::Map<const Eigen::VectorXd> u(c.direction.data(), a.x.cols());
+      c.point_alignment = (a.x * u).cwiseQuotient(a.norms).maxCoeff();
+      c.subspace_alignment = (a.top.transpose() * u).squaredNorm();
     }
   }
 
