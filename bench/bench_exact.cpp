@@ -15,8 +15,6 @@
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -172,32 +170,6 @@ double blas_seconds(const std::vector<std::pair<std::size_t, std::size_t>>& shap
   };
   chain();  // warm-up: start OpenBLAS's threads
   return best_seconds(chain, forward_repeats, std::numeric_limits<double>::infinity());
-}
-
-// A He-initialized (normal, std sqrt(2 / fan_in), zero bias) MLP with a fixed seed.
-mlp random_mlp(const std::vector<std::size_t>& widths, const std::vector<std::size_t>& input_shape) {
-  std::vector<dense_layer> layers;
-  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
-    dense_layer layer;
-    layer.weight = matrix(widths[l + 1], widths[l]);
-    layer.bias.assign(widths[l + 1], 0.0f);
-    rng gen(seed, stream_key("bench_exact_he"), l);
-    const double std_dev = std::sqrt(2.0 / static_cast<double>(widths[l]));
-    for (float& v : layer.weight.data) v = static_cast<float>(std_dev * gen.normal());
-    layers.push_back(std::move(layer));
-  }
-  return mlp(std::move(layers), input_shape);
-}
-
-// Saved to a file in the bench's scratch folder and loaded back through the native plugin, so the random network
-// is served exactly as a trained one is.
-std::shared_ptr<network_backend> load_random_mlp(const plugin_registry& plugins, const mlp& net,
-                                                 const std::filesystem::path& scratch) {
-  const std::filesystem::path path = scratch / "random-init.h5";
-  save_model(path.string(), net, training_record{});
-  option_set options;
-  options.set("path", path.string());
-  return plugins.create_backend("native", options);
 }
 
 struct network_case {
@@ -397,16 +369,8 @@ int main(int argc, char** argv) {
     const dataset cifar_shaped = cifar_shaped_data(real_data);
     const probe_set resnet_probes = make_probes(plugins, cifar_shaped, resnet_probe_count, resnet_probes_per_batch);
     // Files the bench writes (the random-init model, PyTorch's ResNet, probes and PyTorch's results), removed at exit.
-    const std::filesystem::path scratch =
-        std::filesystem::temp_directory_path() / ("genscope-bench-exact-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(scratch);
-    struct remove_folder {
-      std::filesystem::path p;
-      ~remove_folder() {
-        std::error_code ec;
-        std::filesystem::remove_all(p, ec);
-      }
-    } cleanup{scratch};
+    const scratch_folder folder("bench-exact");
+    const std::filesystem::path& scratch = folder.path();
 
     std::vector<network_case> cases;
     const auto mlp_case = [&](std::string label, std::string network, std::shared_ptr<network_backend> net,

@@ -5,6 +5,8 @@
 
 #include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
+#include <genscope/mlp.hpp>
+#include <genscope/random.hpp>
 #include <genscope/network_backend.hpp>
 #include <genscope/plugin_registry.hpp>
 
@@ -14,7 +16,10 @@
 
 #include <tbb/info.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +29,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace genscope::bench {
 
@@ -64,6 +70,26 @@ inline double best_seconds(const std::function<void()>& fn, int max_runs, double
   }
   return best;
 }
+
+/// A fresh folder under the temporary folder for the files a bench writes, named for the bench and its process,
+/// removed with everything in it when the object goes.
+class scratch_folder {
+ public:
+  explicit scratch_folder(const std::string& bench)
+      : path_(std::filesystem::temp_directory_path() / ("genscope-" + bench + "-" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~scratch_folder() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  scratch_folder(const scratch_folder&) = delete;
+  scratch_folder& operator=(const scratch_folder&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // The quick start writes the model path relative to the folder it ran in (normally the repository root).
 // Resolved against the working directory first, then against the folders around the results file.
@@ -141,6 +167,32 @@ inline void warn_if_data_differs(const std::string& results_path, std::initializ
   for (const dataset* d : data)
     if (recorded.has(d->name) && recorded.open_group(d->name).attr_string("sha256") != d->sha256)
       std::printf("warning: data set '%s' differs from the one %s recorded\n", d->name.c_str(), results_path.c_str());
+}
+
+// A He-initialized (normal, std sqrt(2 / fan_in), zero bias) MLP, seed 1.
+inline mlp random_mlp(const std::vector<std::size_t>& widths, const std::vector<std::size_t>& input_shape) {
+  std::vector<dense_layer> layers;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    dense_layer layer;
+    layer.weight = matrix(widths[l + 1], widths[l]);
+    layer.bias.assign(widths[l + 1], 0.0f);
+    rng gen(1, stream_key("bench_exact_he"), l);
+    const double std_dev = std::sqrt(2.0 / static_cast<double>(widths[l]));
+    for (float& v : layer.weight.data) v = static_cast<float>(std_dev * gen.normal());
+    layers.push_back(std::move(layer));
+  }
+  return mlp(std::move(layers), input_shape);
+}
+
+// Saved to a file in the bench's scratch folder and loaded back through the native plugin, so the random network
+// is served exactly as a trained one is.
+inline std::shared_ptr<network_backend> load_random_mlp(const plugin_registry& plugins, const mlp& net,
+                                                        const std::filesystem::path& scratch) {
+  const std::filesystem::path path = scratch / "random-init.h5";
+  save_model(path.string(), net, training_record{});
+  option_set options;
+  options.set("path", path.string());
+  return plugins.create_backend("native", options);
 }
 
 }  // namespace genscope::bench

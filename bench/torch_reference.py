@@ -16,6 +16,11 @@
       x, repeated) with PyTorch's default CPU path and with oneDNN. OUT.h5: t_lo, t_hi (the agreeing ends; +-T
       where no change), bisection_seconds, forward_calls, rows_evaluated, and infer_dense_seconds /
       infer_mkldnn_seconds (best of 5, per batch of B), threads, torch_version.
+  torch_reference.py plane-grid WEIGHTS PLANE.h5 OUT.h5 --grid G [--threads K]
+      How pictures of linear regions are usually made: the MLP of WEIGHTS (a GenScope MLP model file) evaluated in
+      float32 on a G x G grid over a plane's box (PLANE.h5: origin, axis_s, axis_t, box = s_lo, s_hi, t_lo, t_hi),
+      batched, each point's ReLU pattern packed into bits, and the distinct patterns counted. OUT.h5: attributes
+      seconds, patterns (distinct patterns found), points, threads, torch_version.
 """
 import argparse
 import copy
@@ -218,6 +223,38 @@ def measure(args):
         f.attrs["torch_version"] = str(torch.__version__)
 
 
+def plane_grid(args):
+    torch.set_num_threads(args.threads)
+    net, _ = load("mlp", args.weights)
+    with h5py.File(args.plane, "r") as f:
+        origin, axis_s, axis_t = (torch.from_numpy(f[k][...].astype(np.float32)) for k in ("origin", "axis_s", "axis_t"))
+        s_lo, s_hi, t_lo, t_hi = f["box"][...]
+    s = torch.linspace(s_lo, s_hi, args.grid)
+    t = torch.linspace(t_lo, t_hi, args.grid)
+    seen = set()
+    rows = max(1, 65536 // args.grid)  # grid rows per batch
+    start = time.perf_counter()
+    with torch.no_grad():
+        for first in range(0, args.grid, rows):
+            ss, tt = torch.meshgrid(s[first:first + rows], t, indexing="ij")
+            h = origin[None, :] + ss.reshape(-1, 1) * axis_s[None, :] + tt.reshape(-1, 1) * axis_t[None, :]
+            bits = []
+            for layer in net.layers[:-1]:
+                h = layer(h)
+                bits.append(h > 0)
+                h = F.relu(h)
+            packed = np.packbits(torch.cat(bits, 1).numpy(), axis=1)
+            unique = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))))
+            seen.update(u.tobytes() for u in unique)
+    seconds = time.perf_counter() - start
+    with h5py.File(args.out, "w") as f:
+        f.attrs["seconds"] = seconds
+        f.attrs["patterns"] = len(seen)
+        f.attrs["points"] = args.grid * args.grid
+        f.attrs["threads"] = torch.get_num_threads()
+        f.attrs["torch_version"] = str(torch.__version__)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,9 +271,17 @@ def main():
     m.add_argument("--tol", type=float, required=True)
     m.add_argument("--threads", type=int, default=2)
     m.add_argument("--batch", type=int, default=1024)
+    g = sub.add_parser("plane-grid")
+    g.add_argument("weights")
+    g.add_argument("plane")
+    g.add_argument("out")
+    g.add_argument("--grid", type=int, required=True)
+    g.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.command == "build-resnet":
         build_resnet(args.out, args.images)
+    elif args.command == "plane-grid":
+        plane_grid(args)
     else:
         measure(args)
 

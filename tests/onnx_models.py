@@ -16,6 +16,11 @@
       Checks the manifold_geometry analysis: every layer of the network measured, finite positive geometry, small
       KKT residuals, and the centre norms of the input and logits layers against the manifolds' members evaluated
       by PyTorch in float64.
+  onnx_models.py check-planes OUTDIR NAME DATA.h5 RESULTS.h5
+      Checks the plane_regions analysis against PyTorch in float64: the polygons tile the box, three points inside each
+      region share one switch pattern and the region's logits, different regions have different patterns, every
+      point of a grid over the box has the pattern of some region, and each decision piece's class is the argmax
+      inside it.
   onnx_models.py check-features OUTDIR NAME DATA.h5 RESULTS.h5
       Checks the feature_quantization analysis (angle 1e-6: one cluster per feature): its features are the first
       layer's units (a Linear) or filters (a Conv2d), each direction the normalized (weights, bias) of PyTorch's.
@@ -469,6 +474,86 @@ def check_features(name, results_path):
     return 1 if problems else 0
 
 
+def check_planes(name, data_path, results_path):
+    net = make(name).double()
+    with h5py.File(data_path, "r") as f:
+        shape = f["X"].shape[1:]
+
+    def evaluate(points):
+        """PyTorch's logits and switch pattern (one row of int64 per point) at points (n x input_dim)."""
+        rec = []
+        with torch.no_grad():
+            logits = net(torch.as_tensor(points, dtype=torch.float64).reshape((-1,) + tuple(shape)), rec)
+        return logits.numpy(), torch.cat([r.flatten(1).to(torch.int64) for r in rec], 1).numpy()
+
+    problems, regions_seen = [], 0
+    with h5py.File(results_path, "r") as f:
+        t = f["analyses/planes/planes"]
+
+        def ragged(column, r):
+            start, count = t[column + "_start"][r], t[column + "_count"][r]
+            return t[column][start:start + count]
+
+        for r in range(len(t["regions"])):
+            origin, axis_s, axis_t = ragged("basis", r).reshape(3, -1)
+            s_lo, s_hi, t_lo, t_hi = t["box"][r]
+            at = lambda st: origin[None, :] + st[:, :1] * axis_s[None, :] + st[:, 1:] * axis_t[None, :]
+
+            def polygons(prefix):
+                sizes = ragged(prefix + "_sizes", r)
+                return np.split(ragged(prefix + "_vertices", r).reshape(-1, 2), np.cumsum(sizes)[:-1])
+
+            regions, pieces = polygons("region"), polygons("piece")
+            classes = len(ragged("region_logits", r)) // (3 * len(regions))
+            forms = ragged("region_logits", r).reshape(len(regions), 3, classes)
+            area = lambda q: 0.5 * np.sum(q[:, 0] * np.roll(q[:, 1], -1) - np.roll(q[:, 0], -1) * q[:, 1])
+            box_area = (s_hi - s_lo) * (t_hi - t_lo)
+            total = sum(area(q) for q in regions)
+            if abs(total - box_area) > 1e-9 * box_area:
+                problems.append(f"row {r}: the regions' areas sum to {total}, the box's is {box_area}")
+            # Three points inside each region: the centroid and halfway from it to two vertices.
+            inner = []
+            for q in regions:
+                c = q.mean(0)
+                inner += [c, (c + q[0]) / 2, (c + q[len(q) // 2]) / 2]
+            logits, pattern = evaluate(at(np.array(inner)))
+            pattern = pattern.reshape(len(regions), 3, -1)
+            split = np.nonzero((pattern != pattern[:, :1]).any(2).any(1))[0]
+            if len(split):
+                problems.append(f"row {r}: {len(split)} regions hold two PyTorch patterns (first: region {split[0]})")
+            seen = {}
+            for k, p in enumerate(pattern[:, 0]):
+                other = seen.setdefault(p.tobytes(), k)
+                if other != k:
+                    problems.append(f"row {r}: regions {other} and {k} have one PyTorch pattern")
+                    break
+            centre = np.array([q.mean(0) for q in regions])
+            ours = forms[:, 0] + forms[:, 1] * centre[:, :1] + forms[:, 2] * centre[:, 1:]
+            worst = np.abs(ours - logits.reshape(len(regions), 3, -1)[:, 0]).max() / (1 + np.abs(logits).max())
+            if worst > 1e-9:
+                problems.append(f"row {r}: region logits differ from PyTorch's by {worst:.2e} (relative)")
+            # A grid over the box finds no pattern the partition lacks.
+            g = np.linspace(0.01, 0.99, 40)
+            grid = np.array([[s_lo + a * (s_hi - s_lo), t_lo + b * (t_hi - t_lo)] for a in g for b in g])
+            _, grid_patterns = evaluate(at(grid))
+            missing = sum(p.tobytes() not in seen for p in grid_patterns)
+            if missing:
+                problems.append(f"row {r}: {missing} of {len(grid)} grid points have a pattern of no region")
+            # Each decision piece's class is PyTorch's argmax inside it (clear of ties).
+            labels = ragged("piece_class", r)
+            piece_logits, _ = evaluate(at(np.array([q.mean(0) for q in pieces])))
+            ordered = np.sort(piece_logits, 1)
+            clear = ordered[:, -1] - ordered[:, -2] > 1e-9
+            wrong = np.nonzero(clear & (piece_logits.argmax(1) != labels))[0]
+            if len(wrong):
+                problems.append(f"row {r}: {len(wrong)} decision pieces of the wrong class (first: {wrong[0]})")
+            regions_seen += len(regions)
+    print(f"{name}: {regions_seen} regions checked, {len(problems)} problems")
+    for p in problems[:10]:
+        print("  " + p)
+    return 1 if problems or regions_seen == 0 else 0
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "build":
@@ -479,6 +564,8 @@ if __name__ == "__main__":
         sys.exit(check_jacobian(sys.argv[3], sys.argv[4], sys.argv[5]))
     elif command == "check-manifold":
         sys.exit(check_manifold(sys.argv[3], sys.argv[4], sys.argv[5]))
+    elif command == "check-planes":
+        sys.exit(check_planes(sys.argv[3], sys.argv[4], sys.argv[5]))
     elif command == "check-features":
         sys.exit(check_features(sys.argv[3], sys.argv[5]))
     else:

@@ -4,9 +4,14 @@
 #include <genscope/analysis.hpp>
 #include <genscope/datasets.hpp>
 #include <genscope/mlp.hpp>
+#include <genscope/network_backend.hpp>
 #include <genscope/plugin_registry.hpp>
+#include <genscope/random.hpp>
 #include <genscope/table.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -120,6 +125,65 @@ inline genscope::table_batch whole_table(const genscope::analysis& a, std::size_
   out.reset(a.tables()[t], a.row_count(t));
   a.compute(t, 0, a.row_count(t), out);
   return out;
+}
+
+/// He-normal float weights and small normal biases; widths end with the classes. (The stream's name is that of its
+/// first user, the transitions tests, so their networks stay the same.)
+inline std::vector<genscope::dense_layer> random_net(std::size_t in, const std::vector<std::size_t>& widths,
+                                                     std::uint64_t seed) {
+  std::vector<genscope::dense_layer> layers;
+  genscope::rng gen(seed, genscope::stream_key("transitions test net"));
+  for (std::size_t out : widths) {
+    genscope::dense_layer l{genscope::matrix(out, in), std::vector<float>(out)};
+    for (float& w : l.weight.data) w = static_cast<float>(gen.normal() * std::sqrt(2.0 / static_cast<double>(in)));
+    for (float& b : l.bias) b = static_cast<float>(0.1 * gen.normal());
+    layers.push_back(std::move(l));
+    in = out;
+  }
+  return layers;
+}
+
+/// The network saved as a model file in `dir` and opened through the native backend plugin, as the host does.
+inline std::shared_ptr<genscope::network_backend> open_native(const temp_dir& dir, const std::string& name,
+                                                              const genscope::mlp& net) {
+  const std::string path = dir / (name + ".h5");
+  genscope::save_model(path, net, genscope::training_record{});
+  genscope::option_set o;
+  o.set("path", path);
+  return build_plugins().create_backend("native", o);
+}
+
+inline std::shared_ptr<genscope::network_backend> open_native(const temp_dir& dir, const std::string& name,
+                                                              const std::vector<genscope::dense_layer>& layers) {
+  return open_native(dir, name, genscope::mlp(layers, {layers.front().weight.cols}));
+}
+
+/// A data set of the given rows and labels (true labels the same).
+inline genscope::dataset make_data(const std::string& name, const std::vector<std::vector<float>>& rows,
+                                   const std::vector<std::int32_t>& labels) {
+  genscope::dataset d;
+  d.name = name;
+  d.shape = {rows.front().size()};
+  d.x = genscope::matrix(rows.size(), rows.front().size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (std::size_t j = 0; j < rows[i].size(); ++j) d.x(i, j) = rows[i][j];
+  d.labels = labels;
+  d.true_labels = labels;
+  for (std::int32_t y : labels) d.class_count = std::max(d.class_count, static_cast<std::size_t>(y) + 1);
+  return d;
+}
+
+/// n standard normal samples of dimension dim, labels i % classes.
+inline genscope::dataset gaussian_data(const std::string& name, std::size_t n, std::size_t dim, std::size_t classes,
+                                       std::uint64_t seed) {
+  genscope::rng gen(seed, genscope::stream_key("transitions test data"));
+  std::vector<std::vector<float>> rows(n, std::vector<float>(dim));
+  std::vector<std::int32_t> labels;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (float& v : rows[i]) v = static_cast<float>(gen.normal());
+    labels.push_back(static_cast<std::int32_t>(i % classes));
+  }
+  return make_data(name, rows, labels);
 }
 
 /// A small real network for oracle tests: 300 Fashion-MNIST training images (a seeded subset of

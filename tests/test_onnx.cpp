@@ -231,6 +231,14 @@ plugin = "feature_quantization"
 model = "net"
 datasets = ["data"]
 angle = 1e-6
+
+[analyses.planes]
+plugin = "plane_regions"
+model = "net"
+datasets = ["data"]
+points = "0,1,2"
+extent = 0.05                  # a LeNet plane through images holds millions of regions; this box, about 20,000
+patterns = false
 )";
     const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
     INFO(r.err);
@@ -246,6 +254,10 @@ angle = 1e-6
         python("check-manifold '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
     INFO(geometry);
     CHECK(geometry.rfind("ok\n", 0) == 0);
+    const std::string planes =
+        python("check-planes '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
+    INFO(planes);
+    CHECK(planes.rfind("ok\n", 0) == 0);
     const std::string features =
         python("check-features '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
     INFO(features);

@@ -26,6 +26,10 @@
 
 using namespace genscope;
 using genscope::testing::affine_layer_d;
+using genscope::testing::gaussian_data;
+using genscope::testing::make_data;
+using genscope::testing::open_native;
+using genscope::testing::random_net;
 using genscope::testing::temp_dir;
 
 namespace {
@@ -33,62 +37,6 @@ namespace {
 constexpr double two_pi = 2 * std::numbers::pi;
 
 // ---- networks, data and the plugin as the host drives it ------------------------------------------------
-
-/// He-normal float weights and small normal biases; widths end with the classes.
-std::vector<dense_layer> random_net(std::size_t in, const std::vector<std::size_t>& widths, std::uint64_t seed) {
-  std::vector<dense_layer> layers;
-  rng gen(seed, stream_key("transitions test net"));
-  for (std::size_t out : widths) {
-    dense_layer l{matrix(out, in), std::vector<float>(out)};
-    for (float& w : l.weight.data) w = static_cast<float>(gen.normal() * std::sqrt(2.0 / static_cast<double>(in)));
-    for (float& b : l.bias) b = static_cast<float>(0.1 * gen.normal());
-    layers.push_back(std::move(l));
-    in = out;
-  }
-  return layers;
-}
-
-/// The network saved as a model file and opened through the native backend plugin, as the host does.
-std::shared_ptr<network_backend> open_native(const temp_dir& dir, const std::string& name, const mlp& net) {
-  const std::string path = dir / (name + ".h5");
-  save_model(path, net, training_record{});
-  option_set o;
-  o.set("path", path);
-  return testing::build_plugins().create_backend("native", o);
-}
-
-std::shared_ptr<network_backend> open_native(const temp_dir& dir, const std::string& name,
-                                             const std::vector<dense_layer>& layers) {
-  return open_native(dir, name, mlp(layers, {layers.front().weight.cols}));
-}
-
-/// A data set of the given rows and labels.
-dataset make_data(const std::string& name, const std::vector<std::vector<float>>& rows,
-                  const std::vector<std::int32_t>& labels) {
-  dataset d;
-  d.name = name;
-  d.shape = {rows.front().size()};
-  d.x = matrix(rows.size(), rows.front().size());
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    for (std::size_t j = 0; j < rows[i].size(); ++j) d.x(i, j) = rows[i][j];
-  d.labels = labels;
-  d.true_labels = labels;
-  for (std::int32_t y : labels) d.class_count = std::max(d.class_count, static_cast<std::size_t>(y) + 1);
-  return d;
-}
-
-/// n standard normal samples of dimension dim, labels i % classes.
-dataset gaussian_data(const std::string& name, std::size_t n, std::size_t dim, std::size_t classes,
-                      std::uint64_t seed) {
-  rng gen(seed, stream_key("transitions test data"));
-  std::vector<std::vector<float>> rows(n, std::vector<float>(dim));
-  std::vector<std::int32_t> labels;
-  for (std::size_t i = 0; i < n; ++i) {
-    for (float& v : rows[i]) v = static_cast<float>(gen.normal());
-    labels.push_back(static_cast<std::int32_t>(i % classes));
-  }
-  return make_data(name, rows, labels);
-}
 
 option_set transitions_options(std::int64_t triplets, const std::string& labels = "same", std::int64_t k = 0,
                                std::int64_t max_transitions = 1000000) {

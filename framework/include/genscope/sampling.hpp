@@ -1,10 +1,11 @@
-// Building blocks shared by sampler plugins: label groups, seeded anchor choice, random unit vectors.
+// Building blocks shared by sampler and analysis plugins: label groups, seeded anchor and triplet choice, random unit vectors.
 #pragma once
 
 #include <genscope/dataset.hpp>
 #include <genscope/export.hpp>
 #include <genscope/random.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -54,6 +55,17 @@ GENSCOPE_API void require_labels(const dataset& data);
 /// same stream (e.g. "anchors") draw the same anchors. Throws error when count > n.
 GENSCOPE_API std::vector<std::size_t> choose_samples(std::size_t n, std::size_t count, std::uint64_t seed,
                                                      std::string_view stream);
+
+/// The samples that can start a triplet of three distinct samples sharing a label (`same`: the samples of a
+/// label with at least three) or carrying three different labels (every sample when there are at least three
+/// labels, else none).
+GENSCOPE_API std::vector<std::size_t> triplet_starts(const label_groups& groups, bool same);
+
+/// Three distinct samples drawn with `random`: the first among `starts` (triplet_starts(groups, same), not
+/// empty), the other two sharing its label (`same`) or with two more different labels. `labels` are those
+/// `groups` was built from. Throws error when `starts` is empty.
+GENSCOPE_API std::array<std::size_t, 3> draw_triplet(const label_groups& groups, const std::vector<std::int32_t>& labels,
+                                                     const std::vector<std::size_t>& starts, bool same, rng& random);
 
 /// Fills out[0, n) with an isotropic Gaussian direction of unit Euclidean norm
 /// (drawn and normalized in double; redrawn in the measure-zero case of norm 0).

@@ -78,6 +78,28 @@ std::vector<std::size_t> choose_samples(std::size_t n, std::size_t count, std::u
   return perm;
 }
 
+std::vector<std::size_t> triplet_starts(const label_groups& groups, bool same) {
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < groups.size(); ++i)
+    if (same ? groups.group_size(i) >= 3 : groups.label_count() >= 3) starts.push_back(i);
+  return starts;
+}
+
+std::array<std::size_t, 3> draw_triplet(const label_groups& groups, const std::vector<std::int32_t>& labels,
+                                        const std::vector<std::size_t>& starts, bool same, rng& random) {
+  if (starts.empty()) throw error("draw_triplet: no sample can start a triplet");
+  const std::size_t i = starts[random.below(starts.size())];
+  if (same) {
+    const std::size_t j = groups.same_label(i, random.below(groups.group_size(i) - 1), std::array{i});
+    const std::size_t k = groups.same_label(i, random.below(groups.group_size(i) - 2), std::array{i, j});
+    return {i, j, k};
+  }
+  const std::size_t j = groups.other_label(i, random.below(labels.size() - groups.group_size(i)));
+  std::size_t k = j;
+  while (labels[k] == labels[i] || labels[k] == labels[j]) k = random.below(labels.size());
+  return {i, j, k};
+}
+
 void random_unit_vector(rng& random, float* out, std::size_t n) {
   // With n = 0 every draw has norm 0: the redraw loop below would never end.
   if (n == 0) throw error("random_unit_vector: there is no unit vector of dimension 0");

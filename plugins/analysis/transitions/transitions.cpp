@@ -471,10 +471,8 @@ class transitions_analysis final : public genscope::analysis {
       const genscope::dataset& d = *data[s];
       genscope::require_labels(d);
       const genscope::label_groups groups(d.labels);
-      std::vector<std::size_t> eligible;
-      for (std::size_t i = 0; i < d.size(); ++i)
-        if (same_ ? groups.group_size(i) >= 3 : groups.label_count() >= 3) eligible.push_back(i);
-      if (eligible.empty())
+      const std::vector<std::size_t> starts = genscope::triplet_starts(groups, same_);
+      if (starts.empty())
         throw std::runtime_error("transitions: data set '" + d.name + "' has " +
                                  (same_ ? std::string("no label with three samples (labels = \"same\")")
                                         : std::string("fewer than three labels (labels = \"different\")")));
@@ -483,20 +481,7 @@ class transitions_analysis final : public genscope::analysis {
         genscope::rng random(seed, genscope::stream_key("transitions"), (static_cast<std::uint64_t>(s) << 40) + r);
         triplet t;
         t.set = s;
-        const std::size_t i = eligible[random.below(eligible.size())];
-        t.points[0] = i;
-        if (same_) {
-          const std::size_t j = groups.same_label(i, random.below(groups.group_size(i) - 1), std::array{i});
-          const std::size_t k = groups.same_label(i, random.below(groups.group_size(i) - 2), std::array{i, j});
-          t.points[1] = j;
-          t.points[2] = k;
-        } else {
-          const std::size_t j = groups.other_label(i, random.below(d.size() - groups.group_size(i)));
-          std::size_t k = j;
-          while (d.labels[k] == d.labels[i] || d.labels[k] == d.labels[j]) k = random.below(d.size());
-          t.points[1] = j;
-          t.points[2] = k;
-        }
+        t.points = genscope::draw_triplet(groups, d.labels, starts, same_, random);
         rows_.push_back(t);
       }
     }
