@@ -2,7 +2,8 @@
 // from the results file (Kaplan-Meier quantiles and log-rank statistics by brute force, clipped ends counted from
 // the status column; analysis quartiles, accuracies, Jacobian and transition means and the ROC AUC by brute force
 // from the raw analysis columns), valid PNG/SVG figures, a headless browser rendering every figure, and bad inputs;
-// and the Kaplan-Meier quartiles `genscope inspect` prints for the same file.
+// and the Kaplan-Meier quartiles `genscope inspect` prints for the same file; the layer sections (geometry per layer and
+// epoch, layer rewinding, feature quantization) against the raw tables and provenance of a second tiny experiment.
 #include "support.hpp"
 
 #include "h5/h5.hpp"
@@ -889,6 +890,312 @@ TEST_CASE("report on a results file with analyses and no runs", "[report]") {
   for (const char* stem : {"sensitivity-gap-jacobian", "sensitivity-gap-transitions",
                            "analysis-jac_random-points-jacobian_frobenius", "training1"})
     CHECK(is_png(out + "/" + stem + ".png"));
+  // Neither manifold_geometry nor feature_quantization analyses nor rewound models: no layer sections.
+  for (const char* csv : {"geometry-layers.csv", "rewinding.csv", "quantization.csv"})
+    CHECK_FALSE(fs::exists(out + "/" + csv));
+  for (const char* id : {"geometry-layers", "rewinding", "quantization"})
+    CHECK(html.find(std::string("id=\"") + id + "\"") == std::string::npos);
+}
+
+namespace {
+
+// The layer sections' experiment: a 10-16-16-3 MLP trained on synthetic data with 40% of its labels corrupted
+// (checkpoints after epochs 2 and 5), its class-manifold geometry at every checkpoint for clean and relabelled
+// samples, three models with layers rewound, and four one-hidden-layer networks (widths 8 and 32, initialization
+// scales 0.01 and 1) trained by full-batch gradient descent with their first-layer feature clusters.
+struct quantized_net {
+  std::string name;
+  std::int64_t width;
+  double scale;
+};
+const std::vector<quantized_net> quantized_nets = {
+    {"q8_small", 8, 0.01}, {"q8_large", 8, 1.0}, {"q32_small", 32, 0.01}, {"q32_large", 32, 1.0}};
+struct rewinding {
+  std::string model, layers;
+  std::int64_t to;
+};
+const std::vector<rewinding> rewindings = {{"rw3_e2", "3", 2}, {"rw3_e5", "3", 5}, {"rw23_e2", "2,3", 2}};
+
+const temp_dir& layers_experiment() {
+  static temp_dir dir("report-layers");
+  static bool done = false;
+  if (done) return dir;
+  const std::string train = R"(train = { hidden = [16, 16], epochs = 8, batch_size = 32, checkpoints = [2, 5] })";
+  std::string text = fmt::format(R"(seed = 2
+output = "{}"
+model_cache = "{}"
+
+[datasets.clean]
+source = "synthetic"
+samples = 240
+dim = 10
+manifold_dim = 3
+classes = 3
+noise = 0.05
+
+[datasets.noisy]
+from = "clean"
+label_mode = "corrupt"
+corruption = 0.4
+
+[datasets.gauss]
+source = "synthetic"
+samples = 12
+dim = 3
+manifold_dim = 3
+classes = 2
+separation = 0.0
+
+[models.net]
+backend = "native"
+dataset = "noisy"
+test = "clean"
+{}
+
+[analyses.geometry]
+plugin = "manifold_geometry"
+model = "net"
+datasets = ["noisy"]
+checkpoints = "all"
+subsets = "clean,relabelled"
+samples = 10
+n_t = 20
+)",
+                                 dir / "layers.h5", dir / "models", train);
+  for (const rewinding& r : rewindings)
+    text += fmt::format(R"(
+[models.{}]
+backend = "native"
+dataset = "noisy"
+test = "clean"
+rewind_layers = "{}"
+rewind_to = {}
+{}
+)",
+                        r.model, r.layers, r.to, train);
+  for (const quantized_net& q : quantized_nets)
+    text += fmt::format(R"(
+[models.{0}]
+backend = "native"
+dataset = "gauss"
+train = {{ hidden = [{1}], init_scale = {2}, optimizer = "sgd", momentum = 0.0, learning_rate = 0.5, batch_size = 100, epochs = 60 }}
+
+[analyses.fq_{0}]
+plugin = "feature_quantization"
+model = "{0}"
+datasets = ["gauss"]
+)",
+                        q.name, q.width, q.scale);
+  write_file(dir / "layers.toml", text);
+  const cli_result run = run_cli("run --quiet " + (dir / "layers.toml"));
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const cli_result r = run_cli("report --quiet " + (dir / "layers.h5") + " -o " + (dir / "report"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  done = true;
+  return dir;
+}
+
+// The numbers of one figure's data file: per block (its "# label" line), the rows of numbers.
+std::map<std::string, std::vector<std::vector<double>>> figure_blocks(const std::string& path) {
+  std::map<std::string, std::vector<std::vector<double>>> blocks;
+  std::istringstream in(read_file(path));
+  std::string line, label;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      label = line.substr(2);
+      continue;
+    }
+    std::istringstream cells(line);
+    std::vector<double> row;
+    for (double v; cells >> v;) row.push_back(v);
+    blocks[label].push_back(row);
+  }
+  return blocks;
+}
+
+// The geometry per layer and epoch against the manifolds table.
+void check_geometry_section() {
+  const temp_dir& dir = layers_experiment();
+  const std::string out = dir / "report";
+  // Recomputed here from the raw table: per (epoch, subset, layer), over the manifolds whose three measures are
+  // finite, capacity averaged inversely, radius and dimension arithmetically, with standard errors (n - 1).
+  const h5::file f = h5::file::open(dir / "layers.h5");
+  const h5::group t = f.root().open_group("analyses").open_group("geometry").open_group("manifolds");
+  const auto epoch = t.read<std::int64_t>("epoch"), layer_index = t.read<std::int64_t>("layer_index");
+  const auto subset = t.read_strings("subset"), layer = t.read_strings("layer");
+  const auto capacity = t.read<double>("capacity"), radius = t.read<double>("radius"),
+             dimension = t.read<double>("dimension");
+  struct expected_cell {
+    std::string layer;
+    std::size_t rows = 0;
+    std::vector<double> capacity, radius, dimension;
+  };
+  std::map<std::string, expected_cell> expected;  // "epoch/subset/layer_index"
+  for (std::size_t r = 0; r < epoch.size(); ++r) {
+    expected_cell& c = expected[fmt::format("{}/{}/{}", epoch[r], subset[r], layer_index[r])];
+    c.layer = layer[r];
+    ++c.rows;
+    if (std::isfinite(capacity[r]) && std::isfinite(radius[r]) && std::isfinite(dimension[r])) {
+      c.capacity.push_back(capacity[r]);
+      c.radius.push_back(radius[r]);
+      c.dimension.push_back(dimension[r]);
+    }
+  }
+  const auto sem = [](const std::vector<double>& v) {
+    const double m = mean_or_nan(v);
+    double ss = 0;
+    for (double x : v) ss += (x - m) * (x - m);
+    return v.size() < 2 ? NAN : std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()));
+  };
+  const auto rows = read_csv(out + "/geometry-layers.csv");
+  std::set<std::string> seen, epochs_seen;
+  for (const auto& row : rows) {
+    const std::string key = row.at("epoch") + "/" + row.at("subset") + "/" + row.at("layer_index");
+    INFO(key);
+    REQUIRE(expected.count(key) == 1);
+    const expected_cell& c = expected.at(key);
+    CHECK(row.at("analysis") == "geometry");
+    CHECK(row.at("model") == "net");
+    CHECK(row.at("regime") == "corrupt p=0.4");
+    CHECK(row.at("layer") == c.layer);
+    CHECK(std::stoul(row.at("manifolds")) == c.rows);
+    CHECK(std::stoul(row.at("measured")) == c.radius.size());
+    std::vector<double> inverse;
+    for (double a : c.capacity) inverse.push_back(1 / a);
+    check_cell(row, "capacity", 1 / mean_or_nan(inverse));
+    check_cell(row, "radius", mean_or_nan(c.radius));
+    check_cell(row, "radius_sem", sem(c.radius));
+    check_cell(row, "dimension", mean_or_nan(c.dimension));
+    check_cell(row, "dimension_sem", sem(c.dimension));
+    seen.insert(key);
+    epochs_seen.insert(row.at("epoch"));
+  }
+  CHECK(seen.size() == expected.size());
+  CHECK(epochs_seen == std::set<std::string>{"0", "2", "5"});  // checkpoints 2 and 5, then the final weights
+  // Each figure's curves hold the same means: one block per epoch and subset, points (layer_index, mean).
+  for (const std::string measure : {"capacity", "radius", "dimension"}) {
+    const std::string stem = out + "/geometry-geometry-" + measure;
+    CHECK(is_png(stem + ".png"));
+    CHECK(is_svg(stem + ".svg"));
+    const auto blocks = figure_blocks(out + "/data/geometry-geometry-" + measure + ".dat");
+    CHECK(blocks.size() == 6);  // 3 epochs x 2 subsets
+    for (const auto& row : rows) {
+      const std::string label =
+          (row.at("epoch") == "0" ? std::string("final") : "epoch " + row.at("epoch")) + " " + row.at("subset");
+      INFO(measure << " " << label);
+      REQUIRE(blocks.count(label) == 1);
+      const auto& points = blocks.at(label);
+      const auto it = std::find_if(points.begin(), points.end(),
+                                   [&](const auto& p) { return p.at(0) == std::stod(row.at("layer_index")); });
+      REQUIRE(it != points.end());
+      CHECK(it->at(1) == Approx(std::stod(row.at(measure))).epsilon(1e-5));
+    }
+  }
+  const std::string html = read_file(out + "/index.html");
+  CHECK(html.find("Class manifolds per layer across training (Stephenson et al. 2021)") != std::string::npos);
+}
+
+// The rewinding table against each rewound model's recorded accuracies.
+void check_rewinding_section() {
+  const temp_dir& dir = layers_experiment();
+  const std::string out = dir / "report";
+  const h5::file f = h5::file::open(dir / "layers.h5");
+  const h5::group models = f.root().open_group("provenance").open_group("models");
+  const h5::group final_weights = models.open_group("net");
+  const auto rows = read_csv(out + "/rewinding.csv");
+  REQUIRE(rows.size() == rewindings.size());
+  // Ordered by layer set (fewest layers first), then by epoch.
+  const std::vector<std::string> order = {"rw3_e2", "rw3_e5", "rw23_e2"};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    const auto r = std::find_if(rewindings.begin(), rewindings.end(), [&](const rewinding& w) { return w.model == order[i]; });
+    INFO(r->model);
+    CHECK(row.at("model") == r->model);
+    CHECK(row.at("rewind_layers") == r->layers);
+    CHECK(row.at("rewind_to") == std::to_string(r->to));
+    CHECK(row.at("checkpoint") == "0");
+    CHECK(row.at("regime") == "corrupt p=0.4");
+    const h5::group g = models.open_group(r->model);
+    CHECK(row.at("model_file") == g.attr_string("model_file"));
+    CHECK(g.attr_string("model_file") == final_weights.attr_string("model_file"));  // one training, shared
+    check_cell(row, "train_accuracy", g.attr_double("train_accuracy"));
+    check_cell(row, "test_accuracy", g.attr_double("test_accuracy"));
+    CHECK(row.at("reference") == "net");
+    check_cell(row, "reference_train_accuracy", final_weights.attr_double("train_accuracy"));
+    check_cell(row, "reference_test_accuracy", final_weights.attr_double("test_accuracy"));
+  }
+  // Rewinding changes the served weights: the digests differ from the final weights'.
+  CHECK(models.open_group("rw3_e2").attr_string("digest") != final_weights.attr_string("digest"));
+  CHECK(is_png(out + "/rewinding1.png"));
+  CHECK(is_svg(out + "/rewinding1.svg"));
+  const auto blocks = figure_blocks(out + "/data/rewinding1.dat");
+  REQUIRE(blocks.count("layers 3") == 1);
+  REQUIRE(blocks.at("layers 3").size() == 2);
+  CHECK(blocks.at("layers 3")[1][0] == 5);
+  CHECK(blocks.at("layers 3")[1][1] == Approx(models.open_group("rw3_e5").attr_double("test_accuracy")));
+  CHECK(blocks.at("layers 3")[1][2] == Approx(models.open_group("rw3_e5").attr_double("train_accuracy")));
+  CHECK(read_file(out + "/index.html").find("id=\"rewinding\"") != std::string::npos);
+}
+
+// The feature quantization table against the summary tables and the networks' widths and scales.
+void check_quantization_section() {
+  const temp_dir& dir = layers_experiment();
+  const std::string out = dir / "report";
+  const h5::file f = h5::file::open(dir / "layers.h5");
+  const auto rows = read_csv(out + "/quantization.csv");
+  REQUIRE(rows.size() == quantized_nets.size());
+  // By width, then by scale: the order of quantized_nets.
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    const quantized_net& q = quantized_nets[i];
+    INFO(q.name);
+    CHECK(row.at("analysis") == "fq_" + q.name);
+    CHECK(row.at("model") == q.name);
+    CHECK(row.at("dataset") == "gauss");
+    CHECK(row.at("width") == std::to_string(q.width));
+    check_cell(row, "init_scale", q.scale);
+    check_cell(row, "learning_rate", 0.5);
+    CHECK(row.at("epochs") == "60");
+    const h5::group s = f.root().open_group("analyses").open_group("fq_" + q.name).open_group("summary");
+    REQUIRE(s.read<std::int64_t>("epoch") == std::vector<std::int64_t>{0});
+    for (const char* c : {"features", "clusters", "clusters_for_mass"})
+      CHECK(row.at(c) == std::to_string(s.read<std::int64_t>(c)[0]));
+    check_cell(row, "top_fraction", s.read<double>("top_fraction")[0]);
+    check_cell(row, "mass_participation", s.read<double>("mass_participation")[0]);
+    check_cell(row, "train_accuracy",
+               f.root().open_group("provenance").open_group("models").open_group(q.name).attr_double("train_accuracy"));
+  }
+  for (const std::string measure : {"clusters", "clusters_for_mass"})
+    for (const std::string axis : {"width", "scale"}) {
+      const std::string stem = "quantization-gauss-" + measure + "-" + axis;
+      INFO(stem);
+      CHECK(is_png(out + "/" + stem + ".png"));
+      CHECK(is_svg(out + "/" + stem + ".svg"));
+      // Against width: one curve per scale, its points (width, value) in increasing width.
+      if (axis != "width") continue;
+      const auto blocks = figure_blocks(out + "/data/" + stem + ".dat");
+      CHECK(blocks.size() == 2);
+      for (const auto& row : rows) {
+        const auto& points = blocks.at("init_scale " + row.at("init_scale"));
+        const auto it = std::find_if(points.begin(), points.end(),
+                                     [&](const auto& p) { return p.at(0) == std::stod(row.at("width")); });
+        REQUIRE(it != points.end());
+        CHECK(it->at(1) == std::stod(row.at(measure)));
+      }
+    }
+  CHECK(read_file(out + "/index.html").find("Feature quantization (Maennel et al. 2018)") != std::string::npos);
+}
+
+}  // namespace
+
+// One experiment for the three sections (run once per process: ctest runs each test case in its own).
+TEST_CASE("report's layer sections match the raw tables and provenance of their results file", "[report]") {
+  SECTION("geometry per layer and epoch") { check_geometry_section(); }
+  SECTION("layer rewinding") { check_rewinding_section(); }
+  SECTION("feature quantization") { check_quantization_section(); }
 }
 
 TEST_CASE("report refuses an analysis table that lacks a declared column", "[report][negative]") {

@@ -2,6 +2,9 @@
 // and writes a self-contained index.html (docs/report.md).
 #include "report/report.hpp"
 
+#include "report/figures.hpp"
+#include "report/layers.hpp"
+
 #include "h5/h5.hpp"
 #include "report/sensitivity.hpp"
 #include "report/stats.hpp"
@@ -25,7 +28,6 @@
 #include <ostream>
 #include <set>
 #include <sstream>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -66,26 +68,6 @@ std::string csv_field(const std::string& s) {
   std::string o = "\"";
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
-}
-
-// A string for a gnuplot single-quoted literal.
-std::string gp_quote(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
-  return o + "'";
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw io_error(path.string(), "cannot write file");
 }
 
 std::vector<run_data> read_runs(const h5::group& root, std::ostream& log, bool quiet) {
@@ -203,52 +185,6 @@ struct group_key {
 struct member {
   const run_data* run;
   sample lengths;
-};
-
-// A section of the page: a paragraph, figures with captions, then tables (a titled one is introduced by its title
-// and, when named, a link to its CSV).
-struct section {
-  std::string title, anchor;
-  std::vector<std::string> figs;  // stems
-  std::vector<std::string> captions;
-  std::vector<table> tables;
-  std::string text;
-};
-
-struct figure_writer {
-  fs::path dir;
-  std::string gnuplot;
-  std::vector<std::string> figures;
-
-  // Writes data/<stem>.dat and gnuplot/<stem>.gp, then runs gnuplot to make <stem>.png and <stem>.svg.
-  void draw(const std::string& stem, const std::string& data, const std::string& body) {
-    write_text(dir / "data" / (stem + ".dat"), data);
-    const fs::path script = dir / "gnuplot" / (stem + ".gp");
-    std::string text = "# genscope report: " + stem + "\nset datafile missing '?'\nset key outside bottom center horizontal noenhanced\n"
-                       "set grid\nset terminal pngcairo size 900,540 noenhanced font 'sans,10'\nset output " +
-                       gp_quote(stem + ".png") + "\ndat = " + gp_quote("data/" + stem + ".dat") + "\n" + body +
-                       "\nset terminal svg size 900,540 noenhanced font 'sans,10'\nset output " +
-                       gp_quote(stem + ".svg") + "\nreplot\nunset output\n";
-    write_text(script, text);
-    const fs::path log = dir / "gnuplot" / (stem + ".log");
-    const std::string cmd = "cd " + shell_quote(dir.string()) + " && " + shell_quote(gnuplot) + " " +
-                            shell_quote("gnuplot/" + stem + ".gp") + " > " + shell_quote(log.string()) + " 2>&1";
-    const int status = std::system(cmd.c_str());
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    if (rc == 127 || rc == 126)
-      throw io_error(script.string(), "cannot run gnuplot ('" + gnuplot + "' not found or not executable; install gnuplot-nox)");
-    if (rc != 0) {
-      std::ifstream in(log);
-      std::string first, line;
-      while (std::getline(in, line))
-        if (!line.empty() && line.find_first_not_of(" ^") != std::string::npos) first = line;
-      throw io_error(script.string(), fmt::format("gnuplot failed (exit {}): {}", rc, first));
-    }
-    for (const char* ext : {".png", ".svg"})
-      if (!fs::exists(dir / (stem + ext)) || fs::file_size(dir / (stem + ext)) == 0)
-        throw io_error(script.string(), std::string("gnuplot wrote no ") + ext + " file");
-    figures.push_back(stem);
-  }
 };
 
 std::string label_of(const run_data& r) { return r.name + " (" + r.regime + ")"; }
@@ -405,15 +341,6 @@ void write_csv(const fs::path& path, const table& t) {
 }
 
 // ---- analyses ---------------------------------------------------------------------------------------------------
-
-// A value of the analysis tables: "n/a" when not available (NaN).
-std::string cell(double v) { return std::isnan(v) ? "n/a" : num(v); }
-
-std::string joined(const std::vector<std::string>& items, const char* sep) {
-  std::string s;
-  for (std::size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
-  return s;
-}
 
 // Overlaid empirical CDFs F(x) = (values <= x) / n of the finite values, one curve per group, at most about 2,000
 // steps per curve (every k-th order statistic and the largest); a log x axis when every value is positive and they
@@ -1013,17 +940,7 @@ result write_report(const options& opt, std::ostream& log) {
         skip("no model_file attribute: no training curve");
         continue;
       }
-      // A relative path is relative to the folder `genscope run` ran in: try the current folder, then the
-      // results file's folder and its parent (results/<name>.h5 in a project folder).
-      fs::path mpath = file;
-      if (mpath.is_relative() && !fs::exists(mpath)) {
-        const fs::path results_dir = fs::absolute(opt.results).parent_path();
-        for (const fs::path& base : {results_dir, results_dir.parent_path()})
-          if (fs::exists(base / file)) {
-            mpath = base / file;
-            break;
-          }
-      }
+      const fs::path mpath = find_model_file(opt.results, file);
       if (!fs::exists(mpath)) {
         skip("model file " + file + " is gone: training curve skipped" +
              (mpath.is_relative() ? " (a relative path: run genscope report where genscope run ran)" : ""));
@@ -1075,7 +992,7 @@ result write_report(const options& opt, std::ostream& log) {
   }
   tr.tables = {training};
 
-  // ---- analyses: sensitivity vs generalization, then one section per analysis table ------------------------------
+  // ---- analyses: sensitivity vs generalization, layers and training, then one section per analysis table ----
   std::vector<section> analysis_sections;
   std::vector<table> analysis_tables;
   if (!analyses.empty()) {
@@ -1088,6 +1005,11 @@ result write_report(const options& opt, std::ostream& log) {
       analysis_sections.push_back(sensitivity_section(regimes, opt, fw, per_regime, correlations));
       analysis_tables.insert(analysis_tables.end(), {per_regime, correlations});
     }
+  }
+  // Geometry per layer and epoch, layer rewinding (models, with or without analyses), feature quantization.
+  if (!opt.quiet) log << "report: drawing the layer sections\n";
+  layer_sections(root, analyses, opt, fw, analysis_sections, analysis_tables, note);
+  if (!analyses.empty()) {
     const std::vector<table_group_summary> summaries = summarize_analyses(root);
     for (const analysis_info& a : analyses)
       for (const analysis_table_info& t : a.tables) {
@@ -1160,8 +1082,10 @@ window.addEventListener('load', function () {
        std::to_string(opt.bootstrap) + " resamples, seed " + std::to_string(opt.seed) + ").</p>\n";
   if (!analyses.empty())
     h += "<p>Analyses (measurements other than intervals) follow the interval sections: the sensitivity of each "
-         "analysed model against its generalization when jacobian or transitions analyses exist, then one section per "
-         "analysis table with the quartiles of its measured columns and their empirical CDFs.</p>\n";
+         "analysed model against its generalization when jacobian or transitions analyses exist; class-manifold "
+         "geometry per layer and epoch (manifold_geometry), layer rewinding and feature quantization "
+         "(feature_quantization) when the file has them; then one section per analysis table with the quartiles of "
+         "its measured columns and their empirical CDFs.</p>\n";
   h += "<p>Tables:";
   for (std::size_t i = 0; i < res.tables.size(); ++i)
     h += (i ? ", " : " ") + ("<a href=\"" + res.tables[i].name + ".csv\">" + res.tables[i].name + ".csv</a>");
