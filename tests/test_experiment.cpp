@@ -527,11 +527,11 @@ TEST_CASE("a negative subset is out of range", "[negative]") {
                                         Contains("between 0 and 4294967296") && Contains("-5"));
 }
 
-TEST_CASE("zero epochs is out of range", "[negative]") {
+TEST_CASE("negative epochs are out of range", "[negative]") {
   temp_dir dir("experiment");
-  const std::string text = with(small_experiment(dir), "epochs = 3", "epochs = 0");
-  CHECK_THAT(config_error_of(text), Contains(at(text, "epochs = 0", 9)) && Contains("'models.net.train.epochs'") &&
-                                        Contains("between 1 and 4294967296"));
+  const std::string text = with(small_experiment(dir), "epochs = 3", "epochs = -1");
+  CHECK_THAT(config_error_of(text), Contains(at(text, "epochs = -1", 9)) && Contains("'models.net.train.epochs'") &&
+                                        Contains("between 0 and 4294967296"));
 }
 
 TEST_CASE("counts have the documented upper bound 2^32, named with their key", "[negative]") {

@@ -625,12 +625,42 @@ TEST_CASE("training refuses a zero batch size", "[negative]") {
              Catch::Contains("train_config.batch_size"));
 }
 
-TEST_CASE("training refuses zero epochs", "[negative]") {
+TEST_CASE("zero epochs gives the initialization: He weights, zero biases, the first epoch's starting point",
+          "[training]") {
   train_config c = small_config();
+  c.hidden = {400, 300};
   c.epochs = 0;
+  const dataset data = make_blobs(60, 50, 3, 1);
   training_record r;
-  CHECK_THAT(error_message([&] { train_mlp(make_blobs(20, 3, 2, 1), nullptr, c, r, {}); }),
-             Catch::Contains("train_config.epochs"));
+  const mlp untrained = train_mlp(data, nullptr, c, r, {});
+  CHECK(r.epochs_run == 0);
+  CHECK(r.epochs.empty());
+  REQUIRE(untrained.layers().size() == 3);
+  for (const dense_layer& l : untrained.layers()) {
+    // He initialization: normal with variance 2 / fan_in (closed form), biases 0.
+    double sum = 0, squares = 0;
+    for (float w : l.weight.data) {
+      sum += w;
+      squares += static_cast<double>(w) * w;
+    }
+    const double n = static_cast<double>(l.weight.data.size());
+    const double expected = 2.0 / static_cast<double>(l.weight.cols);
+    INFO(l.weight.rows << " x " << l.weight.cols);
+    CHECK(std::abs(sum / n) < 5 * std::sqrt(expected / n));
+    CHECK(squares / n == Approx(expected).epsilon(5 * std::sqrt(2.0 / n)));
+    for (float b : l.bias) CHECK(b == 0.0f);
+  }
+  // One epoch at a learning rate too small to move a float32 weight starts from the same weights.
+  c.epochs = 1;
+  c.learning_rate = 1e-30;
+  training_record one;
+  const mlp barely = train_mlp(data, nullptr, c, one, {});
+  for (std::size_t l = 0; l < 3; ++l) CHECK(barely.layers()[l].weight.data == untrained.layers()[l].weight.data);
+  // target_accuracy needs an epoch to reach.
+  c.epochs = 0;
+  c.target_accuracy = 0.9;
+  CHECK_THAT(error_message([&] { train_mlp(data, nullptr, c, r, {}); }),
+             Catch::Contains("train_config.target_accuracy") && Catch::Contains("epochs = 0"));
 }
 
 TEST_CASE("training refuses a learning rate <= 0", "[negative]") {

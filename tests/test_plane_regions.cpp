@@ -668,7 +668,7 @@ TEST_CASE("plane_regions: rows do not depend on the thread count, the batching o
   CHECK(fewer.ints("points")[0] == many.ints("points")[0]);
 }
 
-TEST_CASE("plane_regions: max_regions keeps the first regions found and says so; collinear samples span no plane",
+TEST_CASE("plane_regions: max_regions keeps the first regions found and says so, and collinear samples span no plane",
           "[plane_regions][boundary]") {
   temp_dir dir("planes-status");
   const auto layers = testing::random_net(4, {12, 8, 3}, 5);
@@ -846,6 +846,35 @@ for r in range(len(t["regions"])):
   }
   CHECK(count == 4);  // two planes, at checkpoint 1 and for the final weights
   CHECK(epochs == std::set<std::size_t>{0, 1});
+
+  // scripts/plane_density.py: the two densities times their areas give back every row's region count.
+  const std::string densities = dir / "densities.txt";
+  REQUIRE(std::system(("/usr/bin/python3 '" GENSCOPE_TEST_SOURCE_DIR "/scripts/plane_density.py' '" +
+                       (dir / "results.h5") + "' > '" + densities + "'")
+                          .c_str()) == 0);
+  {
+    const h5::file f = h5::file::open(dir / "results.h5");
+    const h5::group t = f.root().open_group("analyses").open_group("slice").open_group("planes");
+    const auto box = t.read<double>("box");
+    const auto samples = t.read<double>("samples");
+    const auto counts = t.read<std::int64_t>("regions");
+    std::istringstream lines(testing::read_file(densities));
+    std::string header, name;
+    std::getline(lines, header);
+    std::size_t row = 0;
+    std::int64_t epoch = 0, regions_read = 0, decisions = 0;
+    double inside = 0, outside = 0;
+    while (lines >> name >> epoch >> regions_read >> decisions >> inside >> outside) {
+      REQUIRE(row < 4);
+      CHECK(regions_read == counts[row]);
+      const double* q = &samples[6 * row];
+      const double triangle = std::abs((q[2] - q[0]) * (q[5] - q[1]) - (q[4] - q[0]) * (q[3] - q[1])) / 2;
+      const double area = (box[4 * row + 1] - box[4 * row]) * (box[4 * row + 3] - box[4 * row + 2]);
+      CHECK(inside * triangle + outside * (area - triangle) == Approx(static_cast<double>(regions_read)).epsilon(0.002));
+      ++row;
+    }
+    CHECK(row == 4);
+  }
 
   const auto report = testing::run_cli("report --quiet '" + (dir / "results.h5") + "' -o '" + (dir / "report") + "'");
   INFO(report.err);

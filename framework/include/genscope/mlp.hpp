@@ -29,7 +29,7 @@ struct train_config {
   double momentum = 0.9;                      ///< sgd only
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  ///< adam only
   double weight_decay = 0.0;                  ///< L2 coefficient added to the gradient
-  std::size_t epochs = 100;
+  std::size_t epochs = 100;                   ///< 0: the initialization, untrained (no target_accuracy then)
   std::size_t batch_size = 128;
   std::string init = "he";                    ///< "he" (normal), "glorot" (uniform) or "lecun" (normal)
   double init_scale = 1.0;                    ///< multiplies the initial weights

@@ -109,7 +109,7 @@ train_config read_train_config(const toml_reader& reader, const toml::table& tab
     else if (k == "weight_decay")
       c.weight_decay = reader.get_real(f, real_range::non_negative);
     else if (k == "epochs")
-      c.epochs = reader.get_count(f, 1);
+      c.epochs = reader.get_count(f, 0);
     else if (k == "batch_size")
       c.batch_size = reader.get_count(f, 1);
     else if (k == "init")

@@ -61,8 +61,8 @@ void check_config(const train_config& c) {
   require(positive(c.learning_rate), "learning_rate",
           fmt::format("must be a positive number, not {}", c.learning_rate));
   require(c.batch_size > 0, "batch_size", "is 0");
-  require(c.epochs > 0, "epochs", "is 0");
   if (c.target_accuracy) {
+    require(c.epochs > 0, "target_accuracy", "needs epochs >= 1 (epochs = 0 is the initialization, untrained)");
     const double t = *c.target_accuracy;
     require(t > 0 && t <= 1, "target_accuracy", fmt::format("must lie in (0, 1], not {}", t));  // false for NaN
   }
