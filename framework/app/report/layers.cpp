@@ -504,8 +504,10 @@ section quantization_section(const std::vector<quantized_model>& rows, figure_wr
         widths.insert(q.width);
         scales.insert(q.init_scale);
       }
-    for (const auto& [measure, field] : {std::pair{"clusters", &quantized_model::clusters},
-                                         {"clusters_for_mass", &quantized_model::clusters_for_mass}}) {
+    for (const auto& [measure, member_of] : {std::pair{"clusters", &quantized_model::clusters},
+                                             {"clusters_for_mass", &quantized_model::clusters_for_mass}}) {
+      // A copy the lambdas below can capture (clang 14 does not capture structured bindings).
+      const auto field = member_of;
       // Against width, one curve per scale; against scale, one curve per width.
       for (const bool by_width : {true, false}) {
         std::string data, plot;
