@@ -1,6 +1,7 @@
 // Cutting a box of a plane into a piecewise-linear network's linear regions and decision regions (plane_partition.hpp).
 #include "plane_partition.hpp"
 
+#include <boost/pending/disjoint_sets.hpp>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 
@@ -9,7 +10,6 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -375,24 +375,6 @@ class cutter {
   const partition_options& o_;
 };
 
-// Union-find over the decision pieces.
-class components {
- public:
-  explicit components(std::size_t n) : parent_(n) { std::iota(parent_.begin(), parent_.end(), std::size_t{0}); }
-  std::size_t find(std::size_t i) {
-    while (parent_[i] != i) i = parent_[i] = parent_[parent_[i]];
-    return i;
-  }
-  void join(std::size_t a, std::size_t b) {
-    a = find(a);
-    b = find(b);
-    if (a != b) parent_[std::max(a, b)] = std::min(a, b);
-  }
-
- private:
-  std::vector<std::size_t> parent_;
-};
-
 // Whether edge (r, q) of one polygon and edge (u, v) of another lie on one line and overlap over a length > eps.
 bool share_edge(const point& r, const point& q, const point& u, const point& v, double eps) {
   const double ds = q.s - r.s, dt = q.t - r.t;
@@ -441,7 +423,10 @@ std::size_t join_decision_regions(const plane& box, std::vector<decision_piece>&
     for (std::size_t a = cell_s(b.s0 - eps); a <= cell_s(b.s1 + eps); ++a)
       for (std::size_t c = cell_t(b.t0 - eps); c <= cell_t(b.t1 + eps); ++c) grid[a * cells + c].push_back(i);
   }
-  components joined(n);
+  // Boost's union-find (of the Boost Graph package we already depend on): ranks and parents in two vectors.
+  std::vector<std::size_t> rank(n), parent(n);
+  boost::disjoint_sets<std::size_t*, std::size_t*> joined(rank.data(), parent.data());
+  for (std::size_t i = 0; i < n; ++i) joined.make_set(i);
   for (std::size_t i = 0; i < n; ++i) {
     const polygon& p = pieces[i].shape;
     for (std::size_t e = 0; e < p.size(); ++e) {
@@ -450,11 +435,11 @@ std::size_t join_decision_regions(const plane& box, std::vector<decision_piece>&
       for (std::size_t a = cell_s(std::min(r.s, q.s) - eps); a <= cell_s(std::max(r.s, q.s) + eps); ++a)
         for (std::size_t c = cell_t(std::min(r.t, q.t) - eps); c <= cell_t(std::max(r.t, q.t) + eps); ++c)
           for (const std::size_t k : grid[a * cells + c]) {
-            if (k <= i || pieces[k].label != pieces[i].label || joined.find(k) == joined.find(i)) continue;
+            if (k <= i || pieces[k].label != pieces[i].label || joined.find_set(k) == joined.find_set(i)) continue;
             const polygon& o = pieces[k].shape;
             for (std::size_t f = 0; f < o.size(); ++f)
               if (share_edge(r, q, o[f], o[(f + 1) % o.size()], eps)) {
-                joined.join(i, k);
+                joined.union_set(i, k);
                 break;
               }
           }
@@ -463,7 +448,7 @@ std::size_t join_decision_regions(const plane& box, std::vector<decision_piece>&
   std::vector<std::size_t> number(n, n);
   std::size_t count = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t root = joined.find(i);
+    const std::size_t root = joined.find_set(i);
     if (number[root] == n) number[root] = count++;
     pieces[i].component = number[root];
   }
