@@ -82,6 +82,10 @@ interval_estimator::~interval_estimator() = default;
 std::vector<column_spec> interval_estimator::extra_columns() const { return {}; }
 analysis::~analysis() = default;
 void analysis::check(const std::vector<dataset_shape>&, std::size_t) const {}
+bool analysis::takes_reference_model() const { return false; }
+void analysis::set_reference_model(const network_backend&) {
+  throw std::logic_error("set_reference_model() called on an analysis that takes no reference model");
+}
 
 const piecewise_linear_graph* network_backend::piecewise_linear() const { return nullptr; }
 

@@ -41,9 +41,18 @@ namespace genscope {
 ///   rethrows them as plugin_error naming the plugin and the experiment item.
 /// - An analysis needing more than logits declares capabilities in its descriptor (e.g.
 ///   capability_piecewise_linear); validation refuses a model whose backend does not offer them.
+/// - An analysis that compares the model with a second one (e.g. a network trained on held-out data)
+///   answers true from takes_reference_model(); the experiment then may name `reference_model`, which
+///   validation checks against the model (same input dimension and classes) and refuses for every
+///   other analysis. set_reference_model() is called once, before prepare(), only when the experiment
+///   names one; the reference outlives the analysis and serves its own weights (no checkpoints).
 class GENSCOPE_API analysis : public plugin_object {
  public:
   ~analysis() override;
+
+  virtual bool takes_reference_model() const;
+  /// The default throws std::logic_error: the host calls it only when takes_reference_model() is true.
+  virtual void set_reference_model(const network_backend& reference);
 
   virtual std::vector<table_spec> tables() const = 0;
   virtual void check(const std::vector<dataset_shape>& data, std::size_t model_input_dim) const;

@@ -64,6 +64,7 @@ struct analysis_spec {
   source_position where;
   std::string plugin;
   std::string model;
+  std::string reference_model;        ///< a second model the analysis compares with; "" for none
   std::vector<std::string> datasets;  ///< in the order the analysis receives them
   option_set options;
   std::size_t batch_size = 64;        ///< rows per batch handed to compute()

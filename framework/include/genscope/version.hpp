@@ -20,8 +20,9 @@ namespace genscope {
 /// view a graph (piecewise_linear_graph: multi-input affine operators that accumulate, sparse
 /// updates, and switches: ReLU, LeakyReLU, clip, max pooling); 6 added hidden activations
 /// (network_backend::hidden_layers() and activations(), capability_hidden_activations); 7 added training
-/// checkpoints (network_backend::checkpoint_epochs() and at_checkpoint()).
-inline constexpr std::uint32_t plugin_api_version = 7;
+/// checkpoints (network_backend::checkpoint_epochs() and at_checkpoint()); 8 added an analysis's reference
+/// model (analysis::takes_reference_model() and set_reference_model()).
+inline constexpr std::uint32_t plugin_api_version = 8;
 
 /// Product version, e.g. "0.1.0".
 GENSCOPE_API const char* version() noexcept;

@@ -93,7 +93,7 @@ const std::vector<std::string> model_keys{"backend", "dataset", "test", "train"}
 const std::vector<std::string> sampler_keys{"plugin", "dataset"};
 const std::vector<std::string> estimator_keys{"plugin"};
 const std::vector<std::string> run_keys{"model", "sampler", "estimator", "batch_size"};
-const std::vector<std::string> analysis_keys{"plugin", "model", "datasets", "batch_size"};
+const std::vector<std::string> analysis_keys{"plugin", "model", "reference_model", "datasets", "batch_size"};
 
 bool valid_item_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -417,6 +417,9 @@ class loader {
                                    if (f.name == "model") {
                                      add_reference(it, section::models, f);
                                      a.model = reader_.get_string(f);
+                                   } else if (f.name == "reference_model") {
+                                     add_reference(it, section::models, f);
+                                     a.reference_model = reader_.get_string(f);
                                    } else if (f.name == "datasets") {
                                      datasets_field = f;
                                      for (const toml_field& e : string_elements(f)) {
@@ -719,8 +722,10 @@ class loader {
           reader_.fail(at, fmt::format("analysis '{}': dataset '{}' has {} classes, but model '{}' has {}", a.name,
                                        a.datasets[k], shapes.back().class_count, a.model, classes));
       }
+      bool takes_reference = false;
       try_create(it, [&] {
         auto analysis = plugins_.create_analysis(a.plugin, a.options);
+        takes_reference = analysis->takes_reference_model();
         analysis->check(shapes, input);
         std::set<std::string> names;
         for (const table_spec& t : analysis->tables()) {
@@ -729,7 +734,34 @@ class loader {
             throw error(fmt::format("plugin '{}' declares two tables named '{}'", a.plugin, t.name));
         }
       });
+      if (!a.reference_model.empty()) check_reference_model(it, a, needed, takes_reference);
     }
+  }
+
+  /// An analysis's reference model: the plugin takes one, its backend offers the analysis's capabilities, and
+  /// it takes the model's inputs and classes.
+  void check_reference_model(const item& it, const analysis_spec& a, std::uint32_t needed, bool takes_reference) {
+    const model_spec& r = exp_.models[item_named(section::models, a.reference_model).spec];
+    const source_position at = field_named(it, "reference_model")->value_at();
+    if (!takes_reference)
+      reader_.fail(at, fmt::format("analysis '{}': plugin '{}' takes no reference model ('reference_model' is for "
+                                   "analyses that compare two networks, e.g. interactions)",
+                                   a.name, a.plugin));
+    const std::uint32_t offered = plugins_.require(plugin_kind::backend, r.backend).capabilities;
+    if (const std::uint32_t missing = missing_capability(needed, offered))
+      reader_.fail(at, fmt::format("analysis '{}' (plugin '{}') needs {}, which backend '{}' of reference model '{}' "
+                                   "does not offer",
+                                   a.name, a.plugin, capability_text(missing), r.backend, a.reference_model));
+    if (model_inputs_.at(r.name) != model_inputs_.at(a.model))
+      reader_.fail(at, fmt::format("analysis '{}': reference model '{}' takes inputs of dimension {}, model '{}' {}",
+                                   a.name, r.name, model_inputs_.at(r.name), a.model, model_inputs_.at(a.model)));
+    const std::size_t classes = model_classes_.at(a.model), reference_classes = model_classes_.at(r.name);
+    if (classes != 0 && reference_classes != 0 && classes != reference_classes)
+      reader_.fail(at, fmt::format("analysis '{}': reference model '{}' has {} classes, model '{}' {}", a.name,
+                                   r.name, reference_classes, a.model, classes));
+    if (r.name == a.model)
+      reader_.fail(at, fmt::format("analysis '{}': reference_model names the analysed model '{}' itself", a.name,
+                                   a.model));
   }
 
   // ---- output ---------------------------------------------------------------------------------

@@ -583,8 +583,12 @@ void execute_analysis(context& c, const analysis_spec& spec) {
   const std::string owner = fmt::format("analysis '{}' (plugin '{}')", spec.name, spec.plugin);
   std::vector<table_spec> tables;
   guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { tables = a->tables(); });
+  const network_backend* reference = spec.reference_model.empty() ? nullptr : c.models.at(spec.reference_model).get();
   const auto prepare_start = std::chrono::steady_clock::now();
-  guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { a->prepare(backend, data, c.exp.seed); });
+  guarded(spec.plugin, "analysis '" + spec.name + "'", [&] {
+    if (reference != nullptr) a->set_reference_model(*reference);
+    a->prepare(backend, data, c.exp.seed);
+  });
   const double prepare_seconds = seconds_since(prepare_start);
 
   const h5::group g = c.out.begin_analysis(spec.name);
@@ -592,6 +596,10 @@ void execute_analysis(context& c, const analysis_spec& spec) {
   g.set_attr("options", options_text(spec.options));
   g.set_attr("model", spec.model);
   g.set_attr("model_digest", backend.model_digest());
+  if (reference != nullptr) {
+    g.set_attr("reference_model", spec.reference_model);
+    g.set_attr("reference_model_digest", reference->model_digest());
+  }
   g.set_attr("datasets", spec.datasets);
   std::vector<std::string> digests;
   for (const dataset* d : data) digests.push_back(d->sha256);
