@@ -683,3 +683,110 @@ TEST_CASE("an analysis whose compute() throws stops the run with one line naming
   const h5::file f = h5::file::open(dir / "results.h5.partial");
   CHECK(f.root().open_group("analyses").open_group("broken").attr_int("complete") == 0);
 }
+
+// ---- reference models ----------------------------------------------------------------------------
+
+/// The model trained on the test set, and the interactions of `net` at two checkpoints and its final weights with
+/// that model as reference.
+std::string with_reference(const temp_dir& dir) {
+  return edited(head(dir), "epochs = 4\n", "epochs = 4\ncheckpoints = [1, 2]\n") + R"(
+[models.on_test]
+backend = "native"
+dataset = "test"
+
+[models.on_test.train]
+hidden = [16, 16]
+epochs = 4
+batch_size = 32
+
+[analyses.inter]
+plugin = "interactions"
+model = "net"
+reference_model = "on_test"
+datasets = ["train", "test"]
+grid = "1x6"
+points = 3
+iterations = 50
+checkpoints = "all"
+)";
+}
+
+TEST_CASE("an analysis's reference model is built first, used and recorded with its digest", "[analyses][interface]") {
+  temp_dir dir("analyses-reference");
+  const cli_result r = run_cli("run --quiet " + save(dir, with_reference(dir)));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const h5::file f = h5::file::open(dir / "results.h5");
+  const h5::group root = f.root();
+  const h5::group a = root.open_group("analyses").open_group("inter");
+  CHECK(a.attr_string("reference_model") == "on_test");
+  CHECK(a.attr_string("reference_model_digest") ==
+        root.open_group("provenance").open_group("models").open_group("on_test").attr_string("digest"));
+  CHECK(a.attr_string("reference_model_digest") != a.attr_string("model_digest"));
+  const h5::group t = a.open_group("samples");
+  // Epochs 1, 2 and the final weights (0), each with 3 + 3 samples.
+  const std::vector<std::int64_t> epochs = t.read<std::int64_t>("epoch");
+  REQUIRE(epochs.size() == 18);
+  CHECK(std::count(epochs.begin(), epochs.end(), 1) == 6);
+  CHECK(std::count(epochs.begin(), epochs.end(), 0) == 6);
+  // The reference is the same at every checkpoint: its output on a sample does not change with the epoch.
+  const std::vector<double> reference = t.read<double>("reference_v_sample");
+  for (std::size_t row = 6; row < 18; ++row) CHECK(reference[row] == reference[row % 6]);
+  for (const double x : t.read<double>("generalizable_strength")) CHECK(std::isfinite(x));
+}
+
+TEST_CASE("reference_model is refused for plugins that take none, for the model itself and for other classes",
+          "[analyses][negative]") {
+  temp_dir dir("analyses-reference-bad");
+  const std::string text = with_reference(dir);
+  SECTION("a plugin that takes no reference model") {
+    const std::string bad = edited(text, "plugin = \"interactions\"", "plugin = \"jacobian\"");
+    const std::string jacobian = edited(bad, "grid = \"1x6\"\npoints = 3\niterations = 50\ncheckpoints = \"all\"\n",
+                                        "points = 3\n");
+    CHECK_THAT(refusal(jacobian), Contains(position_of(jacobian, "\"on_test\"", "[analyses.inter]")) &&
+                                      Contains("plugin 'jacobian' takes no reference model"));
+  }
+  SECTION("the analysed model itself") {
+    const std::string bad = edited(text, "reference_model = \"on_test\"", "reference_model = \"net\"");
+    CHECK_THAT(refusal(bad), Contains("reference_model names the analysed model 'net' itself"));
+  }
+  SECTION("an unknown model") {
+    const std::string bad = edited(text, "reference_model = \"on_test\"", "reference_model = \"on_tset\"");
+    CHECK_THAT(refusal(bad), Contains("on_tset") && Contains("did you mean 'on_test'?"));
+  }
+  SECTION("a model of other classes or inputs") {
+    const std::string other = text + R"(
+[datasets.four]
+source = "synthetic"
+samples = 40
+dim = 12
+classes = 4
+
+[datasets.wide]
+source = "synthetic"
+samples = 40
+dim = 13
+classes = 3
+
+[models.four_classes]
+backend = "native"
+dataset = "four"
+
+[models.four_classes.train]
+hidden = [8]
+epochs = 1
+
+[models.wide_inputs]
+backend = "native"
+dataset = "wide"
+
+[models.wide_inputs.train]
+hidden = [8]
+epochs = 1
+)";
+    const std::string classes = edited(other, "reference_model = \"on_test\"", "reference_model = \"four_classes\"");
+    CHECK_THAT(refusal(classes), Contains("reference model 'four_classes' has 4 classes, model 'net' 3"));
+    const std::string inputs = edited(other, "reference_model = \"on_test\"", "reference_model = \"wide_inputs\"");
+    CHECK_THAT(refusal(inputs), Contains("reference model 'wide_inputs' takes inputs of dimension 13, model 'net' 12"));
+  }
+}
