@@ -86,4 +86,14 @@ void figure_writer::draw(const std::string& stem, const std::string& data, const
   figures.push_back(stem);
 }
 
+bool has_group(const h5::group& g, const std::vector<std::string>& path, std::size_t from) {
+  if (from == path.size()) return true;
+  return g.has(path[from]) && has_group(g.open_group(path[from]), path, from + 1);
+}
+
+std::optional<h5::group> model_provenance(const h5::group& root, const std::string& model) {
+  if (!has_group(root, {"provenance", "models", model})) return std::nullopt;
+  return root.open_group("provenance").open_group("models").open_group(model);
+}
+
 }  // namespace genscope::report

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "h5/h5.hpp"
 #include "report/report.hpp"
 
 namespace genscope::report {
@@ -48,5 +50,11 @@ std::string joined(const std::vector<std::string>& items, const char* sep);
 /// relative to where `genscope run` ran, so the current folder is tried, then the folder of `results` and its parent.
 /// Returns the path as given when none exists.
 std::filesystem::path find_model_file(const std::string& results, const std::string& file);
+
+/// Whether `g` has the nested groups path[from], path[from + 1], ...
+bool has_group(const h5::group& g, const std::vector<std::string>& path, std::size_t from = 0);
+
+/// /provenance/models/<model>, when the file has it.
+std::optional<h5::group> model_provenance(const h5::group& root, const std::string& model);
 
 }  // namespace genscope::report

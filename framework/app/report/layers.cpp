@@ -20,17 +20,6 @@ namespace genscope::report {
 
 namespace {
 
-bool has_group(const h5::group& g, const std::vector<std::string>& path, std::size_t from = 0) {
-  if (from == path.size()) return true;
-  return g.has(path[from]) && has_group(g.open_group(path[from]), path, from + 1);
-}
-
-// /provenance/models/<model>, when the file has it.
-std::optional<h5::group> model_provenance(const h5::group& root, const std::string& model) {
-  if (!has_group(root, {"provenance", "models", model})) return std::nullopt;
-  return root.open_group("provenance").open_group("models").open_group(model);
-}
-
 double attr_or_nan(const h5::group& g, const char* name) { return g.has_attr(name) ? g.attr_double(name) : not_available; }
 
 // Mean and standard error of the mean (n - 1 in the variance; NaN below two values).

@@ -3,6 +3,7 @@
 #include "report/report.hpp"
 
 #include "report/figures.hpp"
+#include "report/interactions.hpp"
 #include "report/layers.hpp"
 #include "report/planes.hpp"
 
@@ -901,6 +902,8 @@ result write_report(const options& opt, std::ostream& log) {
         table csv;
         analysis_sections.push_back(analysis_section(root, a, t, summaries, fw, csv, note));
         if (a.plugin == "plane_regions" && t.name == "planes") draw_planes(root, a, t, fw, analysis_sections.back(), note);
+        if (a.plugin == "interactions" && t.name == "samples")
+          analysis_tables.push_back(draw_interactions(root, opt.results, a, t, fw, analysis_sections.back(), note));
         analysis_tables.push_back(std::move(csv));
       }
   }
