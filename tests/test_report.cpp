@@ -1198,6 +1198,105 @@ TEST_CASE("report's layer sections match the raw tables and provenance of their 
   SECTION("feature quantization") { check_quantization_section(); }
 }
 
+TEST_CASE("report's interactions figures and dynamics table match the raw table", "[report]") {
+  temp_dir dir("report-interactions");
+  const std::string text = fmt::format(R"(seed = 3
+output = "{}"
+model_cache = "{}"
+
+[datasets.train]
+source = "synthetic"
+samples = 200
+dim = 12
+manifold_dim = 3
+classes = 3
+noise = 0.05
+
+[datasets.test]
+source = "synthetic"
+samples = 90
+dim = 12
+classes = 3
+seed = 17
+
+[models.net]
+backend = "native"
+dataset = "train"
+test = "test"
+train = {{ hidden = [16, 16], epochs = 6, batch_size = 32, checkpoints = [2, 4] }}
+
+[models.on_test]
+backend = "native"
+dataset = "test"
+train = {{ hidden = [16, 16], epochs = 6, batch_size = 32 }}
+
+[analyses.shared]
+plugin = "interactions"
+model = "net"
+reference_model = "on_test"
+datasets = ["train", "test"]
+grid = "1x6"
+points = 4
+iterations = 100
+checkpoints = "all"
+
+[analyses.alone]
+plugin = "interactions"
+model = "net"
+datasets = ["train"]
+grid = "1x4"
+points = 3
+iterations = 0
+)",
+                                       dir / "results.h5", dir / "models");
+  write_file(dir / "exp.toml", text);
+  const cli_result run = run_cli("run --quiet " + (dir / "exp.toml"));
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const std::string out = dir / "report";
+  const cli_result r = run_cli("report " + (dir / "results.h5") + " -o " + out + " --bootstrap 0");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* stem : {"analysis-shared-samples-dynamics", "analysis-shared-samples-orders-generalizable",
+                           "analysis-shared-samples-orders-nongeneralizable", "analysis-shared-samples-gap",
+                           "analysis-alone-samples-dynamics", "analysis-alone-samples-orders-all"})
+    CHECK(is_png(out + "/" + std::string(stem) + ".png"));
+  CHECK_FALSE(fs::exists(out + "/analysis-alone-samples-gap.png"));  // no reference model, one data set
+
+  // The dynamics table: per (epoch, data set) means over the raw rows; the final weights at epoch 6.
+  const h5::file f = h5::file::open(dir / "results.h5");
+  const h5::group t = f.root().open_group("analyses").open_group("shared").open_group("samples");
+  const auto epochs = t.read<std::int64_t>("epoch");
+  const auto datasets = t.read_strings("dataset");
+  const auto loss = t.read<double>("loss");
+  const auto gen = t.read<double>("generalizable_strength"), non = t.read<double>("nongeneralizable_strength");
+  const csv_rows table = read_csv(out + "/analysis-shared-samples-dynamics.csv");
+  REQUIRE(table.size() == 6);  // epochs 2, 4, 6 x data sets train, test
+  for (const auto& row : table) {
+    const std::int64_t epoch = std::stoll(row.at("epoch"));
+    const std::int64_t stored = epoch == 6 ? 0 : epoch;
+    double count = 0, loss_sum = 0, gen_sum = 0, non_sum = 0;
+    for (std::size_t i = 0; i < epochs.size(); ++i) {
+      if (epochs[i] != stored || datasets[i] != row.at("dataset")) continue;
+      ++count;
+      loss_sum += loss[i];
+      for (std::size_t k = 1; k <= 6; ++k) {
+        gen_sum += gen[7 * i + k];
+        non_sum += non[7 * i + k];
+      }
+    }
+    REQUIRE(count == 4);
+    CHECK(std::stod(row.at("loss")) == Approx(loss_sum / count).epsilon(1e-3));
+    CHECK(std::stod(row.at("generalizable")) == Approx(gen_sum / count).epsilon(1e-3));
+    CHECK(std::stod(row.at("nongeneralizable")) == Approx(non_sum / count).epsilon(1e-3));
+    CHECK(std::stod(row.at("nongeneralizable_fraction")) == Approx(non_sum / (gen_sum + non_sum)).epsilon(1e-3));
+  }
+  for (const auto& row : read_csv(out + "/analysis-alone-samples-dynamics.csv")) {
+    CHECK(row.at("generalizable") == "n/a");
+    CHECK(row.at("epoch") == "6");
+  }
+}
+
 TEST_CASE("report refuses an analysis table that lacks a declared column", "[report][negative]") {
   temp_dir dir("report-badtable");
   {
@@ -1260,6 +1359,37 @@ TEST_CASE("inspect and report refuse columns of different lengths, naming table 
   }
   for (const std::string& command : {"inspect " + (dir / "run.h5"), "report " + (dir / "run.h5") + " -o " + (dir / "out2")})
     require_one_line_error(run_cli(command), {"run.h5", "/runs/r", "column 't_hi' holds 2 rows, column 'kind' 3"});
+}
+
+TEST_CASE("report refuses an interactions table whose by-order columns do not fit its rows", "[report][negative]") {
+  temp_dir dir("report-interactions-bad");
+  {
+    const h5::file f = h5::file::create(dir / "bad.h5");
+    const h5::group root = f.root();
+    root.set_attr("format", std::string("genscope-results"));
+    root.create_group("runs");
+    root.create_group("provenance");
+    const h5::group a = root.create_group("analyses").create_group("inter");
+    a.set_attr("analysis_plugin", std::string("interactions"));
+    a.set_attr("tables", std::vector<std::string>{"samples"});
+    const h5::group t = a.create_group("samples");
+    const std::vector<std::string> columns{"dataset", "epoch", "loss", "salient_and", "salient_or",
+                                           "generalizable_strength", "nongeneralizable_strength", "and_strength",
+                                           "or_strength"};
+    t.set_attr("columns", columns);
+    t.set_attr("measures", std::vector<std::string>{"loss"});
+    t.write_strings("dataset", {"train", "train"});
+    t.write("epoch", std::vector<std::int64_t>{0, 0});
+    t.write("loss", std::vector<double>{0.5, 0.7});
+    t.write("salient_and", std::vector<std::int64_t>{1, 2});
+    t.write("salient_or", std::vector<std::int64_t>{1, 2});
+    t.write("generalizable_strength", std::vector<double>(8, 0.1), {2, 4});
+    t.write("nongeneralizable_strength", std::vector<double>(8, 0.1), {2, 4});
+    t.write("and_strength", std::vector<double>(8, 0.1), {2, 4});
+    t.write("or_strength", std::vector<double>(6, 0.1), {2, 3});  // another width
+  }
+  require_one_line_error(run_cli("report --quiet " + (dir / "bad.h5") + " -o " + (dir / "out")),
+                         {"bad.h5", "/analyses/inter/samples", "by-order columns"});
 }
 
 TEST_CASE("report refuses a missing results file", "[report][negative]") {

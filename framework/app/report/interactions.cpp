@@ -39,7 +39,7 @@ std::optional<std::int64_t> trained_epochs(const h5::group& root, const std::str
 // Means over the rows of one (epoch, data set) cell.
 struct cell_means {
   std::size_t rows = 0;
-  double loss = 0, generalizable = 0, nongeneralizable = 0, salient_and = 0, salient_or = 0;
+  double loss = 0, generalizable = 0, nongeneralizable = 0, total = 0, salient_and = 0, salient_or = 0;
   std::vector<double> generalizable_by_order, nongeneralizable_by_order, total_by_order;
 };
 
@@ -114,6 +114,7 @@ table draw_interactions(const h5::group& root, const std::string& results, const
     for (std::size_t k = 1; k < by_order; ++k) {
       c.generalizable += c.generalizable_by_order[k];
       c.nongeneralizable += c.nongeneralizable_by_order[k];
+      c.total += c.total_by_order[k];
     }
   }
 
@@ -140,7 +141,7 @@ table draw_interactions(const h5::group& root, const std::string& results, const
       if (key.second == names[d])
         data += fmt::format("{} {} {} {} {}\n", key.first, number_or_missing(c.generalizable),
                             number_or_missing(c.nongeneralizable),
-                            number_or_missing(c.generalizable + c.nongeneralizable), number_or_missing(c.loss));
+                            number_or_missing(c.total), number_or_missing(c.loss));
     data += "\n\n";
     const char* colour = colours[d % 6];
     const std::string name = gp_quote(names[d]);
