@@ -425,6 +425,17 @@ TEST_CASE("interactions: a groups file names the variables; a bad one is refused
     CHECK(t.reals("outputs")[2] == Approx(2.25).margin(1e-6));
     CHECK(t.reals("outputs")[3] == Approx(5.25).margin(1e-6));
   }
+  SECTION("one variable {0, 1, 2}: inputs 3 and 4, in no variable, keep the sample's value") {
+    write_file(path, "0 1 2\n");
+    auto a = make_analysis("interactions", {{"groups", path}, {"baseline", std::string("zero")},
+                                            {"output", std::string("logit")}, {"points", std::int64_t{0}},
+                                            {"iterations", std::int64_t{0}}, {"store_all", true}});
+    a->prepare(*net, {&data}, 1);
+    const table_batch t = whole_table(*a, 0);
+    REQUIRE(t.counts("outputs")[0] == 2);
+    CHECK(t.reals("outputs")[0] == Approx(2.25).margin(1e-6));  // the OR of inputs 3, 4 holds throughout
+    CHECK(t.reals("outputs")[1] == Approx(5.25).margin(1e-6));
+  }
   SECTION("a word that is no index") {
     write_file(path, "0 1\n2 x\n");
     CHECK_THROWS_WITH(make_analysis("interactions", {{"groups", path}}), Contains("line 2") && Contains("'x'"));

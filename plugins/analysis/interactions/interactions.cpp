@@ -40,7 +40,8 @@ const option_spec options[] = {
      "together), numbered row by row; ignored when 'groups' is given"},
     {"groups", option_type::string, "",
      "a text file naming the input variables instead: one per line, its 0-based input indices separated by spaces "
-     "or commas (blank lines and lines starting with # skipped); an index in at most one variable"},
+     "or commas (blank lines and lines starting with # skipped); an index in at most one variable; inputs in none "
+     "keep the sample's value"},
     {"baseline", option_type::string, "mean",
      "the value of a masked input: \"mean\" (each input's mean over the first data set), \"zero\", or "
      "\"patch_mean\" (one value per variable: the mean over its inputs and the first data set)"},
@@ -337,10 +338,10 @@ class interactions_analysis final : public genscope::analysis {
         in = genscope::matrix(end - begin, dim);
         for (std::size_t m = begin; m < end; ++m) {
           float* row = in.data.data() + (m - begin) * dim;
-          std::copy(baseline_.begin(), baseline_.end(), row);
+          std::copy(x, x + dim, row);  // inputs in no variable keep the sample's value
           for (std::size_t i = 0; i < variables_.size(); ++i)
-            if ((m >> i) & 1u)
-              for (const std::uint32_t j : variables_[i]) row[j] = x[j];
+            if (((m >> i) & 1u) == 0)
+              for (const std::uint32_t j : variables_[i]) row[j] = baseline_[j];
         }
         model.logits(in, logits);
         for (std::size_t m = begin; m < end; ++m) {
