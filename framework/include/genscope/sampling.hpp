@@ -56,6 +56,11 @@ GENSCOPE_API void require_labels(const dataset& data);
 GENSCOPE_API std::vector<std::size_t> choose_samples(std::size_t n, std::size_t count, std::uint64_t seed,
                                                      std::string_view stream);
 
+/// An analysis's `points` option over n samples: every sample in index order when `points` is 0, else
+/// choose_samples(n, points, seed, stream). Throws error when points > n.
+GENSCOPE_API std::vector<std::size_t> choose_points(std::size_t n, std::size_t points, std::uint64_t seed,
+                                                    std::string_view stream);
+
 /// The samples that can start a triplet of three distinct samples sharing a label (`same`: the samples of a
 /// label with at least three) or carrying three different labels (every sample when there are at least three
 /// labels, else none).

@@ -78,6 +78,13 @@ std::vector<std::size_t> choose_samples(std::size_t n, std::size_t count, std::u
   return perm;
 }
 
+std::vector<std::size_t> choose_points(std::size_t n, std::size_t points, std::uint64_t seed, std::string_view stream) {
+  if (points != 0) return choose_samples(n, points, seed, stream);
+  std::vector<std::size_t> all(n);
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  return all;
+}
+
 std::vector<std::size_t> triplet_starts(const label_groups& groups, bool same) {
   std::vector<std::size_t> starts;
   for (std::size_t i = 0; i < groups.size(); ++i)

@@ -216,13 +216,7 @@ class interactions_analysis final : public genscope::analysis {
       if (s_.points > set.size())
         throw std::invalid_argument("option 'points' = " + std::to_string(s_.points) + " exceeds the " +
                                     std::to_string(set.size()) + " samples of " + name);
-      std::vector<std::size_t> chosen;
-      if (s_.points == 0) {
-        chosen.resize(set.size());
-        for (std::size_t i = 0; i < chosen.size(); ++i) chosen[i] = i;
-      } else {
-        chosen = genscope::choose_samples(set.size(), s_.points, seed, "interactions");
-      }
+      const std::vector<std::size_t> chosen = genscope::choose_points(set.size(), s_.points, seed, "interactions");
       for (const std::size_t i : chosen) {
         for (const std::int32_t y : {set.labels[i], set.true_labels.empty() ? set.labels[i] : set.true_labels[i]})
           if (y < 0 || static_cast<std::size_t>(y) >= model.class_count())

@@ -174,13 +174,7 @@ class jacobian_analysis final : public genscope::analysis {
       if (points_ > set.size())
         throw std::invalid_argument("option 'points' = " + std::to_string(points_) + " exceeds the " +
                                     std::to_string(set.size()) + " samples of " + name);
-      std::vector<std::size_t> chosen;
-      if (points_ == 0) {
-        chosen.resize(set.size());
-        for (std::size_t i = 0; i < chosen.size(); ++i) chosen[i] = i;
-      } else {
-        chosen = genscope::choose_samples(set.size(), points_, seed, "jacobian");
-      }
+      const std::vector<std::size_t> chosen = genscope::choose_points(set.size(), points_, seed, "jacobian");
       for (std::size_t i : chosen) {
         const std::int32_t y = set.labels[i];
         if (y < 0 || static_cast<std::size_t>(y) >= classes_)
