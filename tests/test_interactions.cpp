@@ -405,7 +405,7 @@ TEST_CASE("interactions: bad options are refused naming the option", "[interacti
   refused({{"groups", std::string("/nonexistent/groups.txt")}}, "cannot read");
 }
 
-TEST_CASE("interactions: a groups file names the variables; a bad one is refused naming file and line",
+TEST_CASE("interactions: a groups file names the variables, and a bad one is refused naming file and line",
           "[interactions][negative]") {
   temp_dir dir("interactions-groups");
   const auto net = open_native(dir, "planted", planted_net(3, 2));
