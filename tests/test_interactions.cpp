@@ -180,7 +180,7 @@ TEST_CASE("interactions: universal matching, exact before sparsification and wit
 
 TEST_CASE("interactions: the sparsified split recovers a planted AND of three, an OR of two and their sum",
           "[interactions]") {
-  // The plugin's defaults: 3000 steps shrinking from 0.2 to 1e-6 times |v(x_N) - v(x_{})|, no noise.
+  // The plugin's defaults: 3000 steps shrinking from 0.2 to 1e-6 times max_S |v(S) - v({})|, no noise.
   hx::sparsify_settings opt;
   opt.iterations = 3000;
   struct planted_case {
@@ -188,10 +188,12 @@ TEST_CASE("interactions: the sparsified split recovers a planted AND of three, a
   };
   for (const planted_case c : {planted_case{3, 0}, planted_case{0, 2}, planted_case{3, 2}, planted_case{-1.5, 4}}) {
     CAPTURE(c.and_weight, c.or_weight);
-    const double scale = std::abs(c.and_weight + c.or_weight);
+    const std::vector<double> v = planted(c.and_weight, c.or_weight);
+    double scale = 0;  // max_S |v(S) - v({})|, the unit of the plugin's steps
+    for (const double x : v) scale = std::max(scale, std::abs(x - v[0]));
     opt.learning_rate = 0.2 * scale;
     opt.final_learning_rate = 1e-6 * scale;
-    const hx::and_or_split split = hx::decompose_and_or(planted(c.and_weight, c.or_weight), opt);
+    const hx::and_or_split split = hx::decompose_and_or(v, opt);
     std::vector<std::tuple<int, std::size_t, double>> expected;
     if (c.and_weight != 0) expected.emplace_back(0, 7, c.and_weight);
     if (c.or_weight != 0) expected.emplace_back(1, 24, c.or_weight);

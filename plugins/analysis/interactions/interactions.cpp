@@ -52,10 +52,10 @@ const option_spec options[] = {
      "argmax of the unmasked sample's logits)"},
     {"iterations", option_type::integer, "3000",
      "Adam steps of the sparsifying optimisation of the split gamma and noise q; 0: none (gamma = q = 0)"},
-    {"learning_rate", option_type::real, "0.2", "Adam's first step size, times |v(x_N) - v(x_{})|"},
+    {"learning_rate", option_type::real, "0.2", "Adam's first step size, times max_S |v(x_S) - v(x_{})|"},
     {"final_learning_rate", option_type::real, "1e-6",
-     "Adam's last step size, times |v(x_N) - v(x_{})|: the steps shrink geometrically from learning_rate; 0: a "
-     "constant step"},
+     "Adam's last step size, times max_S |v(x_S) - v(x_{})|: the steps shrink geometrically from learning_rate; 0: "
+     "a constant step"},
     {"noise_bound", option_type::real, "0.02", "the largest |q_T|, times |v(x_N) - v(x_{})|"},
     {"salient", option_type::real, "0.05",
      "an interaction is salient when |I(S)| >= salient times the largest |I| (AND or OR, nonempty S) of its row"},
@@ -104,7 +104,8 @@ struct point_ref {
 struct measured {
   std::vector<double> v;  // v(x_S) by mask
   hx::and_or_split split;
-  double scale = 0;  // |v(x_N) - v(x_{})|
+  double scale = 0;   // |v(x_N) - v(x_{})|: the unit of the noise bound
+  double spread = 0;  // max over S of |v(x_S) - v(x_{})|: the unit of Adam's steps
 };
 
 class interactions_analysis final : public genscope::analysis {
@@ -351,11 +352,13 @@ class interactions_analysis final : public genscope::analysis {
     measured m;
     m.v = outputs(model, x, y);
     m.scale = std::abs(m.v.back() - m.v.front());
+    for (const double x : m.v) m.spread = std::max(m.spread, std::abs(x - m.v.front()));
     hx::sparsify_settings opt;
-    opt.iterations = std::isfinite(m.scale) ? s_.iterations : 0;
-    opt.learning_rate = std::isfinite(m.scale) ? s_.learning_rate * m.scale : 0;
-    opt.final_learning_rate = std::isfinite(m.scale) ? s_.final_learning_rate * m.scale : 0;
-    opt.noise_bound = std::isfinite(m.scale) ? s_.noise_bound * m.scale : 0;
+    const bool finite = std::isfinite(m.scale) && std::isfinite(m.spread);
+    opt.iterations = finite ? s_.iterations : 0;
+    opt.learning_rate = finite ? s_.learning_rate * m.spread : 0;
+    opt.final_learning_rate = finite ? s_.final_learning_rate * m.spread : 0;
+    opt.noise_bound = finite ? s_.noise_bound * m.scale : 0;
     m.split = hx::decompose_and_or(m.v, opt);
     return m;
   }
