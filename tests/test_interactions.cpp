@@ -235,7 +235,7 @@ TEST_CASE("interactions: the analysis finds the interactions planted in a ReLU n
   CHECK(t.ints("salient_kind")[1] == 1);
   CHECK(t.reals("salient_effect")[1] == Approx(2).margin(0.02));
   // By order (width n + 1 = 6): one salient interaction of order 2 and one of order 3.
-  const std::vector<std::int64_t> counts(t.ints("salient_count").begin(), t.ints("salient_count").begin() + 6);
+  const std::vector<std::int64_t> counts(t.ints("salient_by_order").begin(), t.ints("salient_by_order").begin() + 6);
   CHECK(counts == std::vector<std::int64_t>{0, 0, 1, 1, 0, 0});
   CHECK(t.reals("and_strength")[3] == Approx(3).margin(0.02));
   CHECK(t.reals("or_strength")[2] == Approx(2).margin(0.02));
@@ -405,7 +405,7 @@ TEST_CASE("interactions: bad options are refused naming the option", "[interacti
   refused({{"groups", std::string("/nonexistent/groups.txt")}}, "cannot read");
 }
 
-TEST_CASE("interactions: a groups file names the variables; a bad one is refused naming file and line",
+TEST_CASE("interactions: a groups file names the variables, and a bad one is refused naming file and line",
           "[interactions][negative]") {
   temp_dir dir("interactions-groups");
   const auto net = open_native(dir, "planted", planted_net(3, 2));
