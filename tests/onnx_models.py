@@ -21,10 +21,17 @@
       region share one switch pattern and the region's logits, different regions have different patterns, every
       point of a grid over the box has the pattern of some region, and each decision piece's class is the argmax
       inside it.
+  onnx_models.py check-interactions OUTDIR NAME DATA.h5 RESULTS.h5
+      Checks the interactions analysis (store_all, a grid, baseline "mean"): v(x_S) of every row and mask against
+      PyTorch in float64 on the masked inputs rebuilt here (patches from the grid rule, the baseline the mean of
+      DATA.h5), and the stored AND and OR effects against dense matrices (tests/interactions_lp.py): they split
+      outputs + noise exactly and match every v'(S), |noise| <= noise_bound = 0.02 |v(x_N) - v(x_{})|, and the
+      objective columns are their L1.
   onnx_models.py check-features OUTDIR NAME DATA.h5 RESULTS.h5
       Checks the feature_quantization analysis (angle 1e-6: one cluster per feature): its features are the first
       layer's units (a Linear) or filters (a Conv2d), each direction the normalized (weights, bias) of PyTorch's.
 """
+import re
 import sys
 
 import h5py
@@ -32,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import interactions_lp
 
 torch.set_num_threads(1)
 
@@ -554,6 +563,80 @@ def check_planes(name, data_path, results_path):
     return 1 if problems or regions_seen == 0 else 0
 
 
+def grid_patches(shape, rows, cols):
+    """The variable of every input under the interactions plugin's grid rule: an input at (i, j) of the last two
+    axes (every channel alike) is in patch (i * rows // H) * cols + j * cols // W; a 1-D input is one row."""
+    height, width = (1, shape[0]) if len(shape) == 1 else shape[-2:]
+    i, j = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    patch = (i * rows // height) * cols + j * cols // width
+    return np.broadcast_to(patch, tuple(shape[:-2]) + patch.shape).reshape(-1)
+
+
+def check_interactions(name, data_path, results_path):
+    net = make(name).double()
+    with h5py.File(data_path, "r") as f:
+        X = f["X"][...].astype(np.float32)
+        labels = f["y"][...]
+    shape = X.shape[1:]
+    flat = X.reshape(len(X), -1)
+    # The baseline "mean": each input's mean over the data set, in float64, then rounded to float32 as the plugin.
+    baseline = flat.astype(np.float64).mean(0).astype(np.float32)
+    problems, worst_v, worst_split, rows = [], 0.0, 0.0, 0
+    with h5py.File(results_path, "r") as f:
+        g = f["analyses/interactions"]
+        options = g.attrs["options"]
+        options = options.decode() if isinstance(options, bytes) else options
+        grid = re.search(r"grid = \"?(\d+)x(\d+)", options)
+        patch = grid_patches(shape, int(grid[1]), int(grid[2]))
+        n = int(grid[1]) * int(grid[2])
+        masks = np.arange(1 << n)
+        present = (masks[:, None] >> patch[None, :]) & 1 == 1  # masks x inputs
+        t = g["samples"]
+        ragged = lambda column, r: interactions_lp.ragged(t, column, r)
+        for r in range(len(t["index"])):
+            rows += 1
+            i, y = int(t["index"][r]), int(t["target"][r])
+            where = f"row {r} (sample {i})"
+            if y != labels[i] or int(t["label"][r]) != labels[i]:
+                problems.append(f"{where}: target {y}, label {t['label'][r]}, the data's label {labels[i]}")
+            # (a) v(x_S) from PyTorch in float64: the log-odds of the target on each masked input.
+            masked = np.where(present, flat[i][None, :], baseline[None, :]).astype(np.float64)
+            with torch.no_grad():
+                logits = net(torch.tensor(masked).reshape((-1,) + shape))
+            others = torch.cat([logits[:, :y], logits[:, y + 1:]], 1)
+            expect = (logits[:, y] - torch.logsumexp(others, 1)).numpy()
+            v = ragged("outputs", r)
+            if len(v) != len(masks):
+                problems.append(f"{where}: {len(v)} outputs, {len(masks)} masks")
+                continue
+            error = float(np.abs(v - expect).max() / max(1.0, float(np.abs(expect).max())))
+            worst_v = max(worst_v, error)
+            if error > 1e-5:
+                problems.append(f"{where}: v(x_S) differs from PyTorch's by {error:.2e} (relative)")
+            # (b) The effects against the dense definitions, the noise within its bound.
+            noise, tau = ragged("noise", r), float(t["noise_bound"][r])
+            split_error, matching_error, l1 = interactions_lp.split_check(v, ragged("and_effects", r),
+                                                                          ragged("or_effects", r), noise)
+            size = max(1.0, float(np.abs(v).max()))
+            worst_split = max(worst_split, split_error / size, matching_error / size)
+            if max(split_error, matching_error) > 1e-9 * size:
+                problems.append(f"{where}: the effects miss v + q by {split_error:.2e}, matching by "
+                                f"{matching_error:.2e}")
+            if abs(tau - 0.02 * abs(v[-1] - v[0])) > 1e-12 * size or float(np.abs(noise).max()) > tau:
+                problems.append(f"{where}: noise_bound {tau:.6g}, |v(x_N) - v(x_{{}})| {abs(v[-1] - v[0]):.6g}, "
+                                f"|q| up to {np.abs(noise).max():.6g}")
+            before = interactions_lp.plain_objective(v)
+            if (abs(l1 - t["objective"][r]) > 1e-9 * size or abs(before - t["objective_before"][r]) > 1e-9 * size
+                    or t["objective"][r] > t["objective_before"][r]):
+                problems.append(f"{where}: objective {t['objective'][r]:.12g} (the effects' L1 {l1:.12g}), before "
+                                f"{t['objective_before'][r]:.12g} (the half-half split's {before:.12g})")
+    print(f"{name}: {rows} rows of {len(masks)} masks, largest relative error of v(x_S) {worst_v:.2e}, of the "
+          f"split and matching {worst_split:.2e}")
+    for p in problems[:10]:
+        print("  " + p)
+    return 1 if problems or rows == 0 else 0
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "build":
@@ -566,6 +649,8 @@ if __name__ == "__main__":
         sys.exit(check_manifold(sys.argv[3], sys.argv[4], sys.argv[5]))
     elif command == "check-planes":
         sys.exit(check_planes(sys.argv[3], sys.argv[4], sys.argv[5]))
+    elif command == "check-interactions":
+        sys.exit(check_interactions(sys.argv[3], sys.argv[4], sys.argv[5]))
     elif command == "check-features":
         sys.exit(check_features(sys.argv[3], sys.argv[5]))
     else:

@@ -118,6 +118,23 @@ std::string python(const std::string& args) {
   return (status == 0 ? "ok\n" : "FAILED\n") + out;
 }
 
+/// Checks that tests/onnx_models.py's `check-KIND` of network `name` on an experiment's data set and results file
+/// passes; returns what it printed.
+std::string pytorch_check(const std::string& kind, const std::string& name, const std::string& data,
+                          const std::string& results) {
+  const std::string out = python("check-" + kind + " '" + models() + "' " + name + " '" + data + "' '" + results + "'");
+  INFO(kind << ": " << out);
+  CHECK(out.rfind("ok\n", 0) == 0);
+  return out;
+}
+
+/// Runs an experiment through the CLI (written into `dir`); the test stops unless it succeeds.
+void run_experiment(const temp_dir& dir, const std::string& experiment) {
+  const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
 }  // namespace
 
 TEST_CASE("imported ONNX networks give PyTorch's logits on 1,000 inputs", "[onnx][interface]") {
@@ -247,28 +264,9 @@ datasets = ["data"]
 points = "0,1,2"
 patterns = false
 extent = )" + plane_extent(name) + "\n";
-    const auto r = run_cli("run --quiet '" + testing::write_experiment(dir, experiment) + "'");
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    const std::string exact = python("check-exact '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
-    INFO(exact);
-    CHECK(exact.rfind("ok\n", 0) == 0);
-    const std::string jacobian =
-        python("check-jacobian '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
-    INFO(jacobian);
-    CHECK(jacobian.rfind("ok\n", 0) == 0);
-    const std::string geometry =
-        python("check-manifold '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
-    INFO(geometry);
-    CHECK(geometry.rfind("ok\n", 0) == 0);
-    const std::string planes =
-        python("check-planes '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
-    INFO(planes);
-    CHECK(planes.rfind("ok\n", 0) == 0);
-    const std::string features =
-        python("check-features '" + models() + "' " + name + " '" + data + "' '" + (dir / "results.h5") + "'");
-    INFO(features);
-    CHECK(features.rfind("ok\n", 0) == 0);
+    run_experiment(dir, experiment);
+    for (const char* kind : {"exact", "jacobian", "manifold", "planes", "features"})
+      pytorch_check(kind, name, data, dir / "results.h5");
   }
 }
 
@@ -297,6 +295,29 @@ TEST_CASE("the exact walk and the analyses through LeakyReLU, average pooling, c
           "PyTorch in float64",
           "[onnx][oracle]") {
   check_against_pytorch("leaky_avg");
+}
+
+TEST_CASE("the interactions analysis on every imported network agrees with PyTorch in float64 and the dense "
+          "definitions",
+          "[onnx][oracle]") {
+  // Six variables (64 masks): 2 x 3 patches of each image, all channels together; six runs of the MLP's 20 inputs.
+  for (const std::string& name : networks) {
+    INFO(name);
+    temp_dir dir("onnx-interactions");
+    const std::string data = model_path(name + "_data", ".h5");
+    const std::string experiment = experiment_head(dir / "results.h5", data, model_path(name), 1) + R"(
+[analyses.interactions]
+plugin = "interactions"
+model = "net"
+datasets = ["data"]
+grid = ")" + std::string(name == "mlp" ? "1x6" : "2x3") + R"("
+points = 4
+iterations = 200
+store_all = true
+)";
+    run_experiment(dir, experiment);
+    CHECK_THAT(pytorch_check("interactions", name, data, dir / "results.h5"), Catch::Contains("4 rows of 64 masks"));
+  }
 }
 
 TEST_CASE("the report of a run on an ONNX model says the model holds no training curve", "[onnx][report]") {
