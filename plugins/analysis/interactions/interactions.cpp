@@ -148,7 +148,7 @@ class interactions_analysis final : public genscope::analysis {
                  {"and_strength", column_type::float64, by_order,
                   "sum of |I_and(S)| over the S of each order 0..n (order 0: always 0)", ""},
                  {"or_strength", column_type::float64, by_order, "sum of |I_or(S)| over the S of each order 0..n", ""},
-                 {"salient_count", column_type::int64, by_order, "salient interactions (AND and OR) of each order",
+                 {"salient_by_order", column_type::int64, by_order, "salient interactions (AND and OR) of each order",
                   ""},
                  {"reference_v_sample", column_type::float64, 1,
                   "the reference model's v(x_N); NaN without a reference model", ""},
@@ -439,7 +439,7 @@ class interactions_analysis final : public genscope::analysis {
     const std::size_t base = o * by_order;  // row o's first value in the by-order columns
     auto& and_strength = out.reals("and_strength");
     auto& or_strength = out.reals("or_strength");
-    auto& salient_count = out.ints("salient_count");
+    auto& salient_by_order = out.ints("salient_by_order");
     auto& gen_strength = out.reals("generalizable_strength");
     auto& non_strength = out.reals("nongeneralizable_strength");
     auto& gen_count = out.ints("generalizable_count");
@@ -464,7 +464,7 @@ class interactions_analysis final : public genscope::analysis {
           non_strength[k] += std::abs(effect) - std::abs(part);
         }
         if (!(std::abs(effect) >= threshold) || effect == 0) continue;
-        ++salient_count[k];
+        ++salient_by_order[k];
         ++(kind == 0 ? salient_and : salient_or);
         salient.push_back({s, kind, effect, part});
         if (with_reference) ++(std::abs(part) >= s_.shared_fraction * std::abs(effect) ? gen_count[k] : non_count[k]);
