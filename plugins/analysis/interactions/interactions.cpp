@@ -166,11 +166,11 @@ class interactions_analysis final : public genscope::analysis {
                  {"nongeneralizable_count", column_type::int64, by_order,
                   "per order, the other salient interactions; -1 without a reference model", ""},
                  {"salient_mask", column_type::int64, ragged,
-                  "each salient interaction's subset S as a mask (bit i: variable i), strongest first", "salient"},
-                 {"salient_kind", column_type::int64, ragged, "0 for AND, 1 for OR", "salient"},
-                 {"salient_effect", column_type::float64, ragged, "its I(S), signed", "salient"},
+                  "each salient interaction's subset S as a mask (bit i: variable i), strongest first", ""},
+                 {"salient_kind", column_type::int64, ragged, "0 for AND, 1 for OR", ""},
+                 {"salient_effect", column_type::float64, ragged, "its I(S), signed", ""},
                  {"salient_shared", column_type::float64, ragged,
-                  "shared(S) with the reference model; NaN without one", "salient"},
+                  "shared(S) with the reference model; NaN without one", ""},
                  {"outputs", column_type::float64, ragged, "store_all: v(x_S) for every mask S = 0 .. 2^n - 1", ""},
                  {"and_effects", column_type::float64, ragged,
                   "store_all: I_and(S) for every mask (S = 0: v_and(x_{}))", ""},
@@ -483,7 +483,8 @@ class interactions_analysis final : public genscope::analysis {
       out.reals("salient_effect").push_back(one.effect);
       out.reals("salient_shared").push_back(one.shared);
     }
-    out.counts("salient_mask")[o] = salient.size();
+    for (const char* column : {"salient_mask", "salient_kind", "salient_effect", "salient_shared"})
+      out.counts(column)[o] = salient.size();
     if (s_.store_all) {
       for (const auto& [column, values] : {std::pair{"outputs", &m.v}, std::pair{"and_effects", &split.and_effects},
                                            std::pair{"or_effects", &split.or_effects}, std::pair{"noise", &split.noise}}) {
