@@ -68,19 +68,6 @@ constexpr double target_threads = 1.8;            // at least
 constexpr double target_forward_efficiency = 0.7; // at least
 constexpr double target_exact_vs_torch = 10.0;    // at least, on the MLPs
 
-bool cpu_has_avx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-}
-
-bool openblas_kernel_has_avx512() {
-  std::string core = openblas_get_corename();
-  std::transform(core.begin(), core.end(), core.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
-}
-
 // Probes of one sampler run, cut into the batches the estimators receive.
 struct probe_set {
   std::vector<probe_batch> batches;
@@ -352,10 +339,9 @@ struct ratio_row {
 int main(int argc, char** argv) {
   try {
     const std::string results_path = argc > 1 ? argv[1] : "results/quickstart.h5";
-    std::printf("bench_exact: exact region walk on MLPs and CNNs vs forward passes, bisection, 1 thread, OpenBLAS and "
-                "PyTorch\n");
-    std::printf("load average at start: %s (1, 5, 15 min; figures are noisy above 0.5)\n", load_average().c_str());
-    std::printf("threads: %d (TBB default concurrency)\nOpenBLAS: %s\n", all_threads(), openblas_text().c_str());
+    print_bench_header("bench_exact: exact region walk on MLPs and CNNs vs forward passes, bisection, 1 thread, "
+                       "OpenBLAS and PyTorch",
+                       true);
 
     const plugin_registry plugins = plugin_registry::discover();
     const quickstart_networks nets = load_quickstart_networks(plugins, results_path);

@@ -111,10 +111,9 @@ grid_figures torch_grid(const network_case& c, const table_batch& rows, std::siz
 int main(int argc, char** argv) {
   try {
     const std::string results_path = argc > 1 ? argv[1] : "results/quickstart.h5";
-    std::printf("bench_planes: exact linear and decision regions on planes through three images (plane_regions), "
-                "regions per second, vs PyTorch sampling the plane on a grid\n");
-    std::printf("load average at start: %s (1, 5, 15 min; figures are noisy above 0.5)\n", load_average().c_str());
-    std::printf("threads: %d (TBB default concurrency)\n", all_threads());
+    print_bench_header("bench_planes: exact linear and decision regions on planes through three images "
+                       "(plane_regions), regions per second, vs PyTorch sampling the plane on a grid",
+                       false);
 
     const plugin_registry plugins = plugin_registry::discover();
     const quickstart_networks nets = load_quickstart_networks(plugins, results_path);

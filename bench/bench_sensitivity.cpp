@@ -175,9 +175,7 @@ double mean_of(const std::vector<std::int64_t>& v) {
 int main(int argc, char** argv) {
   try {
     const std::string results_path = argc > 1 ? argv[1] : "results/quickstart.h5";
-    std::printf("bench_sensitivity: exact Jacobians and ellipse transitions (Novak et al. 2018)\n");
-    std::printf("load average at start: %s (1, 5, 15 min; figures are noisy above 0.5)\n", load_average().c_str());
-    std::printf("threads: %d (TBB default concurrency)\nOpenBLAS: %s\n", all_threads(), openblas_text().c_str());
+    print_bench_header("bench_sensitivity: exact Jacobians and ellipse transitions (Novak et al. 2018)", true);
     openblas_set_num_threads(1);  // the comparisons below are per core; the analyses run on TBB threads
     const plugin_registry plugins = plugin_registry::discover();
     const quickstart_networks nets = load_quickstart_networks(plugins, results_path);

@@ -18,6 +18,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -55,6 +57,29 @@ inline std::string openblas_text() {
   else
     text += " (detected)";
   return text;
+}
+
+inline bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+// Whether the kernel OpenBLAS picked (or OPENBLAS_CORETYPE forced) uses AVX-512.
+inline bool openblas_kernel_has_avx512() {
+  std::string core = openblas_get_corename();
+  std::transform(core.begin(), core.end(), core.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
+}
+
+/// The lines every bench starts with: its title (what it measures), the load average, the threads and, for a bench
+/// that uses it, OpenBLAS's build and kernel.
+inline void print_bench_header(const std::string& title, bool with_openblas) {
+  std::printf("%s\n", title.c_str());
+  std::printf("load average at start: %s (1, 5, 15 min; figures are noisy above 0.5)\n", load_average().c_str());
+  std::printf("threads: %d (TBB default concurrency)\n", all_threads());
+  if (with_openblas) std::printf("OpenBLAS: %s\n", openblas_text().c_str());
 }
 
 // Best wall time of `fn`: at least one run, more while the total stays under the budget.
