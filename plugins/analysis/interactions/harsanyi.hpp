@@ -54,6 +54,23 @@ struct sparsify_settings {
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-12;  ///< Adam's moment decays and its guard
 };
 
+/// Settings for the set function v from rates relative to it, as the interactions plugin's options give them: the
+/// learning rates times the spread max_S |v(S) - v({})|, the noise bound times |v(N) - v({})|. No optimisation
+/// (iterations 0, everything 0) when either is not finite.
+inline sparsify_settings relative_settings(std::span<const double> v, std::size_t iterations, double learning_rate,
+                                           double final_learning_rate, double noise_bound) {
+  const double scale = std::abs(v.back() - v.front());
+  double spread = 0;
+  for (const double x : v) spread = std::max(spread, std::abs(x - v.front()));
+  sparsify_settings s;
+  if (!std::isfinite(scale) || !std::isfinite(spread)) return s;
+  s.iterations = iterations;
+  s.learning_rate = learning_rate * spread;
+  s.final_learning_rate = final_learning_rate * spread;
+  s.noise_bound = noise_bound * scale;
+  return s;
+}
+
 /// The AND-OR decomposition of one set function v (2^n values): with v'(T) = v(T) + q_T,
 ///   v_and(T) = v'(T)/2 + gamma_T,  v_or(T) = v'(T)/2 - gamma_T,
 ///   I_and(S) = sum_{T subset S} (-1)^{|S|-|T|} v_and(T),

@@ -103,9 +103,8 @@ struct point_ref {
 // One model's outputs on the 2^n masked versions of a sample and their decomposition.
 struct measured {
   std::vector<double> v;  // v(x_S) by mask
+  hx::sparsify_settings settings;
   hx::and_or_split split;
-  double scale = 0;   // |v(x_N) - v(x_{})|: the unit of the noise bound
-  double spread = 0;  // max over S of |v(x_S) - v(x_{})|: the unit of Adam's steps
 };
 
 class interactions_analysis final : public genscope::analysis {
@@ -351,15 +350,8 @@ class interactions_analysis final : public genscope::analysis {
   measured measure(const genscope::network_backend& model, const float* x, std::size_t y) const {
     measured m;
     m.v = outputs(model, x, y);
-    m.scale = std::abs(m.v.back() - m.v.front());
-    for (const double x : m.v) m.spread = std::max(m.spread, std::abs(x - m.v.front()));
-    hx::sparsify_settings opt;
-    const bool finite = std::isfinite(m.scale) && std::isfinite(m.spread);
-    opt.iterations = finite ? s_.iterations : 0;
-    opt.learning_rate = finite ? s_.learning_rate * m.spread : 0;
-    opt.final_learning_rate = finite ? s_.final_learning_rate * m.spread : 0;
-    opt.noise_bound = finite ? s_.noise_bound * m.scale : 0;
-    m.split = hx::decompose_and_or(m.v, opt);
+    m.settings = hx::relative_settings(m.v, s_.iterations, s_.learning_rate, s_.final_learning_rate, s_.noise_bound);
+    m.split = hx::decompose_and_or(m.v, m.settings);
     return m;
   }
 
@@ -404,7 +396,7 @@ class interactions_analysis final : public genscope::analysis {
     out.reals("v_sample")[o] = m.v.back();
     out.reals("v_baseline")[o] = m.v.front();
     out.reals("matching_error")[o] = matching_error(m.v, s_.iterations == 0 ? split : plain_split(m.v));
-    out.reals("noise_bound")[o] = std::isfinite(m.scale) ? s_.noise_bound * m.scale : nan;
+    out.reals("noise_bound")[o] = std::isfinite(m.v.back() - m.v.front()) ? m.settings.noise_bound : nan;
     double noise_max = 0;
     for (const double q : split.noise) noise_max = std::max(noise_max, std::abs(q));
     out.reals("noise_max")[o] = noise_max;
