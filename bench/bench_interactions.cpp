@@ -31,7 +31,7 @@ namespace {
 // The plugin's fixed pass of masked inputs and its default optimisation (interactions.cpp's options).
 constexpr std::size_t masks_per_pass = 256;
 constexpr std::size_t default_iterations = 3000;
-constexpr double default_learning_rate = 0.2, default_final_learning_rate = 1e-6, default_noise_bound = 0.02;
+constexpr double default_learning_rate = 2, default_final_learning_rate = 1e-5, default_noise_bound = 0.02;
 // Dense and fast must agree within this fraction of the largest |value|; the target is informational.
 constexpr double dense_tolerance = 1e-9;
 constexpr double target_dense_ratio = 100;  // dense seconds / fast seconds at n = 12 (split and step), at least
@@ -277,8 +277,8 @@ int main(int argc, char** argv) {
                 "R x C patches of the 28 x 28 image.\n");
     std::printf("forward: the 2^n masked inputs in passes of %zu over all threads, network_backend::logits;\n"
                 "split: decompose_and_or with iterations 0 (the plain half-half AND-OR split, 1 thread);\n"
-                "Adam: the sparsifying optimisation with the plugin's defaults (lr 0.2, final lr 1e-6, times "
-                "max_S |v(x_S) - v(x_{})|; noise 0.02 times |v(x_N) - v(x_{})|), 1 thread.\n\n",
+                "Adam: the sparsifying optimisation with the plugin's defaults (lr 2, final lr 1e-5, times "
+                "max_S |v(x_S) - v(x_{})| / phi^n; noise 0.02 times |v(x_N) - v(x_{})|), 1 thread.\n\n",
                 masks_per_pass);
     std::printf("%-7s %3s %5s %8s %10s %11s %10s %11s %12s %10s  %s\n", "network", "n", "grid", "inputs", "forward s",
                 "inputs/s", "split s", "Adam s/it", "3000 Adam s", "sum s", "forward vs plugin's v");

@@ -180,7 +180,7 @@ TEST_CASE("interactions: universal matching, exact before sparsification and wit
 
 TEST_CASE("interactions: the sparsified split recovers a planted AND of three, an OR of two and their sum",
           "[interactions]") {
-  // The plugin's defaults: 3000 steps shrinking from 0.2 to 1e-6 times max_S |v(S) - v({})|, no noise.
+  // The plugin's defaults: 3000 steps shrinking from 2 to 1e-5 times max_S |v(S) - v({})| / phi^5, no noise.
   hx::sparsify_settings opt;
   opt.iterations = 3000;
   struct planted_case {
@@ -189,10 +189,15 @@ TEST_CASE("interactions: the sparsified split recovers a planted AND of three, a
   for (const planted_case c : {planted_case{3, 0}, planted_case{0, 2}, planted_case{3, 2}, planted_case{-1.5, 4}}) {
     CAPTURE(c.and_weight, c.or_weight);
     const std::vector<double> v = planted(c.and_weight, c.or_weight);
-    double scale = 0;  // max_S |v(S) - v({})|, the unit of the plugin's steps
-    for (const double x : v) scale = std::max(scale, std::abs(x - v[0]));
-    opt.learning_rate = 0.2 * scale;
-    opt.final_learning_rate = 1e-6 * scale;
+    double spread = 0;  // max_S |v(S) - v({})|
+    for (const double x : v) spread = std::max(spread, std::abs(x - v[0]));
+    const double unit = spread / std::pow((1 + std::sqrt(5.0)) / 2, 5);
+    opt.learning_rate = 2 * unit;
+    opt.final_learning_rate = 1e-5 * unit;
+    const hx::sparsify_settings relative = hx::relative_settings(v, 3000, 2, 1e-5, 0.02);
+    CHECK(relative.learning_rate == Approx(opt.learning_rate).epsilon(1e-12));
+    CHECK(relative.final_learning_rate == Approx(opt.final_learning_rate).epsilon(1e-12));
+    CHECK(relative.noise_bound == Approx(0.02 * std::abs(v.back() - v[0])).epsilon(1e-12));
     const hx::and_or_split split = hx::decompose_and_or(v, opt);
     std::vector<std::tuple<int, std::size_t, double>> expected;
     if (c.and_weight != 0) expected.emplace_back(0, 7, c.and_weight);

@@ -54,9 +54,11 @@ struct sparsify_settings {
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-12;  ///< Adam's moment decays and its guard
 };
 
-/// Settings for the set function v from rates relative to it, as the interactions plugin's options give them: the
-/// learning rates times the spread max_S |v(S) - v({})|, the noise bound times |v(N) - v({})|. No optimisation
-/// (iterations 0, everything 0) when either is not finite.
+/// Settings for the set function v (2^n values) from rates relative to it, as the interactions plugin's options give
+/// them: the learning rates times max_S |v(S) - v({})| / phi^n, the noise bound times |v(N) - v({})|. phi = 1.618...
+/// (the golden ratio) is the largest singular value of the one-variable Moebius step [[1, 0], [-1, 1]], so phi^n is
+/// that of the n-variable transform: a step of the split moves the interactions up to phi times more with each added
+/// variable, and the steps shrink to match. No optimisation (iterations 0, everything 0) when v is not finite.
 inline sparsify_settings relative_settings(std::span<const double> v, std::size_t iterations, double learning_rate,
                                            double final_learning_rate, double noise_bound) {
   const double scale = std::abs(v.back() - v.front());
@@ -64,9 +66,11 @@ inline sparsify_settings relative_settings(std::span<const double> v, std::size_
   for (const double x : v) spread = std::max(spread, std::abs(x - v.front()));
   sparsify_settings s;
   if (!std::isfinite(scale) || !std::isfinite(spread)) return s;
+  const double golden = (1 + std::sqrt(5.0)) / 2;
+  const double unit = spread * std::pow(golden, -std::log2(static_cast<double>(v.size())));
   s.iterations = iterations;
-  s.learning_rate = learning_rate * spread;
-  s.final_learning_rate = final_learning_rate * spread;
+  s.learning_rate = learning_rate * unit;
+  s.final_learning_rate = final_learning_rate * unit;
   s.noise_bound = noise_bound * scale;
   return s;
 }

@@ -52,10 +52,12 @@ const option_spec options[] = {
      "argmax of the unmasked sample's logits)"},
     {"iterations", option_type::integer, "3000",
      "Adam steps of the sparsifying optimisation of the split gamma and noise q; 0: none (gamma = q = 0)"},
-    {"learning_rate", option_type::real, "0.2", "Adam's first step size, times max_S |v(x_S) - v(x_{})|"},
-    {"final_learning_rate", option_type::real, "1e-6",
-     "Adam's last step size, times max_S |v(x_S) - v(x_{})|: the steps shrink geometrically from learning_rate; 0: "
-     "a constant step"},
+    {"learning_rate", option_type::real, "2",
+     "Adam's first step size, times max_S |v(x_S) - v(x_{})| / phi^n (phi = 1.618..., the golden ratio: the growth "
+     "of the Moebius transform's largest singular value per variable)"},
+    {"final_learning_rate", option_type::real, "1e-5",
+     "Adam's last step size, in the same units: the steps shrink geometrically from learning_rate; 0: a constant "
+     "step"},
     {"noise_bound", option_type::real, "0.02", "the largest |q_T|, times |v(x_N) - v(x_{})|"},
     {"salient", option_type::real, "0.05",
      "an interaction is salient when |I(S)| >= salient times the largest |I| (AND or OR, nonempty S) of its row"},
@@ -87,7 +89,7 @@ struct settings {
   output_kind output = output_kind::log_odds;
   target_kind target = target_kind::label;
   std::size_t iterations = 3000;
-  double learning_rate = 0.2, final_learning_rate = 1e-6, noise_bound = 0.02, salient = 0.05, shared_fraction = 0.5;
+  double learning_rate = 2, final_learning_rate = 1e-5, noise_bound = 0.02, salient = 0.05, shared_fraction = 0.5;
   bool store_all = false;
   std::string checkpoints;
 
