@@ -531,3 +531,39 @@ iterations = 0
   CHECK(control_status != 0);
   CHECK_THAT(control_log, Contains("above the LP optimum") && Contains("3 rows checked, 3 problems"));
 }
+
+TEST_CASE("interactions: store_all for more values than the memory budget allows is refused naming the option",
+          "[interactions][negative]") {
+  temp_dir dir("interactions-budget");
+  const std::string text = "seed = 1\noutput = \"" + (dir / "results.h5") + "\"\nmodel_cache = \"" + (dir / "models") +
+                           R"("
+
+[datasets.gauss]
+source = "synthetic"
+samples = 60
+dim = 12
+classes = 3
+
+[models.net]
+backend = "native"
+dataset = "gauss"
+train = { hidden = [8], epochs = 1 }
+
+[analyses.all]
+plugin = "interactions"
+model = "net"
+datasets = ["gauss"]
+grid = "1x12"
+points = 20
+iterations = 0
+store_all = true
+)";
+  // 20 rows of 4 x 4096 doubles: 2.6 MB, over a 1 MB budget.
+  const auto r = genscope::testing::run_cli("run --quiet " + genscope::testing::write_experiment(dir, text),
+                                            "GENSCOPE_MEMORY_LIMIT=1M");
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(genscope::testing::line_count(r.err) == 1);
+  CHECK_THAT(r.err, Contains("option 'store_all'") && Contains("20 rows of 4 x 2^12 values") &&
+                        Contains("GENSCOPE_MEMORY_LIMIT"));
+}

@@ -4,6 +4,7 @@
 #include "harsanyi.hpp"
 
 #include <genscope/analysis.hpp>
+#include <genscope/memory.hpp>
 #include <genscope/plugin.hpp>
 #include <genscope/sampling.hpp>
 
@@ -234,6 +235,12 @@ class interactions_analysis final : public genscope::analysis {
       epochs_.push_back(epoch);
       models_.push_back(genscope::model_at_checkpoint(model, epoch));
     }
+    // store_all keeps four values per mask of every row in the results: refuse a table that cannot fit.
+    if (s_.store_all)
+      genscope::check_allocation(4 * (std::uint64_t{1} << variables_.size()) * epochs_.size() * rows.size(),
+                                 sizeof(double),
+                                 "option 'store_all' (" + std::to_string(epochs_.size() * rows.size()) + " rows of 4 x 2^" +
+                                     std::to_string(variables_.size()) + " values)");
     data_ = data;
     rows_ = std::move(rows);
   }
