@@ -282,6 +282,16 @@ TEST_CASE("interactions: masked outputs match a double forward pass and the effe
       const auto i = static_cast<std::size_t>(t.ints("index")[r]);
       const auto y = static_cast<std::size_t>(data.labels[i]);
       CHECK(t.ints("target")[r] == static_cast<std::int64_t>(y));
+      {  // the unmasked sample's cross-entropy and correctness
+        std::vector<double> x(12), logits;
+        for (std::size_t j = 0; j < 12; ++j) x[j] = data.x(i, j);
+        genscope::testing::naive_forward(exact, x.data(), logits);
+        double total = 0;
+        for (const double f : logits) total += std::exp(f);
+        CHECK(t.reals("loss")[r] == Approx(std::log(total) - logits[y]).margin(1e-4));
+        const auto top = static_cast<std::size_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        CHECK(t.ints("correct")[r] == (top == y ? 1 : 0));
+      }
       REQUIRE(t.counts("outputs")[r] == 64);
       const auto from = static_cast<std::ptrdiff_t>(64 * r);
       const std::vector<double> outputs(t.reals("outputs").begin() + from, t.reals("outputs").begin() + from + 64);

@@ -318,14 +318,20 @@ class interactions_analysis final : public genscope::analysis {
     return b;
   }
 
-  static double log_odds(const float* f, std::size_t classes, std::size_t y) {
+  // log sum_k exp f_k over the classes k other than `skip` (skip = classes: all of them), in double, stably.
+  static double log_sum_exp(const float* f, std::size_t classes, std::size_t skip) {
     double top = -std::numeric_limits<double>::infinity();
     for (std::size_t k = 0; k < classes; ++k)
-      if (k != y) top = std::max(top, static_cast<double>(f[k]));
+      if (k != skip) top = std::max(top, static_cast<double>(f[k]));
     double sum = 0;
     for (std::size_t k = 0; k < classes; ++k)
-      if (k != y) sum += std::exp(static_cast<double>(f[k]) - top);
-    return static_cast<double>(f[y]) - (top + std::log(sum));
+      if (k != skip) sum += std::exp(static_cast<double>(f[k]) - top);
+    return top + std::log(sum);
+  }
+
+  // log(p_y / (1 - p_y)) of the softmax p of the logits f.
+  static double log_odds(const float* f, std::size_t classes, std::size_t y) {
+    return static_cast<double>(f[y]) - log_sum_exp(f, classes, y);
   }
 
   // v(x_S) of `model` for every mask S, in fixed passes of masks_per_pass masked inputs, run in parallel.
@@ -397,7 +403,7 @@ class interactions_analysis final : public genscope::analysis {
       const float* f = logits.row(0);
       const auto top = static_cast<std::size_t>(std::max_element(f, f + model.class_count()) - f);
       out.ints("correct")[o] = top == label ? 1 : 0;
-      out.reals("loss")[o] = -log_odds_to_log_p(f, model.class_count(), label);
+      out.reals("loss")[o] = log_sum_exp(f, model.class_count(), model.class_count()) - static_cast<double>(f[label]);
     }
 
     const measured m = measure(model, x, y);
@@ -491,14 +497,6 @@ class interactions_analysis final : public genscope::analysis {
         out.counts(column)[o] = values->size();
       }
     }
-  }
-
-  static double log_odds_to_log_p(const float* f, std::size_t classes, std::size_t y) {
-    double top = -std::numeric_limits<double>::infinity();
-    for (std::size_t k = 0; k < classes; ++k) top = std::max(top, static_cast<double>(f[k]));
-    double sum = 0;
-    for (std::size_t k = 0; k < classes; ++k) sum += std::exp(static_cast<double>(f[k]) - top);
-    return static_cast<double>(f[y]) - (top + std::log(sum));
   }
 
   static hx::and_or_split plain_split(const std::vector<double>& v) { return hx::decompose_and_or(v, {}); }
