@@ -28,10 +28,8 @@ namespace hx = genscope::interactions;
 
 namespace {
 
-// The plugin's fixed pass of masked inputs and its default optimisation (interactions.cpp's options).
+// The plugin's fixed pass of masked inputs (interactions.cpp).
 constexpr std::size_t masks_per_pass = 256;
-constexpr std::size_t default_iterations = 3000;
-constexpr double default_learning_rate = 2, default_final_learning_rate = 1e-5, default_noise_bound = 0.02;
 // Dense and fast must agree within this fraction of the largest |value|; the target is informational.
 constexpr double dense_tolerance = 1e-9;
 constexpr double target_dense_ratio = 100;  // dense seconds / fast seconds at n = 12 (split and step), at least
@@ -116,22 +114,37 @@ std::vector<double> masked_logits(const network_backend& net, const float* x, co
   return v;
 }
 
-// The plugin's default optimisation for a set function v.
-hx::sparsify_settings default_settings(const std::vector<double>& v, std::size_t iterations) {
-  return hx::relative_settings(v, iterations, default_learning_rate, default_final_learning_rate, default_noise_bound);
+// The plugin's default optimisation, read from its descriptor's options, so that the bench times what it runs.
+struct optimisation_defaults {
+  std::size_t iterations = 0;
+  double learning_rate = 0, final_learning_rate = 0, noise_bound = 0;
+};
+
+optimisation_defaults read_defaults(const plugin_registry& plugins) {
+  const plugin_info& info = plugins.require(plugin_kind::analysis, "interactions");
+  auto text = [&](const std::string& name) -> std::string {
+    for (const option_spec& o : info.options)
+      if (name == o.name) return o.default_value;
+    throw error("bench_interactions: plugin 'interactions' has no option '" + name + "'");
+  };
+  return {std::stoul(text("iterations")), std::stod(text("learning_rate")), std::stod(text("final_learning_rate")),
+          std::stod(text("noise_bound"))};
 }
 
 // Seconds of the fast transforms on v: the plain split, and the default optimisation (best of up to 3 runs within
 // 3 s: one run at n = 16).
 struct fast_figures {
   double split_s = 0, optimisation_s = 0;
-  double step_s() const { return optimisation_s / static_cast<double>(default_iterations); }
+  std::size_t iterations = 0;
+  double step_s() const { return optimisation_s / static_cast<double>(iterations); }
 };
 
-fast_figures time_fast(const std::vector<double>& v) {
+fast_figures time_fast(const std::vector<double>& v, const optimisation_defaults& d) {
   fast_figures f;
+  f.iterations = d.iterations;
   f.split_s = best_seconds([&] { (void)hx::decompose_and_or(v, {}); }, 50, 0.5);
-  const hx::sparsify_settings s = default_settings(v, default_iterations);
+  const hx::sparsify_settings s =
+      hx::relative_settings(v, d.iterations, d.learning_rate, d.final_learning_rate, d.noise_bound);
   f.optimisation_s = best_seconds([&] { (void)hx::decompose_and_or(v, s); }, 3, 3.0);
   return f;
 }
@@ -256,6 +269,7 @@ int main(int argc, char** argv) {
     openblas_set_num_threads(all_threads());
 
     const plugin_registry plugins = plugin_registry::discover();
+    const optimisation_defaults defaults = read_defaults(plugins);
     const quickstart_networks nets = load_quickstart_networks(plugins, results_path);
     const dataset data = quickstart_data(label_mode::real);
     warn_if_data_differs(results_path, {&data});
@@ -277,11 +291,12 @@ int main(int argc, char** argv) {
                 "R x C patches of the 28 x 28 image.\n");
     std::printf("forward: the 2^n masked inputs in passes of %zu over all threads, network_backend::logits;\n"
                 "split: decompose_and_or with iterations 0 (the plain half-half AND-OR split, 1 thread);\n"
-                "Adam: the sparsifying optimisation with the plugin's defaults (lr 2, final lr 1e-5, times "
-                "max_S |v(x_S) - v(x_{})| / phi^n; noise 0.02 times |v(x_N) - v(x_{})|), 1 thread.\n\n",
-                masks_per_pass);
+                "Adam: the sparsifying optimisation with the plugin's defaults (%zu steps, lr %g, final lr %g, times "
+                "max_S |v(x_S) - v(x_{})| / phi^n; noise %g times |v(x_N) - v(x_{})|), 1 thread.\n\n",
+                masks_per_pass, defaults.iterations, defaults.learning_rate, defaults.final_learning_rate,
+                defaults.noise_bound);
     std::printf("%-7s %3s %5s %8s %10s %11s %10s %11s %12s %10s  %s\n", "network", "n", "grid", "inputs", "forward s",
-                "inputs/s", "split s", "Adam s/it", "3000 Adam s", "sum s", "forward vs plugin's v");
+                "inputs/s", "split s", "Adam s/it", "all Adam s", "sum s", "forward vs plugin's v");
     std::vector<double> mlp_v12;  // the MLP's v at n = 12, for the dense comparison
     fast_figures mlp_fast12;
     for (const network_case& c : cases)
@@ -303,7 +318,7 @@ int main(int argc, char** argv) {
         // The set function the plugin decomposes by default (log-odds, mean baseline).
         const plugin_row plain = run_plugin(plugins, *c.net, data, plugin_options(grid, 0, true), all_threads());
         const std::vector<double>& v = plain.row.reals("outputs");
-        const fast_figures fast = time_fast(v);
+        const fast_figures fast = time_fast(v, defaults);
         std::printf("%-7s %3zu %5s %8zu %10s %11.0f %10s %11s %12s %10s  max rel. diff %.1e%s\n", c.label.c_str(), n,
                     grid.text().c_str(), size, seconds_text(forward_s).c_str(), static_cast<double>(size) / forward_s,
                     seconds_text(fast.split_s).c_str(), seconds_text(fast.step_s()).c_str(),
@@ -325,9 +340,9 @@ int main(int argc, char** argv) {
     for (const network_case& c : cases)
       for (const grid_size& grid : grids) {
         const double plain_s = run_plugin(plugins, *c.net, data, plugin_options(grid, 0, false), all_threads()).seconds;
-        const option_set defaults = plugin_options(grid, default_iterations, false);
-        const double one = run_plugin(plugins, *c.net, data, defaults, 1).seconds;
-        const double all = run_plugin(plugins, *c.net, data, defaults, all_threads()).seconds;
+        const option_set default_options = plugin_options(grid, defaults.iterations, false);
+        const double one = run_plugin(plugins, *c.net, data, default_options, 1).seconds;
+        const double all = run_plugin(plugins, *c.net, data, default_options, all_threads()).seconds;
         std::printf("%-7s %3zu %5s %16s %16s %16s %8.2fx\n", c.label.c_str(), grid.n(), grid.text().c_str(),
                     seconds_text(plain_s).c_str(), seconds_text(one).c_str(), seconds_text(all).c_str(), one / all);
         if (grid.n() == 16) n16_seconds.emplace_back(c.label, all);
@@ -348,7 +363,7 @@ int main(int argc, char** argv) {
       const grid_size grid10{2, 5};
       const plugin_row row = run_plugin(plugins, *nets.real, data, plugin_options(grid10, 0, true), all_threads());
       const std::vector<double>& v10 = row.row.reals("outputs");
-      dense.push_back(compare_dense(v10, grid10.n(), time_fast(v10)));
+      dense.push_back(compare_dense(v10, grid10.n(), time_fast(v10, defaults)));
     }
     if (!mlp_v12.empty()) dense.push_back(compare_dense(mlp_v12, 12, mlp_fast12));
     std::printf("%3s %12s %9s | %12s %10s %11s %9s | %12s %11s %11s %9s | %10s %10s\n", "n", "matrix MiB", "build s",
@@ -371,7 +386,7 @@ int main(int argc, char** argv) {
         "%zu steps timed; the dense step's elementwise work is not counted).\n"
         "diff: max |dense - fast| / max |fast|, on the interactions (split) and on the transposed products (grad); "
         "must be below %.0e.\n",
-        default_iterations, dense_tolerance);
+        defaults.iterations, dense_tolerance);
     for (const dense_figures& d : dense)
       if (d.n == 12) {
         for (const auto& [what, ratio] : {std::pair{"split", d.split_s / d.fast.split_s},
@@ -380,7 +395,7 @@ int main(int argc, char** argv) {
                       target_dense_ratio, ratio, ratio >= target_dense_ratio ? "ok" : "below");
         std::printf("dense optimisation at n = 12, %zu steps: %.0f s of products alone (extrapolated from the step), "
                     "against %.2f s measured for the fast one\n",
-                    default_iterations, d.step_s * static_cast<double>(default_iterations), d.fast.optimisation_s);
+                    defaults.iterations, d.step_s * static_cast<double>(defaults.iterations), d.fast.optimisation_s);
       }
     if (cpu_has_avx512() && !openblas_kernel_has_avx512())
       // OPENBLAS_CORETYPE (set in some environments) can force an AVX2 kernel.
