@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Compares two GenScope results files with h5py (an independent reader): every group, dataset and
-attribute must be equal, bit for bit, except the attributes that record time, host and resumption.
+attribute must be equal, bit for bit, except the attributes that record time, host, resumption and merging.
 Prints each difference and exits 1 if there is any; exits 0 when the files are equal."""
 import sys
 
@@ -9,7 +9,9 @@ import numpy as np
 
 # Attributes that legitimately differ between an interrupted-and-resumed run and an uninterrupted one.
 IGNORED = {"start_time", "end_time", "seconds", "host", "threads", "resumed_at", "sampler_prepare_seconds",
-           "sampler_seconds", "estimator_seconds", "prepare_seconds", "compute_seconds"}
+           "sampler_seconds", "estimator_seconds", "prepare_seconds", "compute_seconds",
+           # which shard files (or MPI ranks) a merged file came from, and when it was merged
+           "merged_from", "merged_at"}
 
 
 def same(a, b):

@@ -81,6 +81,18 @@ inline cli_result run_cli(const std::string& args, const std::string& env = "") 
   return r;
 }
 
+/// h5py's verdict on two results files (tests/compare_results.py, an independent reader): "" when equal,
+/// timing, host and merge attributes aside; else the differences it lists.
+inline std::string differences(const std::filesystem::path& a, const std::filesystem::path& b) {
+  const std::filesystem::path out = a.string() + ".diff";
+  const std::string cmd = std::string("/usr/bin/python3 ") + GENSCOPE_TEST_SOURCE_DIR + "/tests/compare_results.py '" +
+                          a.string() + "' '" + b.string() + "' > '" + out.string() + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  const std::string text = read_file(out.string());
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  return text.empty() ? "compare_results.py failed" : text;
+}
+
 /// Writes `text` as dir/experiment.toml and returns its path.
 inline std::string write_experiment(const temp_dir& dir, const std::string& text) {
   const std::string path = dir / "experiment.toml";

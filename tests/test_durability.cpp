@@ -23,6 +23,7 @@ extern char** environ;
 namespace {
 
 using namespace genscope;
+using genscope::testing::differences;
 using genscope::testing::line_count;
 using genscope::testing::read_file;
 using genscope::testing::replace;
@@ -122,17 +123,6 @@ class child {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-/// h5py's verdict on two results files: "" when equal (timing and host attributes aside).
-std::string differences(const fs::path& a, const fs::path& b) {
-  const fs::path out = a.string() + ".diff";
-  const std::string cmd = std::string("/usr/bin/python3 ") + GENSCOPE_TEST_SOURCE_DIR + "/tests/compare_results.py '" +
-                          a.string() + "' '" + b.string() + "' > '" + out.string() + "' 2>&1";
-  const int status = std::system(cmd.c_str());
-  const std::string text = read_file(out.string());
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-  return text.empty() ? "compare_results.py failed" : text;
 }
 
 /// Waits (up to a minute) until `file` exists.

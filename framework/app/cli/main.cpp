@@ -7,8 +7,11 @@
 #include <genscope/onnx_import.hpp>
 #include <genscope/pipeline.hpp>
 #include <genscope/plugin_registry.hpp>
+#include <genscope/shards.hpp>
 #include <genscope/version.hpp>
 
+#include "cluster/mpi_ranks.hpp"
+#include "cluster/slurm_script.hpp"
 #include "durable/stop_request.hpp"
 #include "inspect/summary.hpp"
 #include "report/report.hpp"
@@ -48,7 +51,9 @@ constexpr const char* overview = R"(genscope: generalization intervals of traine
 usage: genscope <command> [options]
 
 commands:
-  run FILE          run an experiment file (docs/experiment-format.md)
+  run FILE          run an experiment file (docs/experiment-format.md); under mpirun, split over the ranks
+  merge SHARDS...   combine the shard files of `run --shard I/N` (Slurm array tasks) into one results file
+  slurm FILE        write a script that submits the experiment to Slurm: training, an array job, the merge
   train             train a native MLP on an IDX data set and save it (docs/model-format.md)
   import MODEL.onnx convert an ONNX network (torch.onnx.export) into a native model file
   plugins           list the plugins found, with their options
@@ -123,33 +128,143 @@ int cmd_run(const std::vector<std::string>& args) {
       "resume", "continue the partial results (OUTPUT.partial) of an interrupted run of the same experiment")(
       "checkpoint-seconds", po::value<double>()->default_value(5),
       "save the results so far to OUTPUT.partial at most this often (seconds of work; 0: every batch)")(
+      "shard", po::value<std::string>(),
+      "compute only shard I/N (0 <= I < N) of every run and analysis into OUTPUT's shard file, e.g.\n"
+      "results/x.shard-3-of-8.h5; `genscope merge` combines the N shards. In a Slurm array task it is\n"
+      "SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT unless given")(
+      "train-only", "build the data sets and train (or load) the models, then stop without results: the step\n"
+      "before an array job, whose tasks then share the trained models of the model cache")(
       "file", po::value<std::string>()->required(), "experiment file (TOML)");
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
   if (!parse(args, desc, pos, vm,
              "Validates the experiment, builds its data and models (trained models are cached), runs every run\n"
-             "and analysis and writes one HDF5 results file, then prints the summary tables."))
+             "and analysis and writes one HDF5 results file, then prints the summary tables.\n"
+             "Under mpirun (mpirun -n N genscope run FILE), rank 0 builds the data and trains the models once, every\n"
+             "rank computes its share of the probes and rows with its own threads, and rank 0 writes the one results\n"
+             "file, equal to one process's; see docs/cluster.md."))
     return 0;
   const auto limit = thread_limit(vm);
-  const bool quiet = vm.count("quiet") != 0;
-  // A refused plugin library matters only if the experiment names it; validation then says why.
-  const plugin_registry plugins = plugin_registry::discover();
-  experiment exp = load_experiment(vm["file"].as<std::string>(), plugins);
-  if (vm.count("output") != 0) {
-    // The same rules as the file's `output`, before any work.
-    exp.output = vm["output"].as<std::string>();
-    if (const std::string problem = output_problem(exp.output, experiment_inputs(exp), exp.model_cache); !problem.empty())
-      throw usage_error(fmt::format("-o \"{}\" cannot be written: {}", exp.output, problem));
-  }
+  // Under mpirun every rank checks the command and experiment; the first problem prints once, from rank 0.
+  const std::unique_ptr<rank_group> ranks = join_mpi_job();
+  const bool on_ranks = ranks != nullptr && ranks->size() > 1;
+  const bool lead = ranks == nullptr || ranks->rank() == 0;
+  std::optional<plugin_registry> plugins;
+  experiment exp;
   run_options options;
-  options.quiet = quiet;
-  options.resume = vm.count("resume") != 0;
-  options.checkpoint_seconds = vm["checkpoint-seconds"].as<double>();
-  if (!(options.checkpoint_seconds >= 0) || !std::isfinite(options.checkpoint_seconds))
-    throw usage_error("--checkpoint-seconds must be a finite number >= 0");
-  run_experiment(exp, plugins, options, std::cerr);
-  print_summary(summarize(exp.output), std::cout);
+  const auto prepare = [&] {
+    if (vm.count("shard") != 0) options.part = parse_shard(vm["shard"].as<std::string>(), "--shard");
+    // A refused plugin library matters only if the experiment names it; validation then says why.
+    plugins.emplace(plugin_registry::discover());
+    exp = load_experiment(vm["file"].as<std::string>(), *plugins);
+    options.quiet = vm.count("quiet") != 0;
+    options.resume = vm.count("resume") != 0;
+    options.train_only = vm.count("train-only") != 0;
+    options.checkpoint_seconds = vm["checkpoint-seconds"].as<double>();
+    if (!(options.checkpoint_seconds >= 0) || !std::isfinite(options.checkpoint_seconds))
+      throw usage_error("--checkpoint-seconds must be a finite number >= 0");
+    if (vm.count("shard") == 0 && !options.train_only) options.part = slurm_array_shard([](const char* name) { return std::getenv(name); });
+    if (options.part && on_ranks)
+      throw usage_error(fmt::format("a shard ({}/{}, from --shard or a Slurm array task) and {} MPI ranks together: "
+                                    "give one or the other",
+                                    options.part->index, options.part->count, ranks->size()));
+    if (vm.count("output") != 0) exp.output = vm["output"].as<std::string>();
+    if (options.part && !options.train_only) exp.output = shard_path(exp.output, *options.part);
+    // The same rules as the file's `output`, before any work.
+    if (vm.count("output") != 0 || options.part)
+      if (const std::string problem = output_problem(exp.output, experiment_inputs(exp), exp.model_cache);
+          !problem.empty())
+        throw usage_error(fmt::format("-o \"{}\" cannot be written: {}", exp.output, problem));
+    options.ranks = ranks.get();
+  };
+  if (on_ranks) on_every_rank(*ranks, prepare);
+  else prepare();
+  run_experiment(exp, *plugins, options, std::cerr);
+  if (lead && !options.train_only) print_summary(summarize(exp.output), std::cout);
+  return 0;
+}
+
+int cmd_merge(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope merge SHARD.h5... [-o OUTPUT]");
+  desc.add_options()("output,o", po::value<std::string>(),
+                     "results file to write (must not exist); by default the shards' name without\n"
+                     ".shard-I-of-N, e.g. results/x.h5 for results/x.shard-0-of-8.h5")(
+      "quiet,q", "no message on success")("shards", po::value<std::vector<std::string>>()->required(),
+                                          "the shard files, every one of the split, in any order");
+  po::positional_options_description pos;
+  pos.add("shards", -1);
+  po::variables_map vm;
+  if (!parse(args, desc, pos, vm,
+             "Combines the results files of every shard of one experiment (genscope run --shard I/N, or Slurm\n"
+             "array tasks) into the file one process would have written: rows concatenated in shard order,\n"
+             "provenance from shard 0, work times summed. Refuses a missing, duplicate or unfinished shard and\n"
+             "shards of another experiment, naming them. The shard files are kept."))
+    return 0;
+  const auto shards = vm["shards"].as<std::vector<std::string>>();
+  std::string output;
+  if (vm.count("output") != 0) {
+    output = vm["output"].as<std::string>();
+  } else {
+    const std::string& first = shards.front();
+    const auto at = first.rfind(".shard-");
+    if (at == std::string::npos || !first.ends_with(".h5"))
+      throw usage_error("give -o OUTPUT: '" + first + "' is not named like a shard file (NAME.shard-I-of-N.h5)");
+    output = first.substr(0, at) + ".h5";
+  }
+  std::vector<input_file> inputs;
+  for (const std::string& s : shards) inputs.push_back({s, "a shard file"});
+  if (const std::string problem = output_problem(output, inputs); !problem.empty())
+    throw usage_error(fmt::format("-o \"{}\" cannot be written: {}", output, problem));
+  merge_shards(shards, output, std::cerr, vm.count("quiet") != 0);
+  return 0;
+}
+
+int cmd_slurm(const std::vector<std::string>& args) {
+  auto desc = common_options("genscope slurm FILE --tasks N [options]");
+  slurm_job defaults;
+  desc.add_options()("tasks", unsigned_value(0), "array tasks: the experiment's shards (required, >= 1)")(
+      "output,o", po::value<std::string>(), "results file (default: the experiment's `output`)")(
+      "script", po::value<std::string>(), "write the script here (default: print it)")(
+      "cpus-per-task", unsigned_value(defaults.cpus_per_task), "cores of each task, its worker threads")(
+      "time", po::value<std::string>()->default_value(defaults.time), "time limit of each task (Slurm's --time)")(
+      "mem", po::value<std::string>()->default_value(defaults.memory), "memory of each task (Slurm's --mem)")(
+      "partition", po::value<std::string>()->default_value(""), "Slurm partition (default: the cluster's)")(
+      "account", po::value<std::string>()->default_value(""), "Slurm account to charge (default: yours)")(
+      "logs", po::value<std::string>()->default_value(defaults.log_folder), "folder of the jobs' logs")(
+      "file", po::value<std::string>()->required(), "experiment file (TOML)");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, pos, vm,
+             "Validates the experiment and writes a bash script that submits it to Slurm with sbatch: a job that\n"
+             "trains the models once (genscope run --train-only), an array job of N tasks that each compute one\n"
+             "shard (genscope run --shard), and a merge job (genscope merge), each depending on the one before.\n"
+             "Run the script on the cluster's login node: bash SCRIPT. See docs/cluster.md."))
+    return 0;
+  const plugin_registry plugins = plugin_registry::discover();
+  slurm_job job;
+  job.exp = load_experiment(vm["file"].as<std::string>(), plugins);
+  if (vm.count("output") != 0) job.exp.output = vm["output"].as<std::string>();
+  job.tasks = unsigned_of(vm, "tasks");
+  if (job.tasks == 0) throw usage_error("--tasks N is required (N >= 1 array tasks)");
+  job.cpus_per_task = unsigned_of(vm, "cpus-per-task");
+  if (job.cpus_per_task == 0) throw usage_error("--cpus-per-task must be >= 1");
+  job.time = vm["time"].as<std::string>();
+  job.memory = vm["mem"].as<std::string>();
+  job.partition = vm["partition"].as<std::string>();
+  job.account = vm["account"].as<std::string>();
+  job.log_folder = vm["logs"].as<std::string>();
+  const std::string script = slurm_script(job);
+  if (vm.count("script") == 0) {
+    std::cout << script;
+    return 0;
+  }
+  const std::string path = vm["script"].as<std::string>();
+  if (const std::string problem = output_problem(path, experiment_inputs(job.exp)); !problem.empty())
+    throw usage_error(fmt::format("--script \"{}\" cannot be written: {}", path, problem));
+  write_script(path, script);
+  std::cerr << fmt::format("wrote {}: submit with `bash {}`\n", path, path);
   return 0;
 }
 
@@ -433,7 +548,9 @@ int main(int argc, char** argv) {
     return all.empty() ? 2 : 0;
   }
   if (all[0] == "--version") {
-    std::cout << fmt::format("genscope {} (commit {}, plugin API {})\n", version(), git_commit(), plugin_api_version);
+    const std::string mpi = mpi_library();
+    std::cout << fmt::format("genscope {} (commit {}, plugin API {}, {})\n", version(), git_commit(), plugin_api_version,
+                             mpi.empty() ? "without MPI" : "MPI: " + mpi);
     return 0;
   }
   const std::string command = all[0];
@@ -442,6 +559,8 @@ int main(int argc, char** argv) {
   install_stop_handlers();
   try {
     if (command == "run") return cmd_run(args);
+    if (command == "merge") return cmd_merge(args);
+    if (command == "slurm") return cmd_slurm(args);
     if (command == "train") return cmd_train(args);
     if (command == "import") return cmd_import(args);
     if (command == "plugins") return cmd_plugins(args);
@@ -449,6 +568,8 @@ int main(int argc, char** argv) {
     if (command == "report") return cmd_report(args);
     std::cerr << "genscope: unknown command '" << command << "' (see genscope --help)\n";
     return 2;
+  } catch (const failed_elsewhere&) {
+    return 1;  // rank 0 of the MPI job reports it
   } catch (const usage_error& e) {
     std::cerr << "genscope: " << e.what() << " (see genscope " << command << " --help)\n";
     return 2;

@@ -4,9 +4,11 @@
 #include <genscope/experiment.hpp>
 #include <genscope/export.hpp>
 #include <genscope/plugin_registry.hpp>
+#include <genscope/shards.hpp>
 
 #include <cstddef>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 namespace genscope {
@@ -19,6 +21,19 @@ struct run_options {
   /// Save the results so far (output + ".partial") at most this often, in seconds of work; also at
   /// the end of every run and analysis table. 0 saves after every batch.
   double checkpoint_seconds = 5;
+  /// Computes only this shard of every run and analysis table (a Slurm array task): exp.output is then the
+  /// shard's file (shard_path), whose root records shard_index and shard_count and whose tables record
+  /// shard_first_row and shard_total_rows; merge_shards combines the shards. The whole experiment by default.
+  std::optional<shard> part;
+  /// The ranks of an MPI job, or null for one process. With more than one rank, rank r computes shard r
+  /// while rank 0 alone builds the data sets and trains the models, which it sends to the others, and
+  /// writes exp.output; each rank checkpoints to its shard file's partial file (shard_path + ".partial"), which
+  /// --resume continues with the same number of ranks. Progress and errors print on rank 0 only: a failure
+  /// on any rank fails every rank, rank 0's error naming the rank; the others throw failed_elsewhere.
+  const rank_group* ranks = nullptr;
+  /// Builds the data sets and trains (or loads) the models, then stops without writing results: the step
+  /// before an array job's tasks, which then share the trained models of the cache.
+  bool train_only = false;
 };
 
 /// Runs every item of `exp` in build order and writes exp.output.

@@ -396,14 +396,33 @@ file file::open_in_memory(const std::string& path) {
   return opened(path, true, fapl.get());
 }
 
-void file::save_atomically(const std::string& target) const {
-  if (!id_) throw io_error(target, "cannot save '" + path_ + "' (file is closed)");
+file file::open_image(const std::string& bytes, const std::string& name, bool writable) {
+  init_library();
+  const handle fapl = in_memory_access(name);
+  // HDF5 copies the buffer: `bytes` need not outlive the file.
+  check(H5Pset_file_image(fapl.get(), const_cast<char*>(bytes.data()), bytes.size()), name, "read the image of", "/");
+  const hid_t id = H5Fopen(name.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
+  if (id < 0) fail_file(name, "not a readable HDF5 file (truncated or damaged?)");
+  file f;
+  f.path_ = name;
+  f.id_ = handle(id);
+  return f;
+}
+
+std::string file::image() const {
+  if (!id_) throw io_error(path_, "cannot take an image of '/' (file is closed)");
   check(H5Fflush(id_.get(), H5F_SCOPE_LOCAL), path_, "flush", "/");
   const ssize_t size = H5Fget_file_image(id_.get(), nullptr, 0);
   if (size < 0) fail(path_, "take an image of", "/");
-  std::vector<char> image(static_cast<std::size_t>(size));
-  if (H5Fget_file_image(id_.get(), image.data(), image.size()) != size) fail(path_, "take an image of", "/");
-  durable::replace_file(target, image.data(), image.size());
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  if (H5Fget_file_image(id_.get(), bytes.data(), bytes.size()) != size) fail(path_, "take an image of", "/");
+  return bytes;
+}
+
+void file::save_atomically(const std::string& target) const {
+  if (!id_) throw io_error(target, "cannot save '" + path_ + "' (file is closed)");
+  const std::string bytes = image();
+  durable::replace_file(target, bytes.data(), bytes.size());
 }
 
 group file::root() const {
@@ -470,6 +489,17 @@ std::vector<std::string> group::children() const {
   if (H5Literate(id_.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names) < 0)
     fail(file_, "list", path_);
   return names;
+}
+
+void group::copy_child(const group& from, const std::string& name) const {
+  if (has(name)) throw io_error(file_, "cannot copy '" + join(from.path_, name) + "' of " + from.file_ + ": '" +
+                                           join(path_, name) + "' exists");
+  check(H5Ocopy(from.id_.get(), name.c_str(), id_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), file_,
+        "copy from " + from.file_ + " to", join(path_, name));
+}
+
+void group::remove_attr(const std::string& name) const {
+  if (has_attr(name)) check(H5Adelete(id_.get(), name.c_str()), file_, "remove attribute", attr_path(path_, name));
 }
 
 std::string group::listing() const {

@@ -56,6 +56,11 @@ class GENSCOPE_API file {
   /// Reads the existing file `path` into memory to continue it; changes stay in memory until
   /// save_atomically(). Errors as for open().
   static file open_in_memory(const std::string& path);
+  /// Opens a file from its bytes (an image()), held in memory: changes stay there until save_atomically().
+  /// `name` names it in messages. Throws io_error naming `name` when the bytes are not a readable HDF5 file.
+  static file open_image(const std::string& bytes, const std::string& name, bool writable = false);
+  /// The whole file as it is now, as the bytes a save would write (for sending it elsewhere).
+  std::string image() const;
   /// Writes the whole file as it is now to `target` with durable::replace_file: a crash at any
   /// instant leaves the previous `target` or the new one, each a complete HDF5 file. For files
   /// made by create_in_memory or open_in_memory. Throws io_error naming `target` (a full disk).
@@ -86,6 +91,11 @@ class GENSCOPE_API group {
   /// True if a link `name` exists in this group.
   bool has(const std::string& name) const;
   std::vector<std::string> children() const;
+  /// Copies the group or dataset `name` of `from` (any file), with everything below it and its attributes, to
+  /// `name` here; throws io_error when `name` exists here or cannot be copied.
+  void copy_child(const group& from, const std::string& name) const;
+  /// Removes the attribute `name` when it exists.
+  void remove_attr(const std::string& name) const;
   /// "the file holds 'X', 'y'" (at most 8 names, then a count), for messages about a missing object.
   std::string listing() const;
 

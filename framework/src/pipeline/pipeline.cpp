@@ -8,12 +8,15 @@
 #include <genscope/version.hpp>
 
 #include "durable/durable.hpp"
+#include "pipeline/shared_inputs.hpp"
 #include "durable/stop_request.hpp"
 #include "progress.hpp"
 #include "results/interval_table.hpp"
+#include "results/merge.hpp"
 #include "results/writer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 
@@ -25,6 +28,8 @@
 #include <map>
 #include <new>
 #include <memory>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <ostream>
 #include <unistd.h>
@@ -71,6 +76,7 @@ struct context {
   const run_options& options;
   std::ostream& log;
   results_writer& out;
+  std::optional<shard> part;  ///< the share of every run and analysis table computed here (none: all)
   std::map<std::string, std::shared_ptr<const dataset>> data;
   std::map<std::string, std::shared_ptr<network_backend>> models;
   bool wrote_rows = false;  ///< whether any run or analysis wrote a row (worth saving on failure)
@@ -92,7 +98,8 @@ void require_same(const context& c, const std::string& item, const std::string& 
                             c.out.partial_path(), item, what, now.substr(0, 16), saved.substr(0, 16)));
 }
 
-void build_data(context& c, const dataset_spec& spec) {
+/// Builds the data set `spec` from its source (data sets it depends on are in c.data: build order).
+std::shared_ptr<const dataset> make_dataset(const context& c, const dataset_spec& spec) {
   // pca_fit: the fitting data set's samples before its own transform (built earlier, in build order).
   std::shared_ptr<const dataset> fit;
   if (spec.transform == "pca" && !spec.pca_fit.empty()) {
@@ -109,6 +116,13 @@ void build_data(context& c, const dataset_spec& spec) {
   }
   auto d = std::make_shared<dataset>(build_dataset(spec, fit.get()));
   d->name = spec.name;
+  return d;
+}
+
+/// Makes the data set `spec` available to the items after it, recording its provenance; `given` when rank 0
+/// of an MPI job built it, else built here.
+void build_data(context& c, const dataset_spec& spec, std::shared_ptr<const dataset> given = nullptr) {
+  std::shared_ptr<const dataset> d = given ? std::move(given) : make_dataset(c, spec);
   if (!c.options.quiet)
     c.log << fmt::format("dataset {}: {} samples of {}, {} classes, {} labels, sha256 {}\n", spec.name, d->size(),
                          shape_text(d->shape), d->class_count, label_mode_name(d->labels_mode),
@@ -483,6 +497,29 @@ std::size_t batches_done(const context& c, const table_writer& writer, std::size
   return (rows + batch - 1) / batch;
 }
 
+/// The rows [first, last) of a table of `rows` in batches of `batch` that this process computes (c.part).
+struct row_block {
+  std::size_t first_batch, end_batch, first, last;
+  std::size_t rows() const { return last - first; }
+};
+
+row_block shard_rows(const context& c, std::size_t rows, std::size_t batch) {
+  const auto [first_batch, end_batch] = shard_batches(c.part.value_or(shard{}), (rows + batch - 1) / batch);
+  return {first_batch, end_batch, std::min(rows, first_batch * batch), std::min(rows, end_batch * batch)};
+}
+
+/// " (shard I/N)" when only a shard is computed here, for progress lines.
+std::string shard_note(const context& c) {
+  return c.part ? fmt::format(" (shard {}/{})", c.part->index, c.part->count) : std::string();
+}
+
+/// Records a shard's place in a table of `total` rows (merge_shards checks and removes it).
+void set_shard_rows(const context& c, const h5::group& table, const row_block& block, std::size_t total) {
+  if (!c.part) return;
+  table.set_attr("shard_first_row", static_cast<std::int64_t>(block.first));
+  table.set_attr("shard_total_rows", static_cast<std::int64_t>(total));
+}
+
 /// True when a resumed file holds `g` complete (attribute complete = 1): the item is not computed again.
 bool kept_complete(const context& c, const h5::group& parent, const std::string& name, const std::string& what) {
   if (!parent.has(name) || parent.open_group(name).attr_int("complete") != 1) return false;
@@ -506,14 +543,15 @@ void execute_run(context& c, const run_spec& run) {
   std::size_t n = 0;
   guarded(ss.plugin, "sampler '" + ss.name + "'", [&] { n = sampler->probe_count(); });
   const std::size_t batch = std::max<std::size_t>(1, run.batch_size);
-  const std::size_t batches = (n + batch - 1) / batch;
 
   const std::string owner = fmt::format("run '{}'", run.name);
   table_spec spec;
   guarded(es.plugin, "estimator '" + es.name + "'", [&] { spec = interval_table_spec(estimator->extra_columns(), es.plugin); });
   table_writer writer = c.out.begin_run(run.name, spec, owner);
-  const std::size_t first_batch = batches_done(c, writer, batch, n, owner);
+  const row_block block = shard_rows(c, n, batch);
+  const std::size_t first_batch = block.first_batch + batches_done(c, writer, batch, block.rows(), owner);
   const h5::group& g = writer.group();
+  set_shard_rows(c, g, block, n);
   if (!g.has_attr("start_time")) g.set_attr("start_time", iso_time_now());
   set_item(c, g, "sampler", ss.name, plugin_kind::sampler, ss.plugin);
   set_item(c, g, "estimator", es.name, plugin_kind::estimator, es.plugin);
@@ -529,12 +567,12 @@ void execute_run(context& c, const run_spec& run) {
   g.set_attr("complete", std::int64_t{0});
   const auto start = std::chrono::steady_clock::now();
 
-  progress bar("run " + run.name, n, "probes", c.log, c.options.quiet);
+  progress bar("run " + run.name + shard_note(c), block.rows(), "probes", c.log, c.options.quiet);
   bar.advance(writer.rows());
   // Time spent inside the plugins, summed over worker threads (nanoseconds).
   std::atomic<std::int64_t> sample_ns{0}, estimate_ns{0};
   ordered_batches<run_job>(
-      first_batch, batches, batches_in_flight(c),
+      first_batch, block.end_batch, batches_in_flight(c),
       [&](std::size_t b, run_job& job) {
         const std::size_t first = b * batch;
         {
@@ -559,8 +597,8 @@ void execute_run(context& c, const run_spec& run) {
       });
   bar.finish();
 
-  if (writer.rows() != n)
-    throw error(fmt::format("run '{}': wrote {} of {} probes", run.name, writer.rows(), n));
+  if (writer.rows() != block.rows())
+    throw error(fmt::format("run '{}': wrote {} of {} probes", run.name, writer.rows(), block.rows()));
   g.set_attr("end_time", iso_time_now());
   g.set_attr("seconds", seconds_since(start));
   g.set_attr("sampler_prepare_seconds", prepare_seconds);
@@ -618,12 +656,16 @@ void execute_analysis(context& c, const analysis_spec& spec) {
     std::size_t n = 0;
     guarded(spec.plugin, "analysis '" + spec.name + "'", [&] { n = a->row_count(t); });
     const std::size_t batch = std::max<std::size_t>(1, spec.batch_size);
-    const std::size_t first_batch = batches_done(c, writer, batch, n, owner + " table '" + tables[t].name + "'");
+    const row_block block = shard_rows(c, n, batch);
+    set_shard_rows(c, writer.group(), block, n);
+    const std::size_t first_batch =
+        block.first_batch + batches_done(c, writer, batch, block.rows(), owner + " table '" + tables[t].name + "'");
     std::atomic<std::int64_t> compute_ns{0};
-    progress bar(fmt::format("analysis {} ({})", spec.name, tables[t].name), n, "rows", c.log, c.options.quiet);
+    progress bar(fmt::format("analysis {} ({}){}", spec.name, tables[t].name, shard_note(c)), block.rows(), "rows",
+                 c.log, c.options.quiet);
     bar.advance(writer.rows());
     ordered_batches<analysis_job>(
-        first_batch, (n + batch - 1) / batch, batches_in_flight(c),
+        first_batch, block.end_batch, batches_in_flight(c),
         [&](std::size_t b, analysis_job& job) {
           const std::size_t first = b * batch;
           const std::size_t count = std::min(batch, n - first);
@@ -638,9 +680,10 @@ void execute_analysis(context& c, const analysis_spec& spec) {
           c.out.checkpoint();
         });
     bar.finish();
-    if (writer.rows() != n)
-      throw error(fmt::format("{}: table '{}': wrote {} of {} rows", owner, tables[t].name, writer.rows(), n));
-    writer.group().set_attr("rows", static_cast<std::int64_t>(n));
+    if (writer.rows() != block.rows())
+      throw error(fmt::format("{}: table '{}': wrote {} of {} rows", owner, tables[t].name, writer.rows(),
+                              block.rows()));
+    writer.group().set_attr("rows", static_cast<std::int64_t>(block.rows()));
     writer.group().set_attr("compute_seconds", 1e-9 * static_cast<double>(compute_ns.load()));
     c.out.checkpoint(true);
   }
@@ -651,17 +694,17 @@ void execute_analysis(context& c, const analysis_spec& spec) {
   c.out.checkpoint(true);
 }
 
-}  // namespace
-
-void run_experiment(const experiment& exp, const plugin_registry& plugins, const run_options& options,
-                    std::ostream& log) {
-  const std::string partial = exp.output + ".partial";
+/// Opens the results of `exp` at `output`: afresh, or continuing OUTPUT.partial with options.resume, refusing
+/// one whose experiment changed; records the root's provenance.
+results_writer open_results(const experiment& exp, const run_options& options, const std::string& output,
+                            const std::optional<shard>& part, std::ostream& log) {
+  const std::string partial = output + ".partial";
   std::error_code ec;
   const bool resuming = options.resume && std::filesystem::exists(partial, ec);
   if (options.resume && !resuming && !options.quiet)
     log << fmt::format("nothing to resume ({} does not exist): starting afresh\n", partial);
-  results_writer out = resuming ? results_writer::resume(exp.output, options.checkpoint_seconds)
-                                : results_writer::start(exp.output, options.checkpoint_seconds);
+  results_writer out = resuming ? results_writer::resume(output, options.checkpoint_seconds)
+                                : results_writer::start(output, options.checkpoint_seconds);
   const h5::group root = out.root();
   if (resuming) {
     const std::string saved = root.has_attr("experiment") ? root.attr_string("experiment") : std::string();
@@ -681,52 +724,151 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
     root.set_attr("experiment", exp.text);
     root.set_attr("seed", static_cast<std::uint64_t>(exp.seed));
     root.set_attr("start_time", iso_time_now());
+    if (part) {
+      root.set_attr("shard_index", static_cast<std::int64_t>(part->index));
+      root.set_attr("shard_count", static_cast<std::int64_t>(part->count));
+    }
   }
   root.set_attr("host", host_name());
   root.set_attr("threads", static_cast<std::int64_t>(worker_threads()));
+  return out;
+}
 
-  context c{exp, plugins, options, log, out, {}, {}};
+bool is_input(const std::string& item) { return item.starts_with("datasets.") || item.starts_with("models."); }
+
+/// Builds, trains or computes one item of the build order ("section.name"); `given` data sets come from rank 0.
+void build_item(context& c, const std::string& item, const shared_inputs* given = nullptr) {
+  const auto dot = item.find('.');
+  const std::string section = item.substr(0, dot);
+  const std::string name = item.substr(dot + 1);
   try {
-    for (const std::string& item : exp.build_order) {
-      const auto dot = item.find('.');
-      const std::string section = item.substr(0, dot);
-      const std::string name = item.substr(dot + 1);
-      try {
-        if (section == "datasets") build_data(c, find_item(exp.datasets, name));
-        else if (section == "models") build_model(c, find_item(exp.models, name));
-        else if (section == "runs") execute_run(c, find_item(exp.runs, name));
-        else if (section == "analyses") execute_analysis(c, find_item(exp.analyses, name));
-      } catch (const std::bad_alloc&) {
-        // What validation could not foresee (a plugin's own allocations): name the item that asked.
-        throw error(fmt::format("[{}]: out of memory ({} bytes one array may take, from {})", item,
-                                memory_budget().bytes, memory_budget().source));
+    if (section == "datasets")
+      build_data(c, find_item(c.exp.datasets, name), given != nullptr ? given->datasets.at(name) : nullptr);
+    else if (section == "models") build_model(c, find_item(c.exp.models, name));
+    else if (section == "runs") execute_run(c, find_item(c.exp.runs, name));
+    else if (section == "analyses") execute_analysis(c, find_item(c.exp.analyses, name));
+  } catch (const std::bad_alloc&) {
+    // What validation could not foresee (a plugin's own allocations): name the item that asked.
+    throw error(fmt::format("[{}]: out of memory ({} bytes one array may take, from {})", item,
+                            memory_budget().bytes, memory_budget().source));
+  }
+}
+
+/// After `e` interrupted the work: saves the results so far to the partial file when there are any, and says
+/// what was kept and how to continue (`resume_hint`), as one phrase.
+std::string keep_after_failure(context& c, const std::exception& e, const std::string& resume_hint) {
+  const auto* io = dynamic_cast<const io_error*>(&e);
+  if (io != nullptr && io->path() == c.out.partial_path())
+    // Saving itself failed (a full disk): a second try would fail the same way.
+    return c.out.saved() ? fmt::format("{} keeps the results of the last checkpoint; {}", c.out.partial_path(),
+                                       resume_hint)
+                         : std::string("nothing was saved");
+  if (!c.out.saved() && !c.wrote_rows) return "no results had been computed";
+  try {
+    c.out.checkpoint(true);
+    return fmt::format("the results so far are saved in {}; {}", c.out.partial_path(), resume_hint);
+  } catch (const std::exception& save_error) {
+    return c.out.saved() ? fmt::format("{}; {} keeps the results of the last checkpoint; {}", describe(save_error),
+                                       c.out.partial_path(), resume_hint)
+                         : fmt::format("{}; nothing was saved", describe(save_error));
+  }
+}
+
+/// The model files that trained models of `exp` use (the model cache's), with their bytes.
+std::map<std::string, std::string> trained_model_files(const context& c) {
+  std::map<std::string, std::string> files;
+  for (const model_spec& m : c.exp.models) {
+    if (!m.train) continue;
+    const std::string path = c.out.root().open_group("provenance").open_group("models").open_group(m.name)
+                                 .attr_string("model_file");
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) throw io_error(path, "cannot read the trained model to send it to the other ranks");
+    files[path] = std::move(bytes);
+  }
+  return files;
+}
+
+/// The experiment on the ranks of an MPI job (run_options::ranks).
+void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const run_options& options,
+                  const rank_group& ranks, std::ostream& log) {
+  const shard part{ranks.rank(), ranks.size()};
+  run_options mine = options;
+  mine.quiet = options.quiet || part.index != 0;
+  const std::string resume_hint =
+      fmt::format("continue with: mpirun -n {} genscope run {} -o {} --resume", part.count, exp.file, exp.output);
+  std::optional<results_writer> out;
+  on_every_rank(ranks, [&] { out.emplace(open_results(exp, mine, shard_path(exp.output, part), part, log)); });
+  context c{exp, plugins, mine, log, *out, part, {}, {}};
+  if (!mine.quiet)
+    log << fmt::format("{} MPI ranks: rank 0 builds the data sets and trains the models, then each rank computes "
+                       "its shard\n", part.count);
+  // Rank 0 builds the inputs and sends them; the others take the data sets and load the same models.
+  std::string sent;
+  on_every_rank(ranks, [&] {
+    if (part.index != 0) return;
+    for (const std::string& item : exp.build_order)
+      if (is_input(item)) build_item(c, item);
+    shared_inputs inputs{{c.data.begin(), c.data.end()}, trained_model_files(c)};
+    sent = encode(inputs);
+  });
+  ranks.broadcast(sent);
+  on_every_rank(ranks, [&] {
+    if (part.index == 0) return;
+    const shared_inputs inputs = decode_shared_inputs(sent);
+    sent.clear();
+    for (const auto& [path, bytes] : inputs.model_files) {
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec)) {
+        std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+        durable::replace_file(path, bytes.data(), bytes.size());
       }
     }
-    root.set_attr("end_time", iso_time_now());
+    for (const std::string& item : exp.build_order)
+      if (is_input(item)) build_item(c, item, &inputs);
+  });
+  on_every_rank(ranks, [&] {
+    try {
+      for (const std::string& item : exp.build_order)
+        if (!is_input(item)) build_item(c, item);
+    } catch (const std::exception& e) {
+      throw error(fmt::format("{}; {}", describe(e), keep_after_failure(c, e, resume_hint)));
+    }
+  });
+  // Every rank's results, in memory, to rank 0, which writes the one file; the partial files stay until then.
+  out->root().set_attr("end_time", iso_time_now());
+  std::vector<std::string> images = ranks.gather(out->complete_image());
+  on_every_rank(ranks, [&] {
+    if (part.index != 0) return;
+    std::vector<shard_source> sources;
+    for (std::size_t r = 0; r < images.size(); ++r)
+      sources.push_back({fmt::format("the results of rank {}", r), "", std::move(images[r])});
+    merge_shard_sources(sources, exp.output).save_atomically(exp.output);
+  });
+  out->discard_partial();
+  if (!mine.quiet) log << fmt::format("results of {} ranks written to {}\n", part.count, exp.output);
+}
+
+}  // namespace
+
+void run_experiment(const experiment& exp, const plugin_registry& plugins, const run_options& options,
+                    std::ostream& log) {
+  if (options.ranks != nullptr && options.ranks->size() > 1) {
+    run_on_ranks(exp, plugins, options, *options.ranks, log);
+    return;
+  }
+  const std::string resume_hint = fmt::format("continue with: genscope run {} -o {} --resume", exp.file, exp.output);
+  results_writer out = open_results(exp, options, exp.output, options.part, log);
+  context c{exp, plugins, options, log, out, options.part, {}, {}};
+  try {
+    for (const std::string& item : exp.build_order)
+      if (!options.train_only || is_input(item)) build_item(c, item);
+    if (options.train_only) return;
+    out.root().set_attr("end_time", iso_time_now());
     out.finish();
   } catch (const std::exception& e) {
     // One line for the user, saying what was kept and how to continue.
-    const std::string resume_hint =
-        fmt::format("continue with: genscope run {} -o {} --resume", exp.file, exp.output);
-    std::string kept;
-    const auto* io = dynamic_cast<const io_error*>(&e);
-    if (io != nullptr && io->path() == partial) {
-      // Saving itself failed (a full disk): a second try would fail the same way.
-      kept = out.saved() ? fmt::format("{} keeps the results of the last checkpoint; {}", partial, resume_hint)
-                         : std::string("nothing was saved");
-    } else if (!out.saved() && !c.wrote_rows) {
-      kept = "no results had been computed";
-    } else {
-      try {
-        out.checkpoint(true);
-        kept = fmt::format("the results so far are saved in {}; {}", partial, resume_hint);
-      } catch (const std::exception& save_error) {
-        kept = out.saved() ? fmt::format("{}; {} keeps the results of the last checkpoint; {}", describe(save_error),
-                                         partial, resume_hint)
-                           : fmt::format("{}; nothing was saved", describe(save_error));
-      }
-    }
-    throw error(fmt::format("{}; {}", describe(e), kept));
+    throw error(fmt::format("{}; {}", describe(e), keep_after_failure(c, e, resume_hint)));
   }
   if (!options.quiet) log << fmt::format("results written to {}\n", exp.output);
 }

@@ -129,6 +129,19 @@ void results_writer::finish() {
   file_.close();
 }
 
+std::string results_writer::complete_image() {
+  file_.root().set_attr("status", std::string("complete"));
+  std::string bytes = file_.image();
+  file_.root().set_attr("status", std::string("partial"));  // what a later checkpoint saves is not complete
+  return bytes;
+}
+
+void results_writer::discard_partial() {
+  std::error_code ec;
+  fs::remove(partial_path(), ec);
+  file_.close();
+}
+
 std::string iso_time_now() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};

@@ -61,6 +61,11 @@ class GENSCOPE_API results_writer {
   void checkpoint(bool force = false);
   /// Marks the file complete, saves it as `output` and removes OUTPUT.partial.
   void finish();
+  /// Marks the file complete and returns its bytes instead of saving it (an MPI rank's shard, which rank 0
+  /// writes merged); OUTPUT.partial stays until discard_partial().
+  std::string complete_image();
+  /// Removes OUTPUT.partial and closes the file: its results were written elsewhere.
+  void discard_partial();
 
   const std::string& output() const noexcept { return output_; }
   std::string partial_path() const { return output_ + ".partial"; }
