@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -542,6 +543,13 @@ int cmd_report(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc returns freed memory to the kernel by a threshold that moves with the process's history of frees, so
+  // the many-megabyte buffers a batch allocates were sometimes unmapped or trimmed after every batch and faulted
+  // in again: bisection ran 25-35% slower on one MPI rank than on another doing the same work (docs/scaling.md).
+  // Fixed thresholds keep them for reuse: blocks under 32 MiB come from the heap, whose top is returned only
+  // beyond 256 MiB free.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   const std::vector<std::string> all(argv + 1, argv + argc);
   if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
     std::cout << overview;

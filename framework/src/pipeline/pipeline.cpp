@@ -80,6 +80,9 @@ struct context {
   std::map<std::string, std::shared_ptr<const dataset>> data;
   std::map<std::string, std::shared_ptr<network_backend>> models;
   bool wrote_rows = false;  ///< whether any run or analysis wrote a row (worth saving on failure)
+  /// Whether this process's provenance is the one kept: false on MPI ranks but 0, which skip what only the
+  /// record needs (the models' accuracies) so that they start computing sooner.
+  bool recorded = true;
 };
 
 /// The provenance group of an item that a resumed file already holds, if any.
@@ -370,8 +373,8 @@ void build_model(context& c, const model_spec& spec) {
       spec.loaded ? spec.loaded : c.plugins.create_backend(spec.backend, options), info.name);
   // The served model's accuracy on its `dataset` and `test` data sets, when given.
   std::optional<double> train_accuracy, test_accuracy;
-  if (!spec.dataset.empty()) train_accuracy = accuracy(*backend, *c.data.at(spec.dataset));
-  if (!spec.test_dataset.empty()) test_accuracy = accuracy(*backend, *c.data.at(spec.test_dataset));
+  if (c.recorded && !spec.dataset.empty()) train_accuracy = accuracy(*backend, *c.data.at(spec.dataset));
+  if (c.recorded && !spec.test_dataset.empty()) test_accuracy = accuracy(*backend, *c.data.at(spec.test_dataset));
   if (!c.options.quiet) {
     std::string accuracies;
     if (train_accuracy)
@@ -800,6 +803,7 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
   std::optional<results_writer> out;
   on_every_rank(ranks, [&] { out.emplace(open_results(exp, mine, shard_path(exp.output, part), part, log)); });
   context c{exp, plugins, mine, log, *out, part, {}, {}};
+  c.recorded = part.index == 0;
   if (!mine.quiet)
     log << fmt::format("{} MPI ranks: rank 0 builds the data sets and trains the models, then each rank computes "
                        "its shard\n", part.count);
