@@ -53,13 +53,10 @@ class mpi_ranks final : public rank_group {
   std::size_t rank() const override { return rank_; }
   std::size_t size() const override { return size_; }
 
-  void broadcast(std::string& bytes) const override {
-    std::uint64_t n = bytes.size();
-    check(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    bytes.resize(n);
-    for (std::size_t at = 0; at < n; at += chunk_bytes)
-      check(MPI_Bcast(bytes.data() + at, static_cast<int>(std::min(chunk_bytes, n - at)), MPI_BYTE, 0,
-                      MPI_COMM_WORLD),
+  void broadcast_bytes(void* data, std::size_t size) const override {
+    char* bytes = static_cast<char*>(data);
+    for (std::size_t at = 0; at < size; at += chunk_bytes)
+      check(MPI_Bcast(bytes + at, static_cast<int>(std::min(chunk_bytes, size - at)), MPI_BYTE, 0, MPI_COMM_WORLD),
             "MPI_Bcast");
   }
 

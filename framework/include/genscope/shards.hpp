@@ -48,8 +48,10 @@ class GENSCOPE_API rank_group {
   virtual ~rank_group() = default;
   virtual std::size_t rank() const = 0;
   virtual std::size_t size() const = 0;
+  /// Rank 0's `size` bytes at `data` into `data` on every rank, which holds as many (read only on rank 0).
+  virtual void broadcast_bytes(void* data, std::size_t size) const = 0;
   /// Rank 0's `bytes` on every rank.
-  virtual void broadcast(std::string& bytes) const = 0;
+  void broadcast(std::string& bytes) const;
   /// Every rank's `bytes`, in rank order, on rank 0; empty on the other ranks.
   virtual std::vector<std::string> gather(const std::string& bytes) const = 0;
   /// Every rank's `bytes`, in rank order, on every rank.

@@ -808,19 +808,17 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
     log << fmt::format("{} MPI ranks: rank 0 builds the data sets and trains the models, then each rank computes "
                        "its shard\n", part.count);
   // Rank 0 builds the inputs and sends them; the others take the data sets and load the same models.
-  std::string sent;
+  shared_inputs built;
   on_every_rank(ranks, [&] {
     if (part.index != 0) return;
     for (const std::string& item : exp.build_order)
       if (is_input(item)) build_item(c, item);
-    shared_inputs inputs{{c.data.begin(), c.data.end()}, trained_model_files(c)};
-    sent = encode(inputs);
+    built = {{c.data.begin(), c.data.end()}, trained_model_files(c)};
   });
-  ranks.broadcast(sent);
+  const shared_inputs inputs = share_inputs(ranks, built);
+  built = {};
   on_every_rank(ranks, [&] {
     if (part.index == 0) return;
-    const shared_inputs inputs = decode_shared_inputs(sent);
-    sent.clear();
     for (const auto& [path, bytes] : inputs.model_files) {
       std::error_code ec;
       if (!std::filesystem::exists(path, ec)) {
@@ -831,6 +829,7 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
     for (const std::string& item : exp.build_order)
       if (is_input(item)) build_item(c, item, &inputs);
   });
+  if (options.train_only) return;
   on_every_rank(ranks, [&] {
     try {
       for (const std::string& item : exp.build_order)

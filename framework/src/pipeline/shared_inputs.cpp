@@ -1,7 +1,6 @@
-// Encodes data sets and model files as bytes for MPI's broadcast, and checks them on the way back.
+// Broadcasts data sets and model files from rank 0: a byte header, then each array in place.
 #include "pipeline/shared_inputs.hpp"
 
-#include <genscope/datasets.hpp>
 #include <genscope/error.hpp>
 
 #include <cstdint>
@@ -19,17 +18,6 @@ class byte_writer {
   void put(const std::string& s) {
     put(std::uint64_t{s.size()});
     bytes_ += s;
-  }
-  template <class T>
-  void put(const std::vector<T>& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    put(std::uint64_t{v.size()});
-    bytes_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-  }
-  void put(const matrix& m) {
-    put(std::uint64_t{m.rows});
-    put(std::uint64_t{m.cols});
-    put(m.data);
   }
   std::string take() { return std::move(bytes_); }
 
@@ -49,22 +37,6 @@ class byte_reader {
     const std::uint64_t n = u64();
     return std::string(take(n), n);
   }
-  template <class T>
-  std::vector<T> vec() {
-    const std::uint64_t n = u64();
-    if (n > (bytes_.size() - at_) / sizeof(T)) damaged();
-    std::vector<T> v(n);
-    std::memcpy(v.data(), take(n * sizeof(T)), n * sizeof(T));
-    return v;
-  }
-  matrix mat() {
-    matrix m;
-    m.rows = u64();
-    m.cols = u64();
-    m.data = vec<float>();
-    if (m.data.size() != m.rows * m.cols) damaged();
-    return m;
-  }
   bool done() const { return at_ == bytes_.size(); }
   [[noreturn]] static void damaged() { throw error("the inputs received from rank 0 are damaged or truncated"); }
 
@@ -79,68 +51,98 @@ class byte_reader {
   std::size_t at_ = 0;
 };
 
-std::vector<std::uint64_t> sizes(const std::vector<std::size_t>& v) { return {v.begin(), v.end()}; }
+/// Calls f on each array of a data set, in the order they travel.
+template <class Dataset, class F>
+void for_each_array(Dataset& d, F&& f) {
+  f(d.x.data);
+  f(d.labels);
+  f(d.true_labels);
+  f(d.source_index);
+  f(d.tangent_basis.data);
+}
 
 }  // namespace
 
-std::string encode(const shared_inputs& inputs) {
-  byte_writer w;
-  w.put(std::uint64_t{inputs.datasets.size()});
-  for (const auto& [name, d] : inputs.datasets) {
-    w.put(name);
-    w.put(sizes(d->shape));
-    w.put(d->x);
-    w.put(d->labels);
-    w.put(d->true_labels);
-    w.put(static_cast<std::uint64_t>(d->labels_mode));
-    w.put(std::vector<double>{d->corruption});
-    w.put(std::uint64_t{d->class_count});
-    w.put(d->source_index);
-    w.put(d->tangent_basis);
-    w.put(d->sha256);
-    w.put(d->description);
+shared_inputs share_inputs(const rank_group& ranks, const shared_inputs& inputs) {
+  const bool root = ranks.rank() == 0;
+  std::string header;
+  if (root) {
+    byte_writer w;
+    w.put(std::uint64_t{inputs.datasets.size()});
+    for (const auto& [name, d] : inputs.datasets) {
+      w.put(name);
+      w.put(std::uint64_t{d->shape.size()});
+      for (const std::size_t s : d->shape) w.put(std::uint64_t{s});
+      w.put(std::uint64_t{d->x.rows});
+      w.put(std::uint64_t{d->x.cols});
+      w.put(std::uint64_t{d->tangent_basis.rows});
+      w.put(std::uint64_t{d->tangent_basis.cols});
+      for_each_array(*d, [&](const auto& v) { w.put(std::uint64_t{v.size()}); });
+      w.put(static_cast<std::uint64_t>(d->labels_mode));
+      std::uint64_t corruption = 0;
+      std::memcpy(&corruption, &d->corruption, sizeof corruption);
+      w.put(corruption);
+      w.put(std::uint64_t{d->class_count});
+      w.put(d->sha256);
+      w.put(d->description);
+    }
+    w.put(std::uint64_t{inputs.model_files.size()});
+    for (const auto& [path, bytes] : inputs.model_files) {
+      w.put(path);
+      w.put(bytes);
+    }
+    header = w.take();
   }
-  w.put(std::uint64_t{inputs.model_files.size()});
-  for (const auto& [path, bytes] : inputs.model_files) {
-    w.put(path);
-    w.put(bytes);
-  }
-  return w.take();
-}
-
-shared_inputs decode_shared_inputs(const std::string& bytes) {
-  byte_reader r(bytes);
-  shared_inputs inputs;
+  ranks.broadcast(header);
+  // Every rank lays out the same data sets (rank 0: its own, read only), then the arrays travel in place.
+  std::vector<const dataset*> order;
+  shared_inputs out;
+  byte_reader r(header);
   for (std::uint64_t n = r.u64(); n > 0; --n) {
+    const std::string name = r.text();
     auto d = std::make_shared<dataset>();
-    d->name = r.text();
-    const auto shape = r.vec<std::uint64_t>();
-    d->shape.assign(shape.begin(), shape.end());
-    d->x = r.mat();
-    d->labels = r.vec<std::int32_t>();
-    d->true_labels = r.vec<std::int32_t>();
+    d->name = name;
+    for (std::uint64_t k = r.u64(); k > 0; --k) d->shape.push_back(r.u64());
+    d->x.rows = r.u64();
+    d->x.cols = r.u64();
+    d->tangent_basis.rows = r.u64();
+    d->tangent_basis.cols = r.u64();
+    for_each_array(*d, [&](auto& v) {
+      const std::uint64_t size = r.u64();
+      if (!root) v.resize(size);
+    });
     const std::uint64_t mode = r.u64();
     if (mode > static_cast<std::uint64_t>(label_mode::corrupt)) byte_reader::damaged();
     d->labels_mode = static_cast<label_mode>(mode);
-    const auto corruption = r.vec<double>();
-    if (corruption.size() != 1) byte_reader::damaged();
-    d->corruption = corruption[0];
+    const std::uint64_t corruption = r.u64();
+    std::memcpy(&d->corruption, &corruption, sizeof corruption);
     d->class_count = r.u64();
-    d->source_index = r.vec<std::int64_t>();
-    d->tangent_basis = r.mat();
     d->sha256 = r.text();
     d->description = r.text();
-    const std::string sent = d->sha256;
-    hash_dataset(*d);
-    if (d->sha256 != sent) throw error("data set '" + d->name + "' received from rank 0 does not match its sha256");
-    inputs.datasets[d->name] = std::move(d);
+    if (!root && (d->x.data.size() != d->x.rows * d->x.cols ||
+                  d->tangent_basis.data.size() != d->tangent_basis.rows * d->tangent_basis.cols))
+      byte_reader::damaged();
+    if (root) {
+      order.push_back(inputs.datasets.at(name).get());
+      out.datasets[name] = inputs.datasets.at(name);
+    } else {
+      order.push_back(d.get());
+      out.datasets[name] = d;
+    }
   }
   for (std::uint64_t n = r.u64(); n > 0; --n) {
     std::string path = r.text();
-    inputs.model_files[path] = r.text();
+    out.model_files[path] = r.text();
   }
   if (!r.done()) byte_reader::damaged();
-  return inputs;
+  // On rank 0 the arrays are its own data sets', which MPI only reads there.
+  for (const dataset* d : order)
+    for_each_array(*const_cast<dataset*>(d), [&](auto& v) {
+      using T = typename std::decay_t<decltype(v)>::value_type;
+      static_assert(std::is_trivially_copyable_v<T>);
+      ranks.broadcast_bytes(v.data(), v.size() * sizeof(T));
+    });
+  return out;
 }
 
 }  // namespace genscope

@@ -1,8 +1,9 @@
-// What rank 0 of an MPI job sends the other ranks: its data sets and trained model files, as bytes.
+// What rank 0 of an MPI job sends the other ranks: its data sets and trained model files.
 #pragma once
 
 #include <genscope/dataset.hpp>
 #include <genscope/export.hpp>
+#include <genscope/shards.hpp>
 
 #include <map>
 #include <memory>
@@ -17,10 +18,9 @@ struct shared_inputs {
   std::map<std::string, std::string> model_files;
 };
 
-/// `inputs` as one byte string (for rank_group::broadcast).
-GENSCOPE_API std::string encode(const shared_inputs& inputs);
-/// The inputs `bytes` encode. Throws error when the bytes are truncated or damaged, or a data set's content
-/// no longer matches its sha256.
-GENSCOPE_API shared_inputs decode_shared_inputs(const std::string& bytes);
+/// Rank 0's `inputs` on every rank (collective; `inputs` is read on rank 0 only). A header of sizes and
+/// strings goes first, then every array of every data set straight from rank 0's memory into the receiving
+/// data set's, with no copy besides MPI's own. Throws error when the header is damaged.
+GENSCOPE_API shared_inputs share_inputs(const rank_group& ranks, const shared_inputs& inputs);
 
 }  // namespace genscope

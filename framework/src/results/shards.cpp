@@ -77,6 +77,13 @@ std::string shard_path(const std::string& output, const shard& s) {
 failed_elsewhere::failed_elsewhere() : error("failed on another rank, which rank 0 reports") {}
 failed_elsewhere::~failed_elsewhere() = default;
 
+void rank_group::broadcast(std::string& bytes) const {
+  std::uint64_t size = bytes.size();
+  broadcast_bytes(&size, sizeof size);
+  bytes.resize(size);
+  broadcast_bytes(bytes.data(), size);
+}
+
 void on_every_rank(const rank_group& ranks, const std::function<void()>& step) {
   std::string failure;
   try {
