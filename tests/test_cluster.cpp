@@ -33,7 +33,7 @@ using genscope::testing::temp_dir;
 using genscope::testing::write_experiment;
 namespace fs = std::filesystem;
 
-/// Two runs (bisection; the exact walk, whose crossings are ragged columns) and an analysis, with batch
+/// Two runs (bisection; the exact walk, whose breakpoints are a ragged column) and an analysis, with batch
 /// counts that leave some shards of 4 or 5 a batch more than others: 700 probes in 11 batches of 64, 100 rows
 /// in 7 batches of 16.
 std::string cluster_experiment(const temp_dir& dir, const std::string& extra = "") {
@@ -70,6 +70,7 @@ T = 3.0
 [estimators.exact]
 plugin = "exact"
 T = 3.0
+record_breakpoints = true
 
 [runs.bisected]
 model = "net"
@@ -205,6 +206,8 @@ TEST_CASE("every shard of a split, merged, equals the single-process results", "
     CHECK(merged.root().attr_string("status") == "complete");
     CHECK(merged.root().attr_strings("merged_from").size() == count);
     CHECK_FALSE(merged.root().has_attr("shard_index"));
+    // The ragged column is there to be offset: breakpoints of several shards.
+    CHECK(merged.root().open_group("runs/walked").read<double>("breakpoints").size() > 1000);
     fs::remove(dir / "results.h5");
     for (const std::string& s : shards) fs::remove(s);
   }
