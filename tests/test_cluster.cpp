@@ -250,6 +250,14 @@ TEST_CASE("merge refuses missing, duplicate, unfinished and foreign shards, nami
     f.root().set_attr("status", std::string("partial"));
   }
   refused(shard_file(0, 3) + " " + (dir / "unfinished.h5") + " " + shard_file(2, 3), {"unfinished.h5", "--resume"});
+  // Damaged files: not HDF5 at all, and a shard cut short.
+  genscope::testing::write_file(dir / "garbage.h5", "not an HDF5 file");
+  refused(shard_file(0, 3) + " " + (dir / "garbage.h5") + " " + shard_file(2, 3), {"garbage.h5"});
+  {
+    const std::string bytes = read_file(shard_file(1, 3));
+    genscope::testing::write_file(dir / "cut.h5", bytes.substr(0, bytes.size() / 2));
+  }
+  refused(shard_file(0, 3) + " " + (dir / "cut.h5") + " " + shard_file(2, 3), {"cut.h5"});
   // An existing output is never replaced.
   genscope::testing::write_file(dir / "merged.h5", "keep me");
   const auto r = run_cli(fmt::format("merge {} {} {} -o {}", shard_file(0, 3), shard_file(1, 3), shard_file(2, 3),
