@@ -801,7 +801,12 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
   const std::string resume_hint =
       fmt::format("continue with: mpirun -n {} genscope run {} -o {} --resume", part.count, exp.file, exp.output);
   std::optional<results_writer> out;
-  on_every_rank(ranks, [&] { out.emplace(open_results(exp, mine, shard_path(exp.output, part), part, log)); });
+  // Rank 0 also holds OUTPUT's lock, which it writes in the end: no second job writes the same results.
+  std::optional<durable::file_lock> output_lock;
+  on_every_rank(ranks, [&] {
+    out.emplace(open_results(exp, mine, shard_path(exp.output, part), part, log));  // creates OUTPUT's folder
+    if (part.index == 0) output_lock.emplace(exp.output + ".lock", false);
+  });
   context c{exp, plugins, mine, log, *out, part, {}, {}};
   c.recorded = part.index == 0;
   if (!mine.quiet)
