@@ -150,11 +150,11 @@ TEST_CASE("shard I/N, Slurm's array variables and shard file names", "[cluster]"
     const auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
   };
-  CHECK_FALSE(slurm_array_shard(getenv).has_value());
   env = {{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_COUNT", "4"}};
   CHECK(slurm_array_shard(getenv) == shard{2, 4});
-  env = {{"SLURM_ARRAY_TASK_ID", "12"}, {"SLURM_ARRAY_TASK_MIN", "10"}, {"SLURM_ARRAY_TASK_COUNT", "4"}};
-  CHECK(slurm_array_shard(getenv) == shard{2, 4});
+  env = {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_COUNT", "4"}, {"SLURM_ARRAY_TASK_MIN", "0"},
+         {"SLURM_ARRAY_TASK_MAX", "3"}, {"SLURM_ARRAY_TASK_STEP", "1"}};
+  CHECK(slurm_array_shard(getenv) == shard{3, 4});
 }
 
 TEST_CASE("malformed shards and Slurm array variables are refused naming them", "[cluster][negative]") {
@@ -165,13 +165,19 @@ TEST_CASE("malformed shards and Slurm array variables are refused naming them", 
     const auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
   };
+  CHECK_THROWS_WITH(slurm_array_shard(getenv), Catch::Contains("SLURM_ARRAY_TASK_ID is unset"));
   env = {{"SLURM_ARRAY_TASK_ID", "2"}};
   CHECK_THROWS_WITH(slurm_array_shard(getenv), Catch::Contains("SLURM_ARRAY_TASK_COUNT is unset"));
   env = {{"SLURM_ARRAY_TASK_ID", "x"}, {"SLURM_ARRAY_TASK_COUNT", "4"}};
   CHECK_THROWS_WITH(slurm_array_shard(getenv), Catch::Contains("SLURM_ARRAY_TASK_ID is \"x\""));
-  // --array=0-9:2 gives IDs up to 8 for a count of 5: refused rather than leaving shards uncomputed.
-  env = {{"SLURM_ARRAY_TASK_ID", "8"}, {"SLURM_ARRAY_TASK_COUNT", "5"}, {"SLURM_ARRAY_TASK_MIN", "0"}};
-  CHECK_THROWS_WITH(slurm_array_shard(getenv), Catch::Contains("no step"));
+  // --array=0-8:2 (5 tasks, IDs 0 to 8): even its task 4 is refused, rather than leaving shards uncomputed.
+  env = {{"SLURM_ARRAY_TASK_ID", "4"}, {"SLURM_ARRAY_TASK_COUNT", "5"}, {"SLURM_ARRAY_TASK_MIN", "0"},
+         {"SLURM_ARRAY_TASK_MAX", "8"}, {"SLURM_ARRAY_TASK_STEP", "2"}};
+  CHECK_THROWS_WITH(slurm_array_shard(getenv), Catch::Contains("--array=0-4"));
+  // One task rerun alone (--array=3) is an array of one task, 3 to 3: it must say which shard it is.
+  env = {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_COUNT", "1"}, {"SLURM_ARRAY_TASK_MIN", "3"},
+         {"SLURM_ARRAY_TASK_MAX", "3"}};
+  CHECK_THROWS_WITH(slurm_array_shard(getenv), Catch::Contains("--shard I/N"));
   const auto r = run_cli("run --quiet --shard 4/4 nothing.toml");
   CHECK(r.exit_code != 0);
   CHECK(line_count(r.err) == 1);
@@ -187,7 +193,7 @@ TEST_CASE("every shard of a split, merged, equals the single-process results", "
     std::vector<std::string> shards;
     // Computed in reverse order, and through SLURM_ARRAY_TASK_ID for the last split, as array tasks are.
     for (std::size_t i = count; i-- > 0;) {
-      const auto r = count == 5 ? run_cli("run --quiet " + exp,
+      const auto r = count == 5 ? run_cli("run --quiet --shard slurm " + exp,
                                           fmt::format("SLURM_ARRAY_TASK_ID={} SLURM_ARRAY_TASK_COUNT={}", i, count))
                                 : run_cli(fmt::format("run --quiet --shard {}/{} {}", i, count, exp));
       INFO(r.err);
@@ -211,6 +217,28 @@ TEST_CASE("every shard of a split, merged, equals the single-process results", "
     fs::remove(dir / "results.h5");
     for (const std::string& s : shards) fs::remove(s);
   }
+}
+
+TEST_CASE("resuming keeps a finished shard, as a requeued array task finds it", "[cluster]") {
+  temp_dir dir("cluster-requeue");
+  const std::string exp = write_experiment(dir, cluster_experiment(dir));
+  REQUIRE(run_cli("run --quiet --shard 1/2 " + exp).exit_code == 0);
+  const std::string shard = dir / "results.shard-1-of-2.h5";
+  const auto written = fs::last_write_time(shard);
+  const std::string bytes = read_file(shard);
+  const auto again = run_cli("run --resume --shard 1/2 " + exp);
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK(again.err.find("complete results of this experiment: kept") != std::string::npos);
+  CHECK(fs::last_write_time(shard) == written);
+  CHECK(read_file(shard) == bytes);
+  // Another experiment's complete file under the same name is computed afresh (and replaced).
+  genscope::testing::write_file(exp, replace(cluster_experiment(dir), "count = 700", "count = 600"));
+  const auto changed = run_cli("run --resume --shard 1/2 " + exp);
+  INFO(changed.err);
+  REQUIRE(changed.exit_code == 0);
+  CHECK(changed.err.find("kept") == std::string::npos);
+  CHECK(h5::file::open(shard).root().open_group("runs/bisected").attr_int("probes") == 600);
 }
 
 TEST_CASE("merge refuses missing, duplicate, unfinished and foreign shards, naming them", "[cluster][negative]") {
@@ -250,6 +278,14 @@ TEST_CASE("merge refuses missing, duplicate, unfinished and foreign shards, nami
     f.root().set_attr("status", std::string("partial"));
   }
   refused(shard_file(0, 3) + " " + (dir / "unfinished.h5") + " " + shard_file(2, 3), {"unfinished.h5", "--resume"});
+  // A shard computed by another build of GenScope.
+  fs::copy_file(shard_file(1, 3), dir / "other-build.h5");
+  {
+    h5::file f = h5::file::open(dir / "other-build.h5", true);
+    f.root().set_attr("git_commit", std::string("0123456789ab"));
+  }
+  refused(shard_file(0, 3) + " " + (dir / "other-build.h5") + " " + shard_file(2, 3),
+          {"other-build.h5", "other software", "git_commit is 0123456789ab"});
   // Damaged files: not HDF5 at all, and a shard cut short.
   genscope::testing::write_file(dir / "garbage.h5", "not an HDF5 file");
   refused(shard_file(0, 3) + " " + (dir / "garbage.h5") + " " + shard_file(2, 3), {"garbage.h5"});
@@ -410,7 +446,7 @@ TEST_CASE("a real single-node Slurm runs genscope slurm's script and merges the 
   REQUIRE(cluster.started());
   const double start_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  const auto written = run_cli(fmt::format("slurm {} --tasks 3 --cpus-per-task 1 --time 00:10:00 --mem 200M "
+  const auto written = run_cli(fmt::format("slurm {} --tasks 3 --cpus-per-task 1 --time 00:10:00 --mem 200M --merge-mem 300M "
                                            "--logs {} --script {}",
                                            exp, dir / "logs", dir / "submit.sh"));
   INFO(written.err);

@@ -32,6 +32,13 @@ using genscope::testing::write_file;
 
 namespace {
 
+/// Options of a run without progress output.
+genscope::run_options quiet_run() {
+  genscope::run_options options;
+  options.quiet = true;
+  return options;
+}
+
 const plugin_registry& registry() { return genscope::testing::build_plugins(); }
 
 // Gaussian clusters; with `shuffle` the labels are a fixed pseudo-random labelling (memorized slowly).
@@ -475,12 +482,12 @@ TEST_CASE("the pipeline warns about a model that hit its epoch cap below the tar
   const experiment exp =
       parse_experiment(experiment_text(dir, "target_accuracy = 1.0\ncheckpoints = [1]"), "exp.toml", registry());
   std::ostringstream log;
-  run_experiment(exp, registry(), run_options{true, 0}, log);
+  run_experiment(exp, registry(), quiet_run(), log);
   CHECK_THAT(log.str(), Contains("warning: model net") && Contains("target_accuracy 100.00%") &&
                             Contains("within 2 epochs") && Contains("train accuracy reached"));
   // The cached model is reused under the same key, and warned about again.
   std::ostringstream again;
-  run_experiment(exp, registry(), run_options{true, 0}, again);
+  run_experiment(exp, registry(), quiet_run(), again);
   CHECK_THAT(again.str(), Contains("warning: model net"));
   // The cached file records the stop and the checkpoint.
   std::size_t files = 0;
@@ -500,7 +507,7 @@ TEST_CASE("a trained model with the backend option checkpoint serves that epoch'
   const experiment exp =
       parse_experiment(experiment_text(dir, "checkpoints = [1]", "checkpoint = 1"), "exp.toml", registry());
   std::ostringstream log;
-  run_experiment(exp, registry(), run_options{false, 0}, log);
+  run_experiment(exp, registry(), run_options{}, log);
   std::string file;
   for (const auto& entry : std::filesystem::directory_iterator(dir / "models")) file = entry.path().string();
   REQUIRE(!file.empty());
@@ -518,7 +525,7 @@ TEST_CASE("a trained model asking for a checkpoint it does not save fails naming
       parse_experiment(experiment_text(dir, "checkpoints = [1]", "checkpoint = 2"), "exp.toml", registry());
   std::ostringstream log;
   try {
-    run_experiment(exp, registry(), run_options{true, 0}, log);
+    run_experiment(exp, registry(), quiet_run(), log);
     FAIL("expected an error");
   } catch (const error& e) {
     CHECK_THAT(std::string(e.what()), Contains("no checkpoint of epoch 2") && Contains("saved epochs: 1") &&
@@ -867,7 +874,7 @@ TEST_CASE("an experiment whose model diverges fails and caches nothing, every ti
   for (int attempt = 0; attempt < 2; ++attempt) {
     INFO("attempt " << attempt);
     std::ostringstream log;
-    CHECK_THAT(error_message([&] { run_experiment(exp, registry(), run_options{true, 0}, log); }),
+    CHECK_THAT(error_message([&] { run_experiment(exp, registry(), quiet_run(), log); }),
                Contains("diverged at epoch 1"));
     std::size_t cached = 0;
     if (std::filesystem::exists(dir / "models"))

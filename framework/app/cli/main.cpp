@@ -43,8 +43,8 @@ using namespace genscope;
 namespace {
 
 /// A command-line mistake: reported with a hint to --help, exit code 2.
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct usage_error : genscope::error {
+  using genscope::error::error;
 };
 
 constexpr const char* overview = R"(genscope: generalization intervals of trained ReLU networks
@@ -64,13 +64,15 @@ commands:
 `genscope <command> --help` describes each command's options.
 )";
 
-/// Parses `args` against `desc` (+ positional), printing help when asked. Returns false after help.
+/// Parses `args` against `desc` (+ positional), printing help when asked (unless `quiet`: MPI ranks but 0).
+/// Returns false after help.
 bool parse(const std::vector<std::string>& args, const po::options_description& desc,
-           const po::positional_options_description& pos, po::variables_map& vm, const std::string& usage) {
+           const po::positional_options_description& pos, po::variables_map& vm, const std::string& usage,
+           bool quiet = false) {
   try {
     po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
     if (vm.count("help") != 0) {
-      std::cout << usage << "\n" << desc << "\n";
+      if (!quiet) std::cout << usage << "\n" << desc << "\n";
       return false;
     }
     po::notify(vm);
@@ -131,31 +133,40 @@ int cmd_run(const std::vector<std::string>& args) {
       "save the results so far to OUTPUT.partial at most this often (seconds of work; 0: every batch)")(
       "shard", po::value<std::string>(),
       "compute only shard I/N (0 <= I < N) of every run and analysis into OUTPUT's shard file, e.g.\n"
-      "results/x.shard-3-of-8.h5; `genscope merge` combines the N shards. In a Slurm array task it is\n"
-      "SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT unless given")(
+      "results/x.shard-3-of-8.h5; `genscope merge` combines the N shards. `--shard slurm`: the task's\n"
+      "SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, in an array submitted as --array=0-(N-1)")(
       "train-only", "build the data sets and train (or load) the models, then stop without results: the step\n"
       "before an array job, whose tasks then share the trained models of the model cache")(
       "file", po::value<std::string>()->required(), "experiment file (TOML)");
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
-  if (!parse(args, desc, pos, vm,
-             "Validates the experiment, builds its data and models (trained models are cached), runs every run\n"
-             "and analysis and writes one HDF5 results file, then prints the summary tables.\n"
-             "Under mpirun (mpirun -n N genscope run FILE), rank 0 builds the data and trains the models once, every\n"
-             "rank computes its share of the probes and rows with its own threads, and rank 0 writes the one results\n"
-             "file, equal to one process's; see docs/cluster.md."))
-    return 0;
-  const auto limit = thread_limit(vm);
   // Under mpirun every rank checks the command and experiment; the first problem prints once, from rank 0.
   const std::unique_ptr<rank_group> ranks = join_mpi_job();
   const bool on_ranks = ranks != nullptr && ranks->size() > 1;
   const bool lead = ranks == nullptr || ranks->rank() == 0;
+  bool parsed = false;
+  const auto parse_step = [&] {
+    parsed = parse(args, desc, pos, vm,
+                   "Validates the experiment, builds its data and models (trained models are cached), runs every run\n"
+                   "and analysis and writes one HDF5 results file, then prints the summary tables.\n"
+                   "Under mpirun (mpirun -n N genscope run FILE), rank 0 builds the data and trains the models once,\n"
+                   "every rank computes its share of the probes and rows with its own threads, and rank 0 writes the\n"
+                   "one results file, equal to one process's; see docs/cluster.md.",
+                   !lead);
+  };
+  if (on_ranks) on_every_rank(*ranks, parse_step);
+  else parse_step();
+  if (!parsed) return 0;
+  const auto limit = thread_limit(vm);
   std::optional<plugin_registry> plugins;
   experiment exp;
   run_options options;
   const auto prepare = [&] {
-    if (vm.count("shard") != 0) options.part = parse_shard(vm["shard"].as<std::string>(), "--shard");
+    if (vm.count("shard") != 0)
+      options.part = vm["shard"].as<std::string>() == "slurm"
+                         ? slurm_array_shard([](const char* name) { return std::getenv(name); })
+                         : parse_shard(vm["shard"].as<std::string>(), "--shard");
     // A refused plugin library matters only if the experiment names it; validation then says why.
     plugins.emplace(plugin_registry::discover());
     exp = load_experiment(vm["file"].as<std::string>(), *plugins);
@@ -165,10 +176,8 @@ int cmd_run(const std::vector<std::string>& args) {
     options.checkpoint_seconds = vm["checkpoint-seconds"].as<double>();
     if (!(options.checkpoint_seconds >= 0) || !std::isfinite(options.checkpoint_seconds))
       throw usage_error("--checkpoint-seconds must be a finite number >= 0");
-    if (vm.count("shard") == 0 && !options.train_only) options.part = slurm_array_shard([](const char* name) { return std::getenv(name); });
     if (options.part && on_ranks)
-      throw usage_error(fmt::format("a shard ({}/{}, from --shard or a Slurm array task) and {} MPI ranks together: "
-                                    "give one or the other",
+      throw usage_error(fmt::format("--shard {}/{} and {} MPI ranks together: give one or the other",
                                     options.part->index, options.part->count, ranks->size()));
     if (vm.count("output") != 0) exp.output = vm["output"].as<std::string>();
     if (options.part && !options.train_only) exp.output = shard_path(exp.output, *options.part);
@@ -181,7 +190,21 @@ int cmd_run(const std::vector<std::string>& args) {
   };
   if (on_ranks) on_every_rank(*ranks, prepare);
   else prepare();
-  run_experiment(exp, *plugins, options, std::cerr);
+  try {
+    run_experiment(exp, *plugins, options, std::cerr);
+  } catch (const failed_elsewhere&) {
+    throw;
+  } catch (const rank_failure&) {
+    throw;  // every rank knows
+  } catch (const std::exception& e) {
+    if (!on_ranks) throw;
+    // A failure the ranks did not agree on (one rank out of memory in a broadcast, say): the others wait in MPI
+    // for this one, so the job ends here, with this rank's reason.
+    std::cerr << fmt::format("genscope: error: rank {} of {}: {}; ending every rank\n", ranks->rank(), ranks->size(),
+                             describe(e))
+              << std::flush;
+    ranks->abort(1);
+  }
   if (lead && !options.train_only) print_summary(summarize(exp.output), std::cout);
   return 0;
 }
@@ -229,7 +252,10 @@ int cmd_slurm(const std::vector<std::string>& args) {
       "script", po::value<std::string>(), "write the script here (default: print it)")(
       "cpus-per-task", unsigned_value(defaults.cpus_per_task), "cores of each task, its worker threads")(
       "time", po::value<std::string>()->default_value(defaults.time), "time limit of each task (Slurm's --time)")(
-      "mem", po::value<std::string>()->default_value(defaults.memory), "memory of each task (Slurm's --mem)")(
+      "mem", po::value<std::string>()->default_value(defaults.memory),
+      "memory of the training job and of each task (Slurm's --mem)")(
+      "merge-mem", po::value<std::string>()->default_value(defaults.merge_memory),
+      "memory of the merge job, which holds the whole results: about twice their size")(
       "partition", po::value<std::string>()->default_value(""), "Slurm partition (default: the cluster's)")(
       "account", po::value<std::string>()->default_value(""), "Slurm account to charge (default: yours)")(
       "logs", po::value<std::string>()->default_value(defaults.log_folder), "folder of the jobs' logs")(
@@ -253,6 +279,7 @@ int cmd_slurm(const std::vector<std::string>& args) {
   if (job.cpus_per_task == 0) throw usage_error("--cpus-per-task must be >= 1");
   job.time = vm["time"].as<std::string>();
   job.memory = vm["mem"].as<std::string>();
+  job.merge_memory = vm["merge-mem"].as<std::string>();
   job.partition = vm["partition"].as<std::string>();
   job.account = vm["account"].as<std::string>();
   job.log_folder = vm["logs"].as<std::string>();

@@ -73,6 +73,11 @@ class mpi_ranks final : public rank_group {
     return all;
   }
 
+  [[noreturn]] void abort(int code) const override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);  // MPI_Abort does not return; should it, this process still ends
+  }
+
   std::vector<std::string> all_gather(const std::string& bytes) const override {
     std::vector<std::string> all = gather(bytes);
     std::string packed;

@@ -14,7 +14,9 @@ struct slurm_job {
   std::size_t tasks = 0;           ///< array tasks: task I computes shard I of `tasks`
   std::size_t cpus_per_task = 2;   ///< Slurm's --cpus-per-task, and each task's worker threads
   std::string time = "01:00:00";   ///< Slurm's --time of each job
-  std::string memory = "4G";       ///< Slurm's --mem of each job
+  std::string memory = "4G";       ///< Slurm's --mem of the training job and of each array task
+  /// Slurm's --mem of the merge job, which holds the whole results in memory (about twice their size)
+  std::string merge_memory = "8G";
   std::string partition;           ///< Slurm's --partition ("": the cluster's default)
   std::string account;             ///< Slurm's --account ("": the user's default)
   std::string log_folder = "slurm-logs";  ///< the jobs' output files, relative to the working folder

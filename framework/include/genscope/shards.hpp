@@ -28,10 +28,11 @@ struct shard {
 /// Parses "I/N" (0 <= I < N, N >= 1, decimal digits); throws error naming `what` (e.g. "--shard") otherwise.
 GENSCOPE_API shard parse_shard(std::string_view text, const std::string& what);
 
-/// The shard of a Slurm array task: SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT,
-/// read through `getenv`; none when SLURM_ARRAY_TASK_ID is unset. Throws error naming the variable when one is
-/// malformed or the task lies outside the count (an array with a step, e.g. --array=0-9:2, is refused).
-GENSCOPE_API std::optional<shard> slurm_array_shard(const std::function<const char*(const char*)>& getenv);
+/// The shard of a Slurm array task submitted as --array=0-(N-1): SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT,
+/// read through `getenv`. Throws error naming the variable when one is unset or malformed, and when the array
+/// is not 0 to N-1 in steps of 1 (SLURM_ARRAY_TASK_MIN, _MAX and _STEP, when set): a step leaves shards
+/// uncomputed, and a task rerun alone (--array=3) is array 3-3 of one task, which must say --shard 3/N.
+GENSCOPE_API shard slurm_array_shard(const std::function<const char*(const char*)>& getenv);
 
 /// The batches [first, last) of `batches` that `s` computes: contiguous blocks whose sizes differ by at most
 /// one, in shard order, covering every batch exactly once.
@@ -56,6 +57,8 @@ class GENSCOPE_API rank_group {
   virtual std::vector<std::string> gather(const std::string& bytes) const = 0;
   /// Every rank's `bytes`, in rank order, on every rank.
   virtual std::vector<std::string> all_gather(const std::string& bytes) const = 0;
+  /// Ends every rank of the job now with `code`: for a failure on one rank while the others wait in a collective.
+  [[noreturn]] virtual void abort(int code) const = 0;
 };
 
 /// What every rank but 0 throws when a rank_group's job fails: rank 0 reports the failure, naming the rank.
@@ -65,9 +68,16 @@ class GENSCOPE_API failed_elsewhere : public error {
   ~failed_elsewhere() override;
 };
 
-/// Runs `step` on every rank of `ranks`; when it threw on any rank, throws on every rank: on rank 0 an error
-/// "rank R of N: MESSAGE" for the first rank that failed (saying how many others failed), failed_elsewhere on
-/// the others. Collective.
+/// What rank 0 throws when a rank_group's job fails on some rank, every rank knowing it.
+class GENSCOPE_API rank_failure : public error {
+ public:
+  using error::error;
+  ~rank_failure() override;
+};
+
+/// Runs `step` on every rank of `ranks`; when it threw on any rank, throws on every rank: on rank 0 a
+/// rank_failure "rank R of N: MESSAGE" for the first rank that failed (saying how many others failed),
+/// failed_elsewhere on the others. Collective.
 GENSCOPE_API void on_every_rank(const rank_group& ranks, const std::function<void()>& step);
 
 /// Writes `output`: the results file one process would have written, from the results files of every shard of

@@ -703,6 +703,7 @@ results_writer open_results(const experiment& exp, const run_options& options, c
                             const std::optional<shard>& part, std::ostream& log) {
   const std::string partial = output + ".partial";
   std::error_code ec;
+  if (options.train_only) return results_writer::scratch(output);  // nothing is saved
   const bool resuming = options.resume && std::filesystem::exists(partial, ec);
   if (options.resume && !resuming && !options.quiet)
     log << fmt::format("nothing to resume ({} does not exist): starting afresh\n", partial);
@@ -735,6 +736,32 @@ results_writer open_results(const experiment& exp, const run_options& options, c
   root.set_attr("host", host_name());
   root.set_attr("threads", static_cast<std::int64_t>(worker_threads()));
   return out;
+}
+
+/// Whether `output` holds the complete results of `exp` computed by this build (as --resume finds them after a
+/// finished run: kept).
+bool complete_results(const experiment& exp, const std::string& output) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(output, ec)) return false;
+  try {
+    const h5::file f = h5::file::open(output);
+    const h5::group r = f.root();
+    return r.has_attr("status") && r.attr_string("status") == "complete" && r.has_attr("experiment") &&
+           r.has_attr("git_commit") && r.attr_string("git_commit") == git_commit() &&
+           experiment_change(r.attr_string("experiment"), exp.text).empty();
+  } catch (const std::exception&) {
+    return false;  // unreadable: computed afresh
+  }
+}
+
+/// With --resume, a finished output of the same experiment is kept (a requeued array task, a rerun script).
+bool keep_finished(const experiment& exp, const run_options& options, const std::string& partial, std::ostream& log) {
+  std::error_code ec;
+  if (!options.resume || options.train_only || std::filesystem::exists(partial, ec) ||
+      !complete_results(exp, exp.output))
+    return false;
+  if (!options.quiet) log << fmt::format("{} holds the complete results of this experiment: kept\n", exp.output);
+  return true;
 }
 
 bool is_input(const std::string& item) { return item.starts_with("datasets.") || item.starts_with("models."); }
@@ -798,6 +825,11 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
   const shard part{ranks.rank(), ranks.size()};
   run_options mine = options;
   mine.quiet = options.quiet || part.index != 0;
+  // Rank 0 decides for every rank whether the results are already complete (ranks may not share its view).
+  std::string finished = part.index == 0 && keep_finished(exp, mine, shard_path(exp.output, part) + ".partial", log)
+                             ? "yes" : "";
+  ranks.broadcast(finished);
+  if (!finished.empty()) return;
   const std::string resume_hint =
       fmt::format("continue with: mpirun -n {} genscope run {} -o {} --resume", part.count, exp.file, exp.output);
   std::optional<results_writer> out;
@@ -805,7 +837,7 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
   std::optional<durable::file_lock> output_lock;
   on_every_rank(ranks, [&] {
     out.emplace(open_results(exp, mine, shard_path(exp.output, part), part, log));  // creates OUTPUT's folder
-    if (part.index == 0) output_lock.emplace(exp.output + ".lock", false);
+    if (part.index == 0 && !options.train_only) output_lock.emplace(exp.output + ".lock", false);
   });
   context c{exp, plugins, mine, log, *out, part, {}, {}};
   c.recorded = part.index == 0;
@@ -820,7 +852,7 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
       if (is_input(item)) build_item(c, item);
     built = {{c.data.begin(), c.data.end()}, trained_model_files(c)};
   });
-  const shared_inputs inputs = share_inputs(ranks, built);
+  shared_inputs inputs = share_inputs(ranks, built);
   built = {};
   on_every_rank(ranks, [&] {
     if (part.index == 0) return;
@@ -834,6 +866,7 @@ void run_on_ranks(const experiment& exp, const plugin_registry& plugins, const r
     for (const std::string& item : exp.build_order)
       if (is_input(item)) build_item(c, item, &inputs);
   });
+  inputs = {};  // the data sets live on in c.data; the model files' bytes are on disk now
   if (options.train_only) return;
   on_every_rank(ranks, [&] {
     try {
@@ -865,6 +898,7 @@ void run_experiment(const experiment& exp, const plugin_registry& plugins, const
     run_on_ranks(exp, plugins, options, *options.ranks, log);
     return;
   }
+  if (keep_finished(exp, options, exp.output + ".partial", log)) return;
   const std::string resume_hint = fmt::format("continue with: genscope run {} -o {} --resume", exp.file, exp.output);
   results_writer out = open_results(exp, options, exp.output, options.part, log);
   context c{exp, plugins, options, log, out, options.part, {}, {}};

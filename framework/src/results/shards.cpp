@@ -38,26 +38,29 @@ shard parse_shard(std::string_view text, const std::string& what) {
   return shard{*index, *count};
 }
 
-std::optional<shard> slurm_array_shard(const std::function<const char*(const char*)>& getenv) {
-  const char* id = getenv("SLURM_ARRAY_TASK_ID");
-  if (id == nullptr) return std::nullopt;
-  const auto number = [&](const char* name, const char* value) {
+shard slurm_array_shard(const std::function<const char*(const char*)>& getenv) {
+  const auto number = [&](const char* name) {
+    const char* value = getenv(name);
     const auto v = value == nullptr ? std::nullopt : decimal(value);
     if (!v)
-      throw error(fmt::format("{} is {}, not a count; genscope run takes its shard from SLURM_ARRAY_TASK_ID, "
-                              "SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT (or --shard I/N)",
+      throw error(fmt::format("--shard slurm: {} is {}, not a count (outside a Slurm array task? give --shard I/N)",
                               name, value == nullptr ? "unset" : fmt::format("\"{}\"", value)));
     return *v;
   };
-  const std::size_t task = number("SLURM_ARRAY_TASK_ID", id);
-  const std::size_t count = number("SLURM_ARRAY_TASK_COUNT", getenv("SLURM_ARRAY_TASK_COUNT"));
-  const char* min_text = getenv("SLURM_ARRAY_TASK_MIN");
-  const std::size_t min = min_text == nullptr ? 0 : number("SLURM_ARRAY_TASK_MIN", min_text);
-  if (task < min || task - min >= count || count == 0)
-    throw error(fmt::format("SLURM_ARRAY_TASK_ID {} is not one of the {} tasks from SLURM_ARRAY_TASK_MIN {}: submit "
-                            "the array as --array=0-{} (no step), or give --shard I/N",
-                            task, count, min, count == 0 ? 0 : count - 1));
-  return shard{task - min, count};
+  const std::size_t task = number("SLURM_ARRAY_TASK_ID");
+  const std::size_t count = number("SLURM_ARRAY_TASK_COUNT");
+  const auto optional_number = [&](const char* name, std::size_t fallback) {
+    return getenv(name) == nullptr ? fallback : number(name);
+  };
+  const std::size_t min = optional_number("SLURM_ARRAY_TASK_MIN", 0);
+  const std::size_t max = optional_number("SLURM_ARRAY_TASK_MAX", count == 0 ? 0 : count - 1);
+  const std::size_t step = optional_number("SLURM_ARRAY_TASK_STEP", 1);
+  if (count == 0 || min != 0 || max != count - 1 || step != 1 || task >= count)
+    throw error(fmt::format("--shard slurm: this array is tasks {} to {} in steps of {} ({} tasks), not 0 to N-1: "
+                            "submit it as --array=0-{}, or give the shard of this task as --shard I/N (e.g. to rerun "
+                            "one task alone)",
+                            min, max, step, count, count == 0 ? 0 : count - 1));
+  return shard{task, count};
 }
 
 std::pair<std::size_t, std::size_t> shard_batches(const shard& s, std::size_t batches) {
@@ -76,6 +79,7 @@ std::string shard_path(const std::string& output, const shard& s) {
 
 failed_elsewhere::failed_elsewhere() : error("failed on another rank, which rank 0 reports") {}
 failed_elsewhere::~failed_elsewhere() = default;
+rank_failure::~rank_failure() = default;
 
 void rank_group::broadcast(std::string& bytes) const {
   std::uint64_t size = bytes.size();
@@ -105,7 +109,7 @@ void on_every_rank(const rank_group& ranks, const std::function<void()>& step) {
                              : failed.size() == all.size()
                                  ? fmt::format(" (every rank failed; rank {}'s error is shown)", first)
                                  : fmt::format(" ({} other ranks failed too)", failed.size() - 1);
-  throw error(fmt::format("rank {} of {}: {}{}", first, all.size(), all[first], others));
+  throw rank_failure(fmt::format("rank {} of {}: {}{}", first, all.size(), all[first], others));
 }
 
 namespace {
@@ -122,9 +126,13 @@ std::vector<std::string> table_paths(const h5::group& root) {
   return paths;
 }
 
-/// Rows of a table group: the length of its first column (the writer keeps every column in step).
+/// Rows of a table group: the length of a ragged column's STEM_count index, which has one entry a row, or else of
+/// its first column (the writer keeps every column in step).
 std::size_t table_rows(const h5::group& table) {
   const std::vector<std::string> columns = table.attr_strings("columns");
+  const std::set<std::string> column_set(columns.begin(), columns.end());
+  for (const std::string& name : table.children())
+    if (!column_set.count(name) && name.ends_with("_count")) return table.dims(name).front();
   return columns.empty() ? 0 : table.dims(columns.front()).front();
 }
 
@@ -155,28 +163,74 @@ std::string missing_name(const std::string& known, const shard& part, std::size_
   return known.substr(0, known.size() - suffix.size()) + fmt::format(".shard-{}-of-{}.h5", index, part.count);
 }
 
-struct opened_shard {
-  const shard_source* source;
-  h5::file file;
-  shard part;
-};
-
 h5::file open_source(const shard_source& s, bool writable) {
   if (s.path.empty()) return h5::file::open_image(s.image, s.name, writable);
   return writable ? h5::file::open_in_memory(s.path) : h5::file::open(s.path);
 }
 
-/// The digests a shard's provenance records (data sets' sha256, models' digest), by "datasets/NAME" and
-/// "models/NAME": shards that computed from different inputs must not be merged.
-std::map<std::string, std::string> input_digests(const h5::group& root) {
-  std::map<std::string, std::string> digests;
-  const h5::group provenance = root.open_group("provenance");
+/// What must agree between the shards of one merge, read from one shard file (then closed: a merge of
+/// thousands of shards holds one file open at a time).
+struct shard_identity {
+  const shard_source* source = nullptr;
+  shard part;
+  std::string experiment;
+  /// The software and inputs behind the results, by what they are: the results format and GenScope's version
+  /// and commit, each data set's sha256 and model's digest, each run's and analysis's plugins and versions.
+  std::map<std::string, std::string> stamps;
+  std::vector<std::string> tables;
+};
+
+shard_identity identify(const shard_source& s) {
+  const h5::file f = open_source(s, false);
+  const h5::group r = f.root();
+  const auto text = [&](const char* name) { return r.has_attr(name) ? r.attr_string(name) : std::string(); };
+  if (text("format") != results_format_name) throw io_error(s.name, "is not a GenScope results file");
+  if (!r.has_attr("shard_index") || !r.has_attr("shard_count"))
+    throw io_error(s.name, "is not a shard's results (no shard_index): a whole experiment's results need no merge");
+  if (text("status") != "complete")
+    throw io_error(s.name, fmt::format("is not finished (status '{}'): finish it with genscope run --resume",
+                                       text("status")));
+  shard_identity id;
+  id.source = &s;
+  id.part = {static_cast<std::size_t>(r.attr_int("shard_index")), static_cast<std::size_t>(r.attr_int("shard_count"))};
+  id.experiment = text("experiment");
+  for (const char* name : {"format_version", "plugin_api_version"})
+    id.stamps[name] = r.has_attr(name) ? std::to_string(r.attr_int(name)) : "none";
+  for (const char* name : {"genscope_version", "git_commit"}) id.stamps[name] = text(name);
+  const h5::group provenance = r.open_group("provenance");
   for (const auto& [section, key] : {std::pair{"datasets", "sha256"}, std::pair{"models", "digest"}}) {
     if (!provenance.has(section)) continue;
     const h5::group g = provenance.open_group(section);
-    for (const std::string& name : g.children()) digests[std::string(section) + "/" + name] = g.open_group(name).attr_string(key);
+    for (const std::string& name : g.children())
+      id.stamps[fmt::format("{}/{} {}", section, name, key)] = g.open_group(name).attr_string(key);
   }
-  return digests;
+  const auto stamp_items = [&](const h5::group& g, const std::string& path, std::initializer_list<const char*> keys) {
+    for (const char* key : keys)
+      for (const char* part : {"_plugin", "_version"}) {
+        const std::string name = std::string(key) + part;
+        if (g.has_attr(name)) id.stamps[path + " " + name] = g.attr_string(name);
+      }
+  };
+  for (const std::string& run : r.open_group("runs").children())
+    stamp_items(r.open_group("runs").open_group(run), "runs/" + run, {"sampler", "estimator"});
+  for (const std::string& a : r.open_group("analyses").children())
+    stamp_items(r.open_group("analyses").open_group(a), "analyses/" + a, {"analysis"});
+  id.tables = table_paths(r);
+  return id;
+}
+
+/// The first stamp in which `a` and `b` differ, as "KEY is X in A but Y in B", or "" when none does.
+std::string stamp_difference(const shard_identity& a, const shard_identity& b) {
+  std::set<std::string> keys;
+  for (const auto& [key, value] : a.stamps) keys.insert(key);
+  for (const auto& [key, value] : b.stamps) keys.insert(key);
+  for (const std::string& key : keys) {
+    const auto in_a = a.stamps.find(key), in_b = b.stamps.find(key);
+    const std::string va = in_a == a.stamps.end() ? "absent" : in_a->second.substr(0, 16);
+    const std::string vb = in_b == b.stamps.end() ? "absent" : in_b->second.substr(0, 16);
+    if (va != vb) return fmt::format("{} is {} in {} but {} in {}", key, vb, b.source->name, va, a.source->name);
+  }
+  return "";
 }
 
 /// Sums the double attributes named *seconds of `to` and `from` into `to` (the work time of every shard).
@@ -192,51 +246,34 @@ constexpr const char* run_seconds[] = {"seconds", "sampler_prepare_seconds", "sa
 h5::file merge_shard_sources(const std::vector<shard_source>& sources, const std::string& output) {
   if (sources.empty()) throw error("merge: no shard files given");
   // Read and check every shard's identity before merging anything.
-  std::vector<opened_shard> shards;
-  for (const shard_source& s : sources) {
-    h5::file f = open_source(s, false);
-    const h5::group r = f.root();
-    const auto text = [&](const char* name) { return r.has_attr(name) ? r.attr_string(name) : std::string(); };
-    if (text("format") != results_format_name) throw io_error(s.name, "is not a GenScope results file");
-    if (!r.has_attr("shard_index") || !r.has_attr("shard_count"))
-      throw io_error(s.name, "is not a shard's results (no shard_index): a whole experiment's results need no merge");
-    if (text("status") != "complete")
-      throw io_error(s.name, fmt::format("is not finished (status '{}'): finish it with genscope run --resume",
-                                         text("status")));
-    const shard part{static_cast<std::size_t>(r.attr_int("shard_index")),
-                     static_cast<std::size_t>(r.attr_int("shard_count"))};
-    shards.push_back({&s, std::move(f), part});
-  }
-  std::sort(shards.begin(), shards.end(), [](const opened_shard& a, const opened_shard& b) {
+  std::vector<shard_identity> shards;
+  for (const shard_source& s : sources) shards.push_back(identify(s));
+  std::sort(shards.begin(), shards.end(), [](const shard_identity& a, const shard_identity& b) {
     return a.part.index < b.part.index;
   });
-  const opened_shard& first = shards.front();
+  const shard_identity& first = shards.front();
   const std::size_t count = first.part.count;
-  const std::string experiment = first.file.root().attr_string("experiment");
-  const auto digests = input_digests(first.file.root());
-  std::vector<const opened_shard*> by_index(count, nullptr);
-  for (const opened_shard& s : shards) {
+  std::vector<const shard_identity*> by_index(count, nullptr);
+  for (const shard_identity& s : shards) {
     if (s.part.count != count)
       throw error(fmt::format("merge: {} is shard {} of {}, but {} is one of {}: shards of different splits",
                               s.source->name, s.part.index, s.part.count, first.source->name, count));
-    if (s.part.index >= count) throw io_error(s.source->name, fmt::format("shard_index {} is not below shard_count {}",
-                                                                          s.part.index, count));
+    if (s.part.index >= count)
+      throw io_error(s.source->name, fmt::format("shard_index {} is not below shard_count {}", s.part.index, count));
     if (by_index[s.part.index] != nullptr)
       throw error(fmt::format("merge: shard {} of {} is given twice: {} and {}", s.part.index, count,
                               by_index[s.part.index]->source->name, s.source->name));
     by_index[s.part.index] = &s;
-    if (const std::string change = experiment_change(experiment, s.file.root().attr_string("experiment"));
-        !change.empty() || s.file.root().attr_string("experiment").empty())
+    if (const std::string change = experiment_change(first.experiment, s.experiment);
+        !change.empty() || s.experiment.empty())
       throw error(fmt::format("merge: {} is a shard of another experiment than {} ({})", s.source->name,
                               first.source->name, change.empty() ? "no experiment text" : change));
-    for (const auto& [item, digest] : input_digests(s.file.root())) {
-      const auto it = digests.find(item);
-      if (it == digests.end() || it->second != digest)
-        throw error(fmt::format("merge: {} computed {} from other inputs than {} (digest {} vs {}); the shards "
-                                "cannot be merged",
-                                s.source->name, item, first.source->name, digest.substr(0, 12),
-                                it == digests.end() ? std::string("none") : it->second.substr(0, 12)));
-    }
+    if (const std::string difference = stamp_difference(first, s); !difference.empty())
+      throw error(fmt::format("merge: {} and {} were computed by other software or from other inputs ({}); the "
+                              "shards cannot be merged",
+                              first.source->name, s.source->name, difference));
+    if (s.tables != first.tables)
+      throw error(fmt::format("merge: {} holds other tables than {}", s.source->name, first.source->name));
   }
   std::vector<std::string> missing;
   for (std::size_t i = 0; i < count; ++i)
@@ -247,66 +284,74 @@ h5::file merge_shard_sources(const std::vector<shard_source>& sources, const std
                             missing.size() == 1 ? "" : "the first: ",
                             missing_name(first.source->name, first.part, std::stoul(missing.front()), output)));
 
-  // Shard 0, in memory and writable, becomes the merged file; the others' rows are appended in shard order.
-  opened_shard& zero = *std::find_if(shards.begin(), shards.end(), [](const opened_shard& s) { return s.part.index == 0; });
-  zero.file.close();  // HDF5 locks a file opened twice by one process
-  h5::file merged = open_source(*zero.source, true);
+  // Shard 0, in memory and writable, becomes the merged file; the others' rows are appended in shard order, one
+  // shard file open at a time.
+  h5::file merged = open_source(*by_index[0]->source, true);
   const h5::group root = merged.root();
-  for (const std::string& path : table_paths(root)) {
+  struct table_state {
+    std::string path;
+    std::set<std::string> columns;
+    std::vector<std::string> datasets;
+    std::map<std::string, std::uint64_t> ragged_next;  ///< by STEM: the values its index points past so far
+    std::size_t rows = 0;
+  };
+  std::vector<table_state> tables;
+  for (const std::string& path : first.tables) {
     const h5::group to = root.open_group(path);
+    table_state t{path, {}, to.children(), {}, table_rows(to)};
     const std::vector<std::string> columns = to.attr_strings("columns");
-    const std::set<std::string> column_set(columns.begin(), columns.end());
-    // Ragged index stems (STEM_start / STEM_count beside the columns) and the values they index so far.
-    std::map<std::string, std::uint64_t> ragged_next;
-    for (const std::string& name : to.children())
-      if (!column_set.count(name) && name.ends_with("_start")) {
+    t.columns.insert(columns.begin(), columns.end());
+    for (const std::string& name : t.datasets)
+      if (!t.columns.count(name) && name.ends_with("_start")) {
         const std::string stem = name.substr(0, name.size() - 6);
         std::uint64_t total = 0;
         for (std::uint64_t v : to.read<std::uint64_t>(stem + "_count")) total += v;
-        ragged_next[stem] = total;
+        t.ragged_next[stem] = total;
       }
-    std::size_t rows = table_rows(to);
-    const auto refuse = [&](const opened_shard& s, const std::string& why) {
-      throw io_error(s.source->name, fmt::format("table '{}': {}", path, why));
-    };
-    if (to.attr_int("shard_first_row") != 0) refuse(zero, "shard 0 does not start at row 0");
-    for (std::size_t i = 1; i < count; ++i) {
-      const opened_shard& s = *by_index[i];
-      const h5::group from_root = s.file.root();
-      if (!from_root.has(path)) refuse(s, "missing in this shard");
-      const h5::group from = from_root.open_group(path);
-      if (!from.has_attr("columns") || from.attr_strings("columns") != columns)
-        refuse(s, "its columns differ from shard 0's");
-      if (static_cast<std::size_t>(from.attr_int("shard_first_row")) != rows)
-        refuse(s, fmt::format("starts at row {}, but the shards before it hold {} rows",
-                              from.attr_int("shard_first_row"), rows));
-      for (const std::string& name : to.children()) {
-        std::uint64_t offset = 0;
-        if (!column_set.count(name) && name.ends_with("_start")) offset = ragged_next.at(name.substr(0, name.size() - 6));
-        append_dataset(from, to, name, offset);
+    if (to.attr_int("shard_first_row") != 0)
+      throw io_error(by_index[0]->source->name, fmt::format("table '{}': shard 0 does not start at row 0", path));
+    tables.push_back(std::move(t));
+  }
+  for (std::size_t i = 1; i < count; ++i) {
+    const shard_identity& s = *by_index[i];
+    const h5::file file = open_source(*s.source, false);
+    const h5::group from_root = file.root();
+    for (table_state& t : tables) {
+      const h5::group to = root.open_group(t.path);
+      const h5::group from = from_root.open_group(t.path);
+      const auto refuse = [&](const std::string& why) {
+        throw io_error(s.source->name, fmt::format("table '{}': {}", t.path, why));
+      };
+      if (from.attr_strings("columns") != to.attr_strings("columns")) refuse("its columns differ from shard 0's");
+      if (static_cast<std::size_t>(from.attr_int("shard_first_row")) != t.rows)
+        refuse(fmt::format("starts at row {}, but the shards before it hold {} rows", from.attr_int("shard_first_row"),
+                           t.rows));
+      for (const std::string& name : t.datasets) {
+        const bool start_index = !t.columns.count(name) && name.ends_with("_start");
+        append_dataset(from, to, name, start_index ? t.ragged_next.at(name.substr(0, name.size() - 6)) : 0);
       }
-      for (auto& [stem, next] : ragged_next)
+      for (auto& [stem, next] : t.ragged_next)
         for (std::uint64_t v : from.read<std::uint64_t>(stem + "_count")) next += v;
-      rows += table_rows(from);
+      t.rows += table_rows(from);
       add_seconds(from, to, {std::begin(run_seconds), std::end(run_seconds)});
       add_seconds(from, to, {"compute_seconds"});
     }
-    if (rows != static_cast<std::size_t>(to.attr_int("shard_total_rows")))
+    // Analyses' own work times (their tables' are summed above).
+    const h5::group analyses = root.open_group("analyses");
+    for (const std::string& a : analyses.children())
+      add_seconds(from_root.open_group("analyses").open_group(a), analyses.open_group(a), {"seconds", "prepare_seconds"});
+  }
+  for (const table_state& t : tables) {
+    const h5::group to = root.open_group(t.path);
+    if (t.rows != static_cast<std::size_t>(to.attr_int("shard_total_rows")))
       throw error(fmt::format("merge: table '{}' holds {} rows from the {} shards, not the {} of the experiment",
-                              path, rows, count, to.attr_int("shard_total_rows")));
-    if (to.has_attr("rows")) to.set_attr("rows", static_cast<std::int64_t>(rows));
+                              t.path, t.rows, count, to.attr_int("shard_total_rows")));
+    if (to.has_attr("rows")) to.set_attr("rows", static_cast<std::int64_t>(t.rows));
     to.remove_attr("shard_first_row");
     to.remove_attr("shard_total_rows");
   }
-  // Analyses' own work times (their tables' are summed above).
-  const h5::group analyses = root.open_group("analyses");
-  for (const std::string& a : analyses.children())
-    for (std::size_t i = 1; i < count; ++i) {
-      const h5::group from = by_index[i]->file.root().open_group("analyses");
-      if (from.has(a)) add_seconds(from.open_group(a), analyses.open_group(a), {"seconds", "prepare_seconds"});
-    }
   std::vector<std::string> names;
-  for (const opened_shard* s : by_index) names.push_back(s->source->name);
+  for (const shard_identity* s : by_index) names.push_back(s->source->name);
   root.remove_attr("shard_index");
   root.remove_attr("shard_count");
   root.set_attr("merged_from", names);

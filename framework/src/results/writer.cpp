@@ -34,6 +34,19 @@ h5::group child(const h5::group& g, const std::string& name) {
   return g.has(name) ? g.open_group(name) : g.create_group(name);
 }
 
+/// An empty results file in memory, named `name` in messages.
+h5::file fresh_results(const std::string& name) {
+  h5::file file = h5::file::create_in_memory(name);
+  const h5::group r = file.root();
+  r.set_attr("format", std::string(results_format_name));
+  r.set_attr("format_version", results_format_version);
+  r.set_attr("status", std::string("partial"));
+  r.create_group("runs");
+  r.create_group("analyses");
+  r.create_group("provenance");
+  return file;
+}
+
 table_writer open_table(const h5::group& parent, const std::string& name, const table_spec& spec,
                         const std::string& owner) {
   if (parent.has(name)) return table_writer::resume(parent.open_group(name), spec, owner);
@@ -58,15 +71,12 @@ results_writer results_writer::start(std::string output, double checkpoint_secon
   if (fs::exists(partial, ec))
     throw io_error(partial, "holds the results of an interrupted run: continue them with --resume, or move the "
                             "file away to start afresh (it is not overwritten)");
-  h5::file file = h5::file::create_in_memory(partial);
-  const h5::group r = file.root();
-  r.set_attr("format", std::string(results_format_name));
-  r.set_attr("format_version", results_format_version);
-  r.set_attr("status", std::string("partial"));
-  r.create_group("runs");
-  r.create_group("analyses");
-  r.create_group("provenance");
-  return results_writer(std::move(output), checkpoint_seconds, std::move(lock), std::move(file), false);
+  return results_writer(std::move(output), checkpoint_seconds, std::move(lock), fresh_results(partial), false);
+}
+
+results_writer results_writer::scratch(std::string output) {
+  h5::file file = fresh_results(output);
+  return results_writer(std::move(output), 0, nullptr, std::move(file), false);
 }
 
 results_writer results_writer::resume(std::string output, double checkpoint_seconds) {

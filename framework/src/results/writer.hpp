@@ -36,6 +36,8 @@ class GENSCOPE_API results_writer {
   /// Continues OUTPUT.partial as saved by the last checkpoint; throws io_error when it is
   /// missing, damaged or not a partial GenScope results file.
   static results_writer resume(std::string output, double checkpoint_seconds);
+  /// Fresh results that are never saved (no lock, no partial file): the provenance of --train-only, dropped.
+  static results_writer scratch(std::string output);
   ~results_writer();
   results_writer(results_writer&&) noexcept;
   results_writer(const results_writer&) = delete;
