@@ -226,6 +226,8 @@ TEST_CASE("resuming keeps a finished shard, as a requeued array task finds it", 
   const std::string shard = dir / "results.shard-1-of-2.h5";
   const auto written = fs::last_write_time(shard);
   const std::string bytes = read_file(shard);
+  // Its summary says whose rows it shows.
+  CHECK(run_cli("inspect " + shard).out.rfind("shard 1 of 2: the rows below are this shard's only", 0) == 0);
   const auto again = run_cli("run --resume --shard 1/2 " + exp);
   INFO(again.err);
   REQUIRE(again.exit_code == 0);

@@ -75,6 +75,10 @@ results_summary summarize(const std::string& path) {
   if (!root.has_attr("format") || root.attr_string("format") != results_format_name)
     throw io_error(path, "not a GenScope results file (no format = \"genscope-results\" attribute)");
   results_summary summary;
+  if (root.has_attr("shard_index") && root.has_attr("shard_count")) {
+    summary.shard_index = static_cast<std::size_t>(root.attr_int("shard_index"));
+    summary.shard_count = static_cast<std::size_t>(root.attr_int("shard_count"));
+  }
   std::vector<summary_row>& rows = summary.rows;
   const h5::group runs = root.open_group("runs");
   for (const std::string& run : runs.children()) {
@@ -146,6 +150,10 @@ results_summary summarize(const std::string& path) {
 }
 
 void print_summary(const results_summary& summary, std::ostream& out) {
+  if (summary.shard_count > 0)
+    out << fmt::format("shard {} of {}: the rows below are this shard's only; genscope merge combines the {} shards "
+                       "into the experiment's results (docs/cluster.md)\n\n",
+                       summary.shard_index, summary.shard_count, summary.shard_count);
   print_run_summary(summary, out);
   print_analysis_summaries(summary.analyses, out);
 }

@@ -46,6 +46,8 @@ struct run_cost {
 };
 
 struct results_summary {
+  /// A shard's results (genscope run --shard I/N): its index and the shard count; {0, 0} for whole results.
+  std::size_t shard_index = 0, shard_count = 0;
   std::vector<summary_row> rows;  ///< per run and direction kind
   std::vector<run_cost> runs;     ///< per run
   std::vector<table_group_summary> analyses;  ///< per analysis table and group
@@ -55,7 +57,7 @@ struct results_summary {
 /// naming the file when it is missing or not a GenScope results file.
 GENSCOPE_API results_summary summarize(const std::string& path);
 
-/// Prints the rows as an aligned table (Kaplan-Meier length quartiles, the median's 95% interval, `>x` where a
+/// Prints, for a shard's results, a line saying the rows are that shard's only; then the rows as an aligned table (Kaplan-Meier length quartiles, the median's 95% interval, `>x` where a
 /// quantile or interval end is not reached, the censored fraction, clipping per end, ...), a footnote explaining
 /// the columns, then the cost of each run, then each analysis table's columns per group.
 GENSCOPE_API void print_summary(const results_summary& summary, std::ostream& out);
