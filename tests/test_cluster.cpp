@@ -145,6 +145,10 @@ TEST_CASE("shard I/N, Slurm's array variables and shard file names", "[cluster]"
   CHECK(parse_shard("0/1", "--shard") == shard{0, 1});
   CHECK(shard_path("out/x.h5", shard{3, 8}) == "out/x.shard-3-of-8.h5");
   CHECK(shard_path("results", shard{0, 2}) == "results.shard-0-of-2.h5");
+  CHECK(whole_output("out/x.shard-3-of-8.h5") == "out/x.h5");
+  CHECK(whole_output(shard_path("a.b/c.d.h5", shard{11, 12})) == "a.b/c.d.h5");
+  for (const char* other : {"out/x.h5", "x.shard-3-8.h5", "x.shard--of-8.h5", "x.shard-a-of-8.h5", "x.shard-3-of-8"})
+    CHECK(whole_output(other).empty());
   std::map<std::string, std::string> env;
   const auto getenv = [&](const char* name) -> const char* {
     const auto it = env.find(name);

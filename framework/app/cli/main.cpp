@@ -7,6 +7,7 @@
 #include <genscope/onnx_import.hpp>
 #include <genscope/pipeline.hpp>
 #include <genscope/plugin_registry.hpp>
+#include <genscope/ranks.hpp>
 #include <genscope/shards.hpp>
 #include <genscope/version.hpp>
 
@@ -223,18 +224,16 @@ int cmd_merge(const std::vector<std::string>& args) {
              "Combines the results files of every shard of one experiment (genscope run --shard I/N, or Slurm\n"
              "array tasks) into the file one process would have written: rows concatenated in shard order,\n"
              "provenance from shard 0, work times summed. Refuses a missing, duplicate or unfinished shard and\n"
-             "shards of another experiment, naming them. The shard files are kept."))
+             "shards of another experiment, split or build, naming them. The shard files are kept."))
     return 0;
   const auto shards = vm["shards"].as<std::vector<std::string>>();
   std::string output;
   if (vm.count("output") != 0) {
     output = vm["output"].as<std::string>();
   } else {
-    const std::string& first = shards.front();
-    const auto at = first.rfind(".shard-");
-    if (at == std::string::npos || !first.ends_with(".h5"))
-      throw usage_error("give -o OUTPUT: '" + first + "' is not named like a shard file (NAME.shard-I-of-N.h5)");
-    output = first.substr(0, at) + ".h5";
+    output = whole_output(shards.front());
+    if (output.empty())
+      throw usage_error("give -o OUTPUT: '" + shards.front() + "' is not named like a shard file (NAME.shard-I-of-N.h5)");
   }
   std::vector<input_file> inputs;
   for (const std::string& s : shards) inputs.push_back({s, "a shard file"});
@@ -572,7 +571,8 @@ int cmd_report(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   // glibc returns freed memory to the kernel by a threshold that moves with the process's history of frees, so
   // the many-megabyte buffers a batch allocates were sometimes unmapped or trimmed after every batch and faulted
-  // in again: bisection ran 25-35% slower on one MPI rank than on another doing the same work (docs/scaling.md).
+  // in again: bisection ran 25-35% slower on one MPI rank than on another doing the same work (docs/scaling.md,
+  // "The allocator").
   // Fixed thresholds keep them for reuse: blocks under 32 MiB come from the heap, whose top is returned only
   // beyond 256 MiB free.
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);

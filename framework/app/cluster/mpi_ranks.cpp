@@ -1,10 +1,11 @@
-// OpenMPI behind rank_group: broadcast and gather of byte strings of any size, in chunks below MPI's int counts.
+// OpenMPI behind rank_group: broadcast and gather of bytes of any size, in chunks below MPI's int counts.
 #include "cluster/mpi_ranks.hpp"
 
 #include <genscope/error.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
@@ -76,25 +77,6 @@ class mpi_ranks final : public rank_group {
   [[noreturn]] void abort(int code) const override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);  // MPI_Abort does not return; should it, this process still ends
-  }
-
-  std::vector<std::string> all_gather(const std::string& bytes) const override {
-    std::vector<std::string> all = gather(bytes);
-    std::string packed;
-    for (const std::string& s : all) {
-      const std::uint64_t n = s.size();
-      packed.append(reinterpret_cast<const char*>(&n), sizeof n);
-      packed += s;
-    }
-    broadcast(packed);
-    all.clear();
-    for (std::size_t at = 0; at < packed.size();) {
-      std::uint64_t n = 0;
-      std::copy_n(packed.data() + at, sizeof n, reinterpret_cast<char*>(&n));
-      all.push_back(packed.substr(at + sizeof n, n));
-      at += sizeof n + n;
-    }
-    return all;
   }
 
  private:

@@ -1,7 +1,7 @@
 // The MPI ranks of a job started by an MPI launcher (mpirun, srun), as the rank_group run_experiment splits work over.
 #pragma once
 
-#include <genscope/shards.hpp>
+#include <genscope/ranks.hpp>
 
 #include <memory>
 #include <string>

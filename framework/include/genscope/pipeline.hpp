@@ -4,6 +4,7 @@
 #include <genscope/experiment.hpp>
 #include <genscope/export.hpp>
 #include <genscope/plugin_registry.hpp>
+#include <genscope/ranks.hpp>
 #include <genscope/shards.hpp>
 
 #include <cstddef>

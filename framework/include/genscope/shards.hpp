@@ -1,13 +1,11 @@
-// Splitting one experiment's work across processes (Slurm array tasks, MPI ranks) and merging their results.
+// Splitting one experiment's work into shards (Slurm array tasks, MPI ranks) and merging their results.
 #pragma once
 
-#include <genscope/error.hpp>
 #include <genscope/export.hpp>
 
 #include <cstddef>
 #include <functional>
 #include <iosfwd>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,7 +19,6 @@ namespace genscope {
 struct shard {
   std::size_t index = 0;
   std::size_t count = 1;
-  bool whole() const noexcept { return count == 1; }
   bool operator==(const shard&) const = default;
 };
 
@@ -41,51 +38,18 @@ GENSCOPE_API std::pair<std::size_t, std::size_t> shard_batches(const shard& s, s
 /// The results file of shard `s` of the results `output`: "out/x.h5" -> "out/x.shard-3-of-8.h5".
 GENSCOPE_API std::string shard_path(const std::string& output, const shard& s);
 
-/// The processes of one job that share an experiment (MPI ranks): run_experiment gives rank r the shard
-/// r/size, builds data sets and trains models on rank 0 only, and writes one results file from rank 0.
-/// Every call is collective: every rank makes the same calls in the same order.
-class GENSCOPE_API rank_group {
- public:
-  virtual ~rank_group() = default;
-  virtual std::size_t rank() const = 0;
-  virtual std::size_t size() const = 0;
-  /// Rank 0's `size` bytes at `data` into `data` on every rank, which holds as many (read only on rank 0).
-  virtual void broadcast_bytes(void* data, std::size_t size) const = 0;
-  /// Rank 0's `bytes` on every rank.
-  void broadcast(std::string& bytes) const;
-  /// Every rank's `bytes`, in rank order, on rank 0; empty on the other ranks.
-  virtual std::vector<std::string> gather(const std::string& bytes) const = 0;
-  /// Every rank's `bytes`, in rank order, on every rank.
-  virtual std::vector<std::string> all_gather(const std::string& bytes) const = 0;
-  /// Ends every rank of the job now with `code`: for a failure on one rank while the others wait in a collective.
-  [[noreturn]] virtual void abort(int code) const = 0;
-};
-
-/// What every rank but 0 throws when a rank_group's job fails: rank 0 reports the failure, naming the rank.
-class GENSCOPE_API failed_elsewhere : public error {
- public:
-  failed_elsewhere();
-  ~failed_elsewhere() override;
-};
-
-/// What rank 0 throws when a rank_group's job fails on some rank, every rank knowing it.
-class GENSCOPE_API rank_failure : public error {
- public:
-  using error::error;
-  ~rank_failure() override;
-};
-
-/// Runs `step` on every rank of `ranks`; when it threw on any rank, throws on every rank: on rank 0 a
-/// rank_failure "rank R of N: MESSAGE" for the first rank that failed (saying how many others failed),
-/// failed_elsewhere on the others. Collective.
-GENSCOPE_API void on_every_rank(const rank_group& ranks, const std::function<void()>& step);
+/// The results a shard file is part of, by its name: "out/x.shard-3-of-8.h5" -> "out/x.h5"; "" when the name is
+/// not a shard_path.
+GENSCOPE_API std::string whole_output(const std::string& shard_file);
 
 /// Writes `output`: the results file one process would have written, from the results files of every shard of
 /// one experiment (shard_path's files, any order). Columns are concatenated in shard order (ragged indices
 /// offset), provenance and attributes come from shard 0, and the work times (the *seconds attributes) are summed
 /// over shards. Refused with an error naming the files, before anything is written: a missing, duplicate or
-/// unfinished shard, shards of another experiment or shard count, a file that is not a shard, shards that
-/// disagree on a data set or model digest, and an `output` that exists.
+/// unfinished shard, shards of another experiment or shard count, a file that is not a shard (or not HDF5),
+/// shards that disagree on the software (results format, GenScope version and commit, plugins and their
+/// versions), on a data set or model digest or on their tables, and an `output` that exists. One shard file is
+/// open at a time.
 GENSCOPE_API void merge_shards(const std::vector<std::string>& shard_files, const std::string& output,
                                std::ostream& log, bool quiet = false);
 

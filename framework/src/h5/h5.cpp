@@ -491,13 +491,6 @@ std::vector<std::string> group::children() const {
   return names;
 }
 
-void group::copy_child(const group& from, const std::string& name) const {
-  if (has(name)) throw io_error(file_, "cannot copy '" + join(from.path_, name) + "' of " + from.file_ + ": '" +
-                                           join(path_, name) + "' exists");
-  check(H5Ocopy(from.id_.get(), name.c_str(), id_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), file_,
-        "copy from " + from.file_ + " to", join(path_, name));
-}
-
 void group::remove_attr(const std::string& name) const {
   if (has_attr(name)) check(H5Adelete(id_.get(), name.c_str()), file_, "remove attribute", attr_path(path_, name));
 }

@@ -91,9 +91,6 @@ class GENSCOPE_API group {
   /// True if a link `name` exists in this group.
   bool has(const std::string& name) const;
   std::vector<std::string> children() const;
-  /// Copies the group or dataset `name` of `from` (any file), with everything below it and its attributes, to
-  /// `name` here; throws io_error when `name` exists here or cannot be copied.
-  void copy_child(const group& from, const std::string& name) const;
   /// Removes the attribute `name` when it exists.
   void remove_attr(const std::string& name) const;
   /// "the file holds 'X', 'y'" (at most 8 names, then a count), for messages about a missing object.

@@ -8,15 +8,14 @@
 #include <genscope/version.hpp>
 
 #include "durable/durable.hpp"
-#include "pipeline/shared_inputs.hpp"
 #include "durable/stop_request.hpp"
+#include "pipeline/shared_inputs.hpp"
 #include "progress.hpp"
 #include "results/interval_table.hpp"
 #include "results/merge.hpp"
 #include "results/writer.hpp"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 

@@ -3,7 +3,7 @@
 
 #include <genscope/dataset.hpp>
 #include <genscope/export.hpp>
-#include <genscope/shards.hpp>
+#include <genscope/ranks.hpp>
 
 #include <map>
 #include <memory>

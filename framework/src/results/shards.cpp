@@ -12,8 +12,10 @@
 #include <charconv>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
+#include <string_view>
 
 namespace genscope {
 
@@ -71,45 +73,24 @@ std::pair<std::size_t, std::size_t> shard_batches(const shard& s, std::size_t ba
   return {start(s.index), start(s.index + 1)};
 }
 
+std::string whole_output(const std::string& shard_file) {
+  // NAME.shard-I-of-N.h5, I and N decimal counts.
+  static constexpr std::string_view tag = ".shard-", of = "-of-", h5 = ".h5";
+  const auto at = shard_file.rfind(tag);
+  if (at == std::string::npos || !shard_file.ends_with(h5)) return "";
+  const std::string_view numbers =
+      std::string_view(shard_file).substr(at + tag.size(), shard_file.size() - at - tag.size() - h5.size());
+  const auto middle = numbers.find(of);
+  if (middle == std::string_view::npos || !decimal(numbers.substr(0, middle)) ||
+      !decimal(numbers.substr(middle + of.size())))
+    return "";
+  return shard_file.substr(0, at) + std::string(h5);
+}
+
 std::string shard_path(const std::string& output, const shard& s) {
   const std::filesystem::path p(output);
   const std::string stem = p.extension() == ".h5" ? (p.parent_path() / p.stem()).string() : output;
   return fmt::format("{}.shard-{}-of-{}.h5", stem, s.index, s.count);
-}
-
-failed_elsewhere::failed_elsewhere() : error("failed on another rank, which rank 0 reports") {}
-failed_elsewhere::~failed_elsewhere() = default;
-rank_failure::~rank_failure() = default;
-
-void rank_group::broadcast(std::string& bytes) const {
-  std::uint64_t size = bytes.size();
-  broadcast_bytes(&size, sizeof size);
-  bytes.resize(size);
-  broadcast_bytes(bytes.data(), size);
-}
-
-void on_every_rank(const rank_group& ranks, const std::function<void()>& step) {
-  std::string failure;
-  try {
-    step();
-  } catch (const std::exception& e) {
-    failure = describe(e);
-    if (failure.empty()) failure = "failed";
-  } catch (...) {
-    failure = "threw an exception that is not a std::exception";
-  }
-  const std::vector<std::string> all = ranks.all_gather(failure);
-  std::vector<std::size_t> failed;
-  for (std::size_t r = 0; r < all.size(); ++r)
-    if (!all[r].empty()) failed.push_back(r);
-  if (failed.empty()) return;
-  if (ranks.rank() != 0) throw failed_elsewhere();
-  const std::size_t first = failed.front();
-  const std::string others = failed.size() == 1 ? std::string()
-                             : failed.size() == all.size()
-                                 ? fmt::format(" (every rank failed; rank {}'s error is shown)", first)
-                                 : fmt::format(" ({} other ranks failed too)", failed.size() - 1);
-  throw rank_failure(fmt::format("rank {} of {}: {}{}", first, all.size(), all[first], others));
 }
 
 namespace {
@@ -155,12 +136,11 @@ void append_dataset(const h5::group& from, const h5::group& to, const std::strin
                                                     from.path(), name, info.type_name));
 }
 
-/// The name of the missing shard `index`: like that of `known` (a shard file named by shard_path) when it can
-/// be, else the shard file of `output`.
-std::string missing_name(const std::string& known, const shard& part, std::size_t index, const std::string& output) {
-  const std::string suffix = fmt::format(".shard-{}-of-{}.h5", part.index, part.count);
-  if (!known.ends_with(suffix)) return shard_path(output, shard{index, part.count});
-  return known.substr(0, known.size() - suffix.size()) + fmt::format(".shard-{}-of-{}.h5", index, part.count);
+/// The name of the missing shard `index` of `count`: beside `known` (a shard file named by shard_path) when it
+/// is one, else the shard file of `output`.
+std::string missing_name(const std::string& known, std::size_t index, std::size_t count, const std::string& output) {
+  const std::string whole = whole_output(known);
+  return shard_path(whole.empty() ? output : whole, shard{index, count});
 }
 
 h5::file open_source(const shard_source& s, bool writable) {
@@ -282,7 +262,7 @@ h5::file merge_shard_sources(const std::vector<shard_source>& sources, const std
     throw error(fmt::format("merge: {} {} of {} {} missing ({}{})", missing.size() == 1 ? "shard" : "shards",
                             fmt::join(missing, ", "), count, missing.size() == 1 ? "is" : "are",
                             missing.size() == 1 ? "" : "the first: ",
-                            missing_name(first.source->name, first.part, std::stoul(missing.front()), output)));
+                            missing_name(first.source->name, std::stoul(missing.front()), count, output)));
 
   // Shard 0, in memory and writable, becomes the merged file; the others' rows are appended in shard order, one
   // shard file open at a time.
